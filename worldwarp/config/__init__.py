@@ -1,0 +1,104 @@
+"""The one pydantic model tree for every knob: params.yaml, CLI options and flow parameters all go through it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError
+
+from .base import Section
+from .camera import Preset, ResolutionConfig, TrajectoryConfig
+from .chunk import ChunkConfig
+from .diffusion import DiffusionConfig
+from .scene import SceneConfig
+from .splat import SplatConfig
+
+
+class ConfigError(ValueError):
+    """A params file or override is invalid; the message is one line naming the problem."""
+
+
+class WorldWarpConfig(Section):
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    artifacts: str = Field("artifacts", description="root of run stores and caches")
+    chunk: ChunkConfig = ChunkConfig()
+    resolution: ResolutionConfig = ResolutionConfig()
+    trajectory: TrajectoryConfig = TrajectoryConfig()
+    scene: SceneConfig = SceneConfig()
+    splat: SplatConfig = SplatConfig()
+    diffusion: DiffusionConfig = DiffusionConfig()
+
+
+def _one_line(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "params"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        parts.append(f"{loc}: {msg}")
+    return "invalid params: " + "; ".join(parts)
+
+
+def validate(data: dict[str, Any]) -> WorldWarpConfig:
+    try:
+        return WorldWarpConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_one_line(err)) from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'splat.steps=100' -> (['splat', 'steps'], 100); the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not key=value")
+    key, raw = text.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError(f"override {text!r} has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return path, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    out = yaml.safe_load(yaml.safe_dump(data)) or {}
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for p in path[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {text!r}: {p} is not a section")
+        node[path[-1]] = value
+    return out
+
+
+def load_params(path: str | Path | None = None, overrides: list[str] | None = None) -> WorldWarpConfig:
+    """Read a params.yaml (or defaults when None), apply key=value overrides, validate."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"params file not found: {p}")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"params file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"params file {p} must hold a mapping at the top level")
+        data.pop("experiments", None)  # DVC's list of experiments lives beside the knobs
+    return validate(apply_overrides(data, overrides or []))
+
+
+def dump_params(cfg: WorldWarpConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+__all__ = [
+    "ChunkConfig", "ConfigError", "DiffusionConfig", "Preset", "ResolutionConfig", "SceneConfig",
+    "SplatConfig", "TrajectoryConfig", "WorldWarpConfig", "apply_overrides", "dump_params",
+    "load_params", "validate",
+]

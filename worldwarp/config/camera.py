@@ -1,0 +1,35 @@
+"""Image size, intrinsics and the camera trajectory."""
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from .base import Section
+
+Preset = Literal[
+    "forward", "backward", "orbit_left", "orbit_right", "pan_left", "pan_right",
+    "truck_left", "truck_right", "zoom_in", "zoom_out", "spiral",
+]
+
+
+class ResolutionConfig(Section):
+    height: int = Field(480, ge=16, le=4096)
+    width: int = Field(720, ge=16, le=4096)
+
+    @field_validator("height", "width")
+    @classmethod
+    def _multiple_of_16(cls, v: int) -> int:
+        # VAE downsamples 8x and the transformer patchifies 2x2.
+        if v % 16:
+            raise ValueError(f"must be a multiple of 16 (VAE 8x times patch 2x), got {v}")
+        return v
+
+
+class TrajectoryConfig(Section):
+    preset: Preset = "forward"
+    file: str | None = Field(None, description="cameras.npz or RealEstate10K .txt; overrides preset")
+    distance: float = Field(1.0, gt=0, le=1e4, description="metres travelled over the whole longshot (translating presets)")
+    angle_deg: float = Field(60.0, gt=0, le=3600, description="degrees swept over the whole longshot (rotating presets)")
+    zoom: float = Field(2.0, gt=0.05, le=20, description="final focal length / initial (zoom presets)")
+    pivot_depth: float = Field(3.0, gt=0, description="orbit pivot distance in front of the first camera, metres")
+    fov_deg: float = Field(60.0, gt=5, lt=170, description="horizontal field of view of the first camera")

@@ -1,0 +1,1 @@
+"""Cameras, trajectories and alignment. Convention: see ``worldwarp.geometry.cameras``."""
