@@ -1,0 +1,1 @@
+"""Orchestration: the Prefect flow ``worldwarp`` (deployment ``longshot``), tracking and the CLI."""

@@ -1,0 +1,90 @@
+"""The Prefect flow ``worldwarp``: every chunk is the five stage tasks, over the run's Zarr store.
+
+Task results are small JSON references (store path, chunk, group, key), never arrays. A task's cache
+key is the stage's content key (scoped to the store), and the cache is refreshed whenever the store
+lacks that stage's completion mark, so the store stays the source of truth: a completed stage shows
+as Cached in the Prefect UI, a missing one recomputes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+from stages import STAGES
+from stages.runner import MODULES, open_run, run_stage
+from worldwarp.config import ConfigError, WorldWarpConfig, load_params
+from worldwarp.config.demo import DEMO_OVERRIDES
+from worldwarp.store import RunStore
+
+
+def _cache_key(_ctx, params: dict[str, Any]) -> str:
+    scope = hashlib.sha256(params["store_path"].encode()).hexdigest()[:12]
+    return f"{params['key']}-{scope}"
+
+
+def _transient(_task, _run, state) -> bool:
+    """Retry only failures that may pass: not bad input or bad config."""
+    try:
+        state.result()
+    except (ConfigError, ValueError, FileNotFoundError, KeyError):
+        return False
+    except Exception:
+        return True
+    return False
+
+
+@task(name="stage", cache_key_fn=_cache_key, persist_result=True, result_serializer="json",
+      retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)
+def stage_task(store_path: str, k: int, stage: str, cfg_json: str, key: str) -> dict[str, Any]:
+    cfg = WorldWarpConfig.model_validate_json(cfg_json)
+    ref = run_stage(RunStore.open(store_path), k, stage, cfg, key)
+    return ref.to_dict()
+
+
+def resolve_config(profile: str, params_file: str | None, overrides: list[str]) -> WorldWarpConfig:
+    base = DEMO_OVERRIDES if profile == "demo" else []
+    return load_params(params_file, [*base, *overrides])
+
+
+@flow(name="worldwarp", log_prints=True, persist_result=False)
+def worldwarp(profile: Literal["demo", "default"] = "demo", params_file: str | None = None,
+              overrides: list[str] | None = None, run_id: str | None = None) -> dict[str, Any]:
+    """Generate a longshot. profile=demo (the default) is the embedded CPU demo; 'default' is params.yaml's
+    defaults. ``overrides`` are section.key=value strings validated by the same config model as params.yaml."""
+    log = get_run_logger()
+    cfg = resolve_config(profile, params_file, overrides or [])
+    store, keys = open_run(cfg, run_id)
+    store.set_status("running")
+    results = Path(cfg.artifacts).resolve() / "prefect-results"
+    total = cfg.chunk.count * len(STAGES)
+    progress = create_progress_artifact(0.0, key="longshot-progress", description=f"run {store.run_id}")
+    done = 0
+    try:
+        for k in range(cfg.chunk.count):
+            for stage in STAGES:
+                complete = store.is_complete(k, MODULES[stage].GROUP, keys[(k, stage)])
+                t = stage_task.with_options(task_run_name=f"chunk{k:03d}-{stage}", result_storage=results,
+                                            refresh_cache=not complete)
+                t(str(store.path), k, stage, cfg.model_dump_json(), keys[(k, stage)])
+                done += 1
+                update_progress_artifact(progress, 100.0 * done / total)
+            log.info("chunk %d/%d done", k + 1, cfg.chunk.count)
+    except BaseException:
+        store.set_status("failed")
+        raise
+    store.set_status("complete")
+    return {"run_id": store.run_id, "store": str(store.path), "frames": cfg.chunk.total_frames}
+
+
+def serve() -> None:
+    """Register and serve the deployment ``worldwarp/longshot`` against the configured Prefect API."""
+    worldwarp.serve(name="longshot", description="WorldWarp longshot; no parameters = the embedded CPU demo")
+
+
+if __name__ == "__main__":
+    serve()

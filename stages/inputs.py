@@ -1,0 +1,71 @@
+"""The run's inputs: the first image (photo or procedural scene render), its depth, the trajectory."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from worldwarp.chunks import ChunkSpan
+from worldwarp.config import WorldWarpConfig
+from worldwarp.geometry.cameras import Cameras, look_at
+from worldwarp.geometry.trajectory import make_trajectory
+from worldwarp.io.images import fit_to_resolution, load_image
+
+
+@dataclass
+class RunInputs:
+    image: np.ndarray  # (H, W, 3) float32
+    depth: np.ndarray  # (H, W) float32, metres
+    K: np.ndarray  # (N, 3, 3) for every frame of the longshot
+    w2c: np.ndarray  # (N, 4, 4)
+    digest: str
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"image": self.image, "depth": self.depth, "K": self.K, "w2c": self.w2c}
+
+
+def _digest(*arrays: np.ndarray, extra: str = "") -> str:
+    h = hashlib.sha256(extra.encode())
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _start_pose(cfg: WorldWarpConfig) -> torch.Tensor:
+    if cfg.scene.image is None:
+        from worldwarp.scenes import make_scene
+
+        return make_scene(cfg.scene.name).start_pose()
+    # a photo defines its own frame: the first camera is the world origin
+    return look_at(torch.zeros(3), torch.tensor([0.0, 0.0, 1.0]))
+
+
+def prepare_inputs(cfg: WorldWarpConfig) -> RunInputs:
+    """Build in memory everything the store's input group holds (cheap next to any stage)."""
+    H, W = cfg.resolution.height, cfg.resolution.width
+    cams = make_trajectory(cfg.trajectory, cfg.chunk.total_frames, W, H, _start_pose(cfg))
+    if cfg.scene.image is None:
+        from worldwarp.scenes import make_scene
+
+        rgb, depth = make_scene(cfg.scene.name).render(cams[0])
+        image, depth0 = rgb[0].numpy(), depth[0].numpy()
+        source = f"scene:{cfg.scene.name}"
+    else:
+        image = fit_to_resolution(load_image(cfg.scene.image), H, W)
+        depth0 = np.full((H, W), cfg.scene.constant_depth, np.float32)
+        source = f"image:depth={cfg.scene.constant_depth}"
+    K, w2c = cams.K.numpy(), cams.w2c.numpy()
+    image, depth0 = image.astype(np.float32), depth0.astype(np.float32)
+    return RunInputs(image, depth0, K, w2c, _digest(image, depth0, K, w2c, extra=source))
+
+
+def chunk_cameras(inputs: dict[str, np.ndarray], span: ChunkSpan) -> Cameras:
+    """The commanded cameras of one chunk's frames, from the store's input group."""
+    h, w = inputs["image"].shape[:2]
+    sl = slice(span.start, span.stop)
+    return Cameras(torch.from_numpy(np.asarray(inputs["K"][sl])), torch.from_numpy(np.asarray(inputs["w2c"][sl])), w, h)

@@ -1,0 +1,60 @@
+"""Content keys of every stage, derived from the config and the input digest alone.
+
+A key hashes its upstream keys, the knobs the stage reads and its code version, so a knob change
+re-keys exactly the stages downstream of it. Keys need no store access, so an orchestrator can
+compute them before anything runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import worldwarp
+from worldwarp.config import WorldWarpConfig
+from worldwarp.store import content_key
+
+# Bump a stage's version when its code changes what it writes.
+STAGE_VERSIONS = {"geometry": 1, "gaussians": 1, "warp": 1, "denoise": 1, "handoff": 1}
+
+
+def code_version(stage: str) -> str:
+    return f"worldwarp-{worldwarp.__version__}/{stage}-v{STAGE_VERSIONS[stage]}"
+
+
+def stage_params(cfg: WorldWarpConfig, stage: str, k: int) -> dict[str, Any]:
+    """The knobs a stage reads (and nothing else, so unrelated knobs never invalidate it)."""
+    s = cfg.splat.model_dump(mode="json")
+    render_knobs = {"alpha_threshold", "depth_tolerance"}
+    if stage == "geometry":
+        return {"chunk": k, "scene": cfg.scene.model_dump(mode="json"), "history": cfg.chunk.history,
+                "render": {n: s[n] for n in render_knobs}}
+    if stage == "gaussians":
+        return {"chunk": k, "splat": {n: v for n, v in s.items() if n not in render_knobs}, "seed": cfg.seed}
+    if stage == "warp":
+        return {"chunk": k, "frames": cfg.chunk.frames, "history": cfg.chunk.history,
+                "backend": s["backend"], "render": {n: s[n] for n in render_knobs}}
+    if stage == "denoise":
+        return {"chunk": k, "diffusion": cfg.diffusion.model_dump(mode="json"), "seed": cfg.seed}
+    if stage == "handoff":
+        return {"chunk": k, "history": cfg.chunk.history}
+    raise KeyError(stage)
+
+
+def upstream(stage: str, k: int, cfg: WorldWarpConfig) -> list[tuple[int, str]]:
+    if stage == "geometry":
+        return [] if k == 0 else [(k - 1, "handoff"), (k - 1, "gaussians")]
+    if stage == "gaussians":
+        prev = [(k - 1, "gaussians")] if (k > 0 and not cfg.splat.fresh) else []
+        return [(k, "geometry")] + prev
+    return {"warp": [(k, "gaussians")], "denoise": [(k, "warp")], "handoff": [(k, "denoise")]}[stage]
+
+
+def all_keys(cfg: WorldWarpConfig, input_digest: str) -> dict[tuple[int, str], str]:
+    from . import STAGES
+
+    keys: dict[tuple[int, str], str] = {}
+    for k in range(cfg.chunk.count):
+        for stage in STAGES:
+            inputs = [keys[u] for u in upstream(stage, k, cfg)] or [input_digest]
+            keys[(k, stage)] = content_key(stage, inputs, stage_params(cfg, stage, k), code_version(stage))
+    return keys

@@ -1,0 +1,14 @@
+"""CPU-friendly settings of the embedded demo: a procedural scene, no weights, >= 3 chunks."""
+
+DEMO_OVERRIDES: list[str] = [
+    "resolution.height=160",
+    "resolution.width=256",
+    "chunk.frames=17",
+    "chunk.history=5",
+    "chunk.count=4",
+    "splat.steps=150",
+    "splat.subsample=1",
+    "trajectory.preset=forward",
+    "trajectory.distance=2.0",
+    "diffusion.backend=classical",
+]

@@ -1,0 +1,1 @@
+"""Reading user inputs and writing standard output formats (images, video)."""
