@@ -22,7 +22,8 @@ MODULES = {"geometry": geometry, "gaussians": gaussians, "warp": warp, "denoise"
 def open_run(cfg: WorldWarpConfig, run_id: str | None = None) -> tuple[RunStore, dict]:
     """Create (or reopen, to resume) the run's store and write its input group."""
     inputs = prepare_inputs(cfg)
-    params = cfg.model_dump(mode="json")
+    # where the store lives is not part of what the run computes
+    params = cfg.model_dump(mode="json", exclude={"artifacts"})
     rid = run_id or new_run_id(params, inputs.digest)
     store = RunStore.open_or_create(Path(cfg.artifacts) / "runs", rid, params=params,
                                     input_digest=inputs.digest, code_version=code_version("geometry"),

@@ -1,0 +1,101 @@
+"""One published Zarr group of arrays: written whole into a temporary directory, read back safely.
+
+Readers parse zarr.json themselves and check it before zarr touches an array, so a store can only
+ever decode numeric data with byte-level codecs: no pickle, no code named by the store.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.storage import LocalStore
+
+from .atomic import publish, temp_sibling
+from .encoding import array_kwargs, check_array_meta, check_dtype
+from .errors import StoreError
+from .keys import check_name
+
+META = "zarr.json"
+
+
+def read_meta(path: Path) -> dict[str, Any] | None:
+    """The node's zarr.json as plain JSON, or None when there is no node."""
+    try:
+        with open(path / META, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError, NotADirectoryError) as e:
+        raise StoreError(f"{path}: unreadable {META} ({type(e).__name__})") from None
+
+
+def node_attrs(path: Path) -> dict[str, Any] | None:
+    meta = read_meta(path)
+    return None if meta is None else dict(meta.get("attributes") or {})
+
+
+def write_group_meta(path: Path, attrs: Mapping[str, Any]) -> None:
+    """Create or overwrite a group's zarr.json (zarr's LocalStore replaces the file atomically)."""
+    zarr.open_group(LocalStore(path), mode="a", zarr_format=3).attrs.put(dict(attrs))
+
+
+def ensure_group(path: Path) -> None:
+    if read_meta(path) is None:
+        zarr.open_group(LocalStore(path), mode="a", zarr_format=3)
+
+
+def as_arrays(arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    out = {}
+    for name, a in arrays.items():
+        check_name(name, "array")
+        a = np.asarray(a)
+        check_dtype(a, name)
+        out[name] = a
+    return out
+
+
+def write_published(final: Path, arrays: Mapping[str, Any], attrs_before: Mapping[str, Any],
+                    mark: Callable[[Path], Mapping[str, Any]]) -> None:
+    """Write every array into a temporary sibling, add ``mark(tmp)`` to its attrs, then publish.
+
+    The mark is the last thing written and goes in with the rename, so no reader can see a marked
+    group with an array missing, and a mark never lands on a directory another writer made.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_sibling(final)
+    try:
+        group = zarr.create_group(LocalStore(tmp), zarr_format=3, attributes=dict(attrs_before))
+        for name, a in arrays.items():
+            arr = group.create_array(name, **array_kwargs(a))
+            arr[...] = a
+        group.attrs.update(dict(mark(tmp)))
+        publish(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # SIGKILL skips this; collect() removes it later
+        raise
+
+
+def array_names(group: Path) -> list[str]:
+    names = []
+    for p in sorted(group.iterdir()):
+        if p.is_dir() and not p.name.startswith(".") and (p / META).is_file():
+            names.append(p.name)
+    return names
+
+
+def open_array(path: Path) -> zarr.Array:
+    meta = read_meta(path)
+    if meta is None:
+        raise StoreError(f"{path}: no such array")
+    check_array_meta(meta, str(path))
+    return zarr.open_array(LocalStore(path, read_only=True), mode="r", zarr_format=3)
+
+
+def read_arrays(group: Path) -> dict[str, np.ndarray]:
+    return {n: np.asarray(open_array(group / n)[...]) for n in array_names(group)}

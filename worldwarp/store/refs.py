@@ -1,0 +1,53 @@
+"""Small JSON-able records about stages: what orchestrators pass around instead of arrays."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StageRef:
+    """Where a completed stage output lives and which content key it holds."""
+
+    store: str
+    chunk: int
+    stage: str
+    key: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "StageRef":
+        return cls(store=str(d["store"]), chunk=int(d["chunk"]), stage=str(d["stage"]), key=str(d["key"]))
+
+    def read(self) -> dict:
+        """The stage's arrays, refusing if the store no longer holds this key complete."""
+        from .run import RunStore
+
+        return RunStore.open(self.store).read_stage(self.chunk, self.stage, key=self.key)
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    """What the store says about one stage group; ``exists`` False means nothing is there."""
+
+    exists: bool
+    complete: bool
+    key: str | None = None
+    finished_at: str | None = None
+    seconds: float | None = None
+    nbytes: int | None = None
+    files: int | None = None
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    chunk: int
+    stage: str
+    status: str  # "complete" | "incomplete"
+    key: str | None
+    seconds: float | None
+    nbytes: int | None
+    files: int | None

@@ -1,0 +1,311 @@
+"""RunStore: one Zarr v3 store per run, ``<root>/<run-id>.zarr`` (layout in DESIGN.md §3).
+
+Every stage output is a group ``chunks/<k>/<stage>`` published whole (see atomic.py) with its
+content key and completion mark in its attrs. The root's attrs hold the run's params, input
+digest, code version and status. Nothing is ever unpickled or imported from a store.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.storage import LocalStore
+
+from . import video
+from .atomic import collect, publish, temp_sibling, tree_nbytes
+from .errors import StoreError
+from .groups import as_arrays, ensure_group, node_attrs, open_array, read_arrays, read_meta, write_group_meta, write_published
+from .keys import canonical_json, check_name
+from .meta import differences, link_or_copy, now, plain_attrs
+from .refs import StageRef, StageStatus, SummaryRow
+
+FORMAT = "worldwarp-run/1"
+STATUSES = ("running", "complete", "failed")
+# display order in summaries; any other stage name sorts after these
+STAGE_ORDER = ("geometry", "gaussians", "warp", "latents", "frames", "handoff")
+GC_AGE_S = 3600.0
+
+
+class RunStore:
+    """A run's artifact store. Open with ``open``/``create``/``open_or_create``, not the constructor."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    # ---- creating and opening -------------------------------------------------------------
+
+    @classmethod
+    def create(cls, root: Path | str, run_id: str, *, params: Mapping[str, Any], input_digest: str,
+               code_version: str, total_frames: int | None = None,
+               frame_shape: tuple[int, ...] | None = None) -> "RunStore":
+        """Make ``<root>/<run_id>.zarr``; it appears whole (built aside, then renamed) or not at all."""
+        final = Path(root) / f"{check_name(run_id, 'run id')}.zarr"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            raise StoreError(f"{final}: already exists; open it, or choose another run id")
+        stamp = now()
+        attrs = {"format": FORMAT, "run_id": run_id, "params": json.loads(canonical_json(params)),
+                 "input_digest": input_digest, "code_version": code_version, "status": "running",
+                 "created_at": stamp, "updated_at": stamp, "total_frames": total_frames,
+                 "frame_shape": list(frame_shape) if frame_shape else None}
+        tmp = temp_sibling(final)
+        try:
+            zarr.create_group(LocalStore(tmp), zarr_format=3, attributes=attrs)
+            ensure_group(tmp / "chunks")
+            if total_frames is not None:
+                video.create(tmp / "video", total_frames, tuple(frame_shape or ()))
+            os.rename(tmp, final)
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise StoreError(f"{final}: already exists; open it, or choose another run id") from None
+            raise
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return cls.open(final)
+
+    @classmethod
+    def open(cls, path: Path | str) -> "RunStore":
+        path = Path(path).resolve()
+        if not path.is_dir():
+            raise StoreError(f"{path}: no run store there")
+        meta = read_meta(path)
+        if meta is None or meta.get("node_type") != "group" or meta.get("zarr_format") != 3:
+            raise StoreError(f"{path}: not a Zarr v3 run store (no group zarr.json)")
+        if (meta.get("attributes") or {}).get("format") != FORMAT:
+            raise StoreError(f"{path}: not a WorldWarp run store (format is not {FORMAT})")
+        return cls(path)
+
+    @classmethod
+    def open_or_create(cls, root: Path | str, run_id: str, *, params: Mapping[str, Any], input_digest: str,
+                       code_version: str, total_frames: int | None = None,
+                       frame_shape: tuple[int, ...] | None = None, replace_params: bool = False) -> "RunStore":
+        """Resume the run's store, or create it. A store made with other params or inputs is refused
+        unless ``replace_params``: then its params are replaced, and stages recompute by content key."""
+        path = Path(root) / f"{check_name(run_id, 'run id')}.zarr"
+        try:
+            return cls.create(root, run_id, params=params, input_digest=input_digest, code_version=code_version,
+                              total_frames=total_frames, frame_shape=frame_shape)
+        except StoreError:
+            if not path.exists():
+                raise
+        store = cls.open(path)  # it existed, or a concurrent process created it first
+        store._adopt(params, input_digest, code_version, replace_params)
+        store._ensure_video(total_frames, frame_shape, replace_params)
+        store.collect_garbage()
+        return store
+
+    def _adopt(self, params: Mapping[str, Any], input_digest: str, code_version: str, replace: bool) -> None:
+        a = self.attrs
+        params = json.loads(canonical_json(params))
+        diff = differences(a.get("params"), params)
+        if not replace and diff:
+            raise StoreError(f"{self.path}: holds a run with different params (at {', '.join(diff[:4])}); "
+                             "choose another run id or replace its params")
+        if not replace and a.get("input_digest") != input_digest:
+            raise StoreError(f"{self.path}: holds a run of different inputs (digest {str(a.get('input_digest'))[:12]} "
+                             f"!= {input_digest[:12]}); choose another run id or replace its params")
+        if diff or a.get("input_digest") != input_digest or a.get("code_version") != code_version:
+            self._update(params=params, input_digest=input_digest, code_version=code_version)
+
+    def _ensure_video(self, total_frames: int | None, frame_shape: tuple[int, ...] | None, replace: bool) -> None:
+        if total_frames is None:
+            return
+        vdir = self.path / "video"
+        want = (int(total_frames), *map(int, frame_shape or ()), *(() if len(frame_shape or ()) == 3 else (3,)))
+        have = video.shape(vdir)
+        if have == want:
+            return
+        if have is not None and not replace:
+            raise StoreError(f"{self.path}: video is {have}, asked for {want}")
+        tmp = temp_sibling(vdir)
+        video.create(tmp, total_frames, tuple(frame_shape or ()))
+        publish(tmp, vdir)
+        self._update(total_frames=int(total_frames), frame_shape=list(frame_shape or ()))
+
+    # ---- root attrs -----------------------------------------------------------------------
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return node_attrs(self.path) or {}
+
+    def _update(self, **changes: Any) -> None:
+        write_group_meta(self.path, {**self.attrs, **changes, "updated_at": now()})
+
+    run_id = property(lambda self: self.attrs["run_id"])
+    params = property(lambda self: self.attrs["params"])
+    input_digest = property(lambda self: self.attrs["input_digest"])
+    code_version = property(lambda self: self.attrs["code_version"])
+    status = property(lambda self: self.attrs["status"])
+
+    def set_status(self, status: str) -> None:
+        if status not in STATUSES:
+            raise StoreError(f"status must be one of {STATUSES}, got {status!r}")
+        self._update(status=status)
+
+    # ---- stages ---------------------------------------------------------------------------
+
+    def _chunk_dir(self, chunk: int) -> Path:
+        if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 0:
+            raise StoreError(f"chunk index must be an int >= 0, got {chunk!r}")
+        return self.path / "chunks" / str(int(chunk))
+
+    def stage_dir(self, chunk: int, stage: str) -> Path:
+        return self._chunk_dir(chunk) / check_name(stage, "stage")
+
+    def write_stage(self, chunk: int, stage: str, key: str, arrays: Mapping[str, Any],
+                    attrs: Mapping[str, Any] | None = None) -> StageRef:
+        """Write a stage's arrays and attrs all-or-nothing, marked complete under ``key``.
+
+        An older group of the same stage (any key, complete or not) is replaced. The mark's
+        ``seconds`` is the stage's ``compute_seconds`` attr, when given, plus the time spent writing.
+        """
+        final = self.stage_dir(chunk, stage)
+        data, user = as_arrays(arrays), plain_attrs(attrs)
+        ensure_group(final.parent)
+        collect(final.parent, GC_AGE_S)
+        t0 = time.perf_counter()
+
+        def mark(tmp: Path) -> dict[str, Any]:
+            nbytes, files = tree_nbytes(tmp)
+            spent = time.perf_counter() - t0
+            return {"complete": True, "finished_at": now(), "write_seconds": round(spent, 4),
+                    "seconds": round(float(user.get("compute_seconds") or 0.0) + spent, 4),
+                    "nbytes": nbytes, "files": files, "raw_nbytes": sum(a.nbytes for a in data.values())}
+
+        before = {**user, "stage": stage, "chunk": int(chunk), "key": key, "complete": False,
+                  "arrays": sorted(data)}
+        write_published(final, data, before, mark)
+        return StageRef(str(self.path), int(chunk), stage, key)
+
+    def reuse_stage(self, source: "RunStore", chunk: int, stage: str, key: str) -> StageRef | None:
+        """Take a complete stage from another run's store when it holds the same content key.
+
+        Published groups are never modified in place (a rewrite replaces the whole directory), so
+        hard links are safe and cost no disk; across filesystems the files are copied.
+        """
+        if source.path == self.path or not source.is_complete(chunk, stage, key):
+            return None
+        final = self.stage_dir(chunk, stage)
+        ensure_group(final.parent)
+        tmp = temp_sibling(final)
+        try:
+            shutil.copytree(source.stage_dir(chunk, stage), tmp, copy_function=link_or_copy)
+            if not (node_attrs(tmp) or {}).get("key") == key:  # the source was replaced meanwhile
+                raise StoreError(f"{source.path}: chunk {chunk} stage {stage!r} changed while being reused")
+            publish(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return StageRef(str(self.path), int(chunk), stage, key)
+
+    def stage_status(self, chunk: int, stage: str) -> StageStatus:
+        a = node_attrs(self.stage_dir(chunk, stage))
+        if a is None:
+            return StageStatus(exists=False, complete=False)
+        return StageStatus(exists=True, complete=a.get("complete") is True, key=a.get("key"),
+                           finished_at=a.get("finished_at"), seconds=a.get("seconds"), nbytes=a.get("nbytes"),
+                           files=a.get("files"))
+
+    def is_complete(self, chunk: int, stage: str, key: str) -> bool:
+        st = self.stage_status(chunk, stage)
+        return st.complete and st.key == key
+
+    def _require(self, chunk: int, stage: str, key: str | None) -> Path:
+        st = self.stage_status(chunk, stage)
+        if not st.complete:
+            what = "was never written" if not st.exists else "is incomplete"
+            raise StoreError(f"{self.path}: chunk {chunk} stage {stage!r} {what}")
+        if key is not None and st.key != key:
+            raise StoreError(f"{self.path}: chunk {chunk} stage {stage!r} holds key {st.key[:12]}, not {key[:12]}")
+        return self.stage_dir(chunk, stage)
+
+    def stage_ref(self, chunk: int, stage: str) -> StageRef:
+        self._require(chunk, stage, None)
+        return StageRef(str(self.path), int(chunk), stage, self.stage_status(chunk, stage).key or "")
+
+    def stage_attrs(self, chunk: int, stage: str) -> dict[str, Any]:
+        return node_attrs(self._require(chunk, stage, None)) or {}
+
+    def read_stage(self, chunk: int, stage: str, key: str | None = None) -> dict[str, np.ndarray]:
+        """Every array of a complete stage (refused when incomplete, or when ``key`` is given and differs)."""
+        return read_arrays(self._require(chunk, stage, key))
+
+    def read_array(self, chunk: int, stage: str, name: str, frames: slice | int = slice(None)) -> np.ndarray:
+        """Part of one array along its first axis: reads only the chunks holding those frames."""
+        d = self._require(chunk, stage, None)
+        return np.asarray(open_array(d / check_name(name, "array"))[frames])
+
+    def chunks(self) -> list[int]:
+        d = self.path / "chunks"
+        return sorted(int(p.name) for p in d.iterdir() if p.is_dir() and p.name.isdigit()) if d.is_dir() else []
+
+    def stages(self, chunk: int) -> list[str]:
+        d = self._chunk_dir(chunk)
+        names = [p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")] if d.is_dir() else []
+        rank = {s: i for i, s in enumerate(STAGE_ORDER)}
+        return sorted(names, key=lambda s: (rank.get(s, len(rank)), s))
+
+    # ---- input and video ------------------------------------------------------------------
+
+    def write_input(self, arrays: Mapping[str, Any], attrs: Mapping[str, Any] | None = None) -> bool:
+        """Write the run's inputs once; False when they are already there for this input digest."""
+        digest = self.input_digest
+        a = node_attrs(self.path / "input")
+        if a and a.get("complete") is True and a.get("input_digest") == digest:
+            return False
+        data, user = as_arrays(arrays), plain_attrs(attrs)
+        write_published(self.path / "input", data, {**user, "complete": False, "arrays": sorted(data)},
+                        lambda tmp: {"complete": True, "input_digest": digest, "finished_at": now()})
+        return True
+
+    def read_input(self) -> dict[str, np.ndarray]:
+        a = node_attrs(self.path / "input")
+        if not a or a.get("complete") is not True:
+            raise StoreError(f"{self.path}: the input group is missing or incomplete")
+        return read_arrays(self.path / "input")
+
+    def write_video_frames(self, start: int, frames: np.ndarray) -> None:
+        """Put frames at [start, start + n) of the video; writing the same frames again is a no-op in effect."""
+        video.write(self.path / "video", int(start), frames)
+
+    def read_video(self, frames: slice = slice(None)) -> np.ndarray:
+        """The video's frames from 0 up to the first frame not yet written (or a slice of those)."""
+        if video.shape(self.path / "video") is None:
+            return np.zeros((0, 0, 0, 3), np.uint8)
+        return video.read(self.path / "video", frames)
+
+    def video_ranges(self) -> list[tuple[int, int]]:
+        return video.merge(video.done_ranges(self.path / "video"))
+
+    # ---- inspection and upkeep ------------------------------------------------------------
+
+    def summary(self) -> list[SummaryRow]:
+        rows = []
+        for k in self.chunks():
+            for stage in self.stages(k):
+                st = self.stage_status(k, stage)
+                rows.append(SummaryRow(k, stage, "complete" if st.complete else "incomplete", st.key,
+                                       st.seconds, st.nbytes, st.files))
+        return rows
+
+    def collect_garbage(self, older_than_s: float = GC_AGE_S) -> int:
+        """Remove leftovers of killed writers (temporary and trash directories); returns how many."""
+        n = collect(self.path, older_than_s) + collect(self.path / "chunks", older_than_s)
+        n += sum(collect(self._chunk_dir(k), older_than_s) for k in self.chunks())
+        cutoff = time.time() - older_than_s
+        for p in (self.path / "video").rglob("*.partial"):  # zarr's own temp files from a killed write
+            if p.stat().st_mtime < cutoff:
+                p.unlink(missing_ok=True)
+                n += 1
+        return n

@@ -1,0 +1,97 @@
+"""The run's video: one pre-sized uint8 array that chunks write their new frames into.
+
+Frames land at fixed positions, so writing the same chunk twice gives the same bytes. The list of
+finished frame ranges is updated only after the frames are written. Shards hold VIDEO_SHARD_BYTES
+of frames: a chunk's write rewrites at most the two shards it straddles, not the whole video.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import zarr
+from zarr.storage import LocalStore
+
+from .encoding import compressor, rows_per_block
+from .errors import StoreError
+from .groups import node_attrs, open_array
+
+VIDEO_SHARD_BYTES = 64 << 20
+ARRAY = "rgb"
+
+
+def create(path: Path, total_frames: int, frame_shape: tuple[int, ...]) -> None:
+    if total_frames < 1 or len(frame_shape) not in (2, 3):
+        raise StoreError(f"video needs total_frames >= 1 and frame_shape (H, W[, C]), got {total_frames}, {frame_shape}")
+    shape = (int(total_frames), *map(int, frame_shape), *(() if len(frame_shape) == 3 else (3,)))
+    frame_bytes = int(np.prod(shape[1:]))
+    per_shard = min(shape[0], rows_per_block(frame_bytes, VIDEO_SHARD_BYTES))
+    group = zarr.create_group(LocalStore(path), zarr_format=3, attributes={"frames": shape[0], "done": []})
+    group.create_array(ARRAY, shape=shape, dtype="uint8", chunks=(1, *shape[1:]), shards=(per_shard, *shape[1:]),
+                       compressors=compressor(np.dtype("uint8")), fill_value=0)
+
+
+def shape(path: Path) -> tuple[int, ...] | None:
+    return None if node_attrs(path / ARRAY) is None else tuple(open_array(path / ARRAY).shape)
+
+
+def done_ranges(path: Path) -> list[tuple[int, int]]:
+    attrs = node_attrs(path) or {}
+    return [(int(a), int(b)) for a, b in attrs.get("done", [])]
+
+
+def merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[list[int]] = []
+    for a, b in sorted(r for r in ranges if r[1] > r[0]):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    # partial shard writes are read-modify-write: two writers at once could drop each other's frames
+    with open(path / ".lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def write(path: Path, start: int, frames: np.ndarray) -> None:
+    frames = np.asarray(frames)
+    arr_shape = shape(path)
+    if arr_shape is None:
+        raise StoreError(f"{path}: this store has no video (created without total_frames/frame_shape)")
+    if frames.dtype != np.uint8 or frames.shape[1:] != arr_shape[1:]:
+        raise StoreError(f"video frames must be uint8 of shape (n, {', '.join(map(str, arr_shape[1:]))}), "
+                         f"got {frames.dtype} {frames.shape}")
+    stop = start + len(frames)
+    if start < 0 or stop > arr_shape[0]:
+        raise StoreError(f"video frames {start}..{stop} fall outside 0..{arr_shape[0]}")
+    with _locked(path):
+        arr = zarr.open_array(LocalStore(path / ARRAY), mode="r+", zarr_format=3)
+        arr[start:stop] = frames
+        group = zarr.open_group(LocalStore(path), mode="r+", zarr_format=3)
+        group.attrs["done"] = [list(r) for r in merge(done_ranges(path) + [(start, stop)])]
+
+
+def finished(path: Path) -> int:
+    """How many frames from frame 0 on are written without a gap."""
+    ranges = merge(done_ranges(path))
+    return ranges[0][1] if ranges and ranges[0][0] == 0 else 0
+
+
+def read(path: Path, frames: slice = slice(None)) -> np.ndarray:
+    """The finished prefix of the video, or a slice of that prefix."""
+    start, stop, step = frames.indices(finished(path))
+    if step < 0:
+        raise StoreError("video slices must step forward")
+    return np.asarray(open_array(path / ARRAY)[start:max(start, stop)])[::step]
