@@ -33,3 +33,11 @@ class TrajectoryConfig(Section):
     zoom: float = Field(2.0, gt=0.05, le=20, description="final focal length / initial (zoom presets)")
     pivot_depth: float = Field(3.0, gt=0, description="orbit pivot distance in front of the first camera, metres")
     fov_deg: float = Field(60.0, gt=5, lt=170, description="horizontal field of view of the first camera")
+    easing: Literal["linear", "smooth"] = Field(
+        "linear", description="progress along the preset path: linear = constant speed, smooth = ease in and out"
+    )
+    spiral_radius: float = Field(0.25, ge=0, le=1e4, description="radius of the spiral preset's circle, metres")
+    spiral_turns: float = Field(1.0, ge=0, le=1000, description="circles made by the spiral preset over the longshot")
+    anchor_file: bool = Field(
+        True, description="re-express a trajectory file relative to its first camera, so frame 0 is the start pose"
+    )
