@@ -2,9 +2,15 @@
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import Section
+
+# diffusers' attention-backend names that make sense here ("auto": flash-attn when installed, else SDPA)
+AttentionName = Literal[
+    "auto", "native", "flash", "_flash_3", "sage", "xformers", "flex",
+    "_native_cudnn", "_native_efficient", "_native_flash", "_native_math",
+]
 
 
 class DiffusionConfig(Section):
@@ -17,15 +23,37 @@ class DiffusionConfig(Section):
     sigma_start: float = Field(0.8, ge=0, le=1, description="noise level of valid (warped) tokens")
     sigma_filled: float = Field(1.0, ge=0, le=1, description="noise level of hole tokens")
     guidance_scale: float = Field(5.0, ge=1.0, le=30.0, description="1.0 disables classifier-free guidance")
-    shift: float = Field(3.0, gt=0, le=20, description="flow-matching timestep shift")
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
-    offload: bool = Field(False, description="model CPU offload (low VRAM)")
+    guidance_interval: tuple[float, float] = Field(
+        (0.0, 1.0), description="CFG only on steps whose global sigma lies in [lo, hi]; other steps run the cond branch alone")
+    shift: float = Field(3.0, gt=0, le=20, description="flow-matching timestep shift (Wan2.1 480p: 3.0)")
+    mask_pool: Literal["min", "mean"] = Field(
+        "min", description="token validity from its pixels: min = valid only if every pixel is; mean = fraction valid")
+    history_pixels: Literal["input", "decoded"] = Field(
+        "input", description="history frames of the result: the clean input frames, or their VAE decode")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field("auto", description="transformer dtype; auto: bf16 on CUDA, fp32 on CPU")
+    vae_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field("auto", description="auto: float32 (as Wan ships)")
+    offload: Literal["none", "model", "group"] = Field(
+        "none", description="none: all on the device; model: each model moves to the device only while used; group: block-level streaming")
     vae_tiling: bool = False
     vae_slicing: bool = False
-    attention: Literal["auto", "native", "flash", "_native_cudnn", "_native_efficient", "_native_flash"] = "auto"
+    attention: AttentionName = "auto"
+    compile: bool = Field(False, description="torch.compile the repeated transformer blocks (first chunk pays the compile)")
+    text_len: int = Field(512, ge=8, le=4096, description="prompt tokens (Wan2.1: 512)")
+    prompt_cache: str | None = Field(None, description="directory of cached prompt embeddings; default ~/.cache/worldwarp/prompts")
+    keep_text_encoder: bool = Field(False, description="keep the text encoder loaded after encoding (it is large)")
+    temporal_smoothing: float = Field(0.5, ge=0, lt=1, description="classical filler: weight of the previous frame in hole pixels")
+
+    @field_validator("offload", mode="before")
+    @classmethod
+    def _offload_bool(cls, v):
+        # older params files say offload: true/false
+        return {True: "model", False: "none"}.get(v, v) if isinstance(v, bool) else v
 
     @model_validator(mode="after")
     def _check(self) -> "DiffusionConfig":
         if self.sigma_start > self.sigma_filled:
             raise ValueError("diffusion.sigma_start must not exceed diffusion.sigma_filled")
+        lo, hi = self.guidance_interval
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise ValueError("diffusion.guidance_interval must be 0 <= lo <= hi <= 1")
         return self

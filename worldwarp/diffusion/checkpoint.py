@@ -1,0 +1,126 @@
+"""Loading the fine-tuned ST-Diff transformer weights over the Wan backbone.
+
+Accepted: one .safetensors file, or a directory of them (sharded, with or without an index json). Keys may be in
+diffusers' WanTransformer3DModel layout or in the original Wan repository's layout (mapped here); common
+wrappers ("model.diffusion_model.", "module.", "transformer.", "model.") are stripped.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+
+class CheckpointError(FileNotFoundError):
+    """Model files missing or malformed. A FileNotFoundError so command lines report it as a one-line user error."""
+
+
+_PREFIXES = ("model.diffusion_model.", "module.", "transformer.", "diffusion_model.", "model.")
+
+# original Wan name -> diffusers name, applied to the dotted path after the block index (order matters)
+_BLOCK_RENAMES = [
+    (r"^self_attn\.", "attn1."), (r"^cross_attn\.", "attn2."),
+    (r"\.q\.", ".to_q."), (r"\.k\.", ".to_k."), (r"\.v\.", ".to_v."), (r"\.o\.", ".to_out.0."),
+    (r"\.k_img\.", ".add_k_proj."), (r"\.v_img\.", ".add_v_proj."), (r"\.norm_k_img\.", ".norm_added_k."),
+    # the original's norm3 is the cross-attention norm (diffusers: norm2); its affine-free norm2 has no weights
+    (r"^norm3\.", "norm2."),
+    (r"^ffn\.0\.", "ffn.net.0.proj."), (r"^ffn\.2\.", "ffn.net.2."),
+    (r"^modulation$", "scale_shift_table"),
+]
+_TOP_RENAMES = {
+    "time_embedding.0.": "condition_embedder.time_embedder.linear_1.",
+    "time_embedding.2.": "condition_embedder.time_embedder.linear_2.",
+    "text_embedding.0.": "condition_embedder.text_embedder.linear_1.",
+    "text_embedding.2.": "condition_embedder.text_embedder.linear_2.",
+    "time_projection.1.": "condition_embedder.time_proj.",
+    "head.head.": "proj_out.",
+    "head.modulation": "scale_shift_table",
+}
+
+
+def safetensors_files(path: Path) -> list[Path]:
+    """The weight files at ``path`` (a file, or a directory holding *.safetensors)."""
+    if not path.exists():
+        raise CheckpointError(f"ST-Diff weights not found: {path} (expected a .safetensors file or a directory of them)")
+    files = [path] if path.is_file() else sorted(path.glob("*.safetensors"))
+    if not files:
+        raise CheckpointError(f"no *.safetensors file in {path} (expected the fine-tuned Wan transformer weights)")
+    return files
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    sd: dict[str, torch.Tensor] = {}
+    for f in safetensors_files(path):
+        try:
+            sd.update(load_file(str(f)))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise CheckpointError(f"{f} is not a readable safetensors file ({type(e).__name__}: {e})") from e
+    return sd
+
+
+def is_original_layout(keys) -> bool:
+    return any(".self_attn." in k or k.startswith("head.head.") for k in keys)
+
+
+def _strip_prefix(key: str) -> str:
+    for p in _PREFIXES:
+        if key.startswith(p):
+            return key[len(p):]
+    return key
+
+
+def original_to_diffusers_key(key: str) -> str:
+    """Map one original-Wan key to diffusers' name (e.g. blocks.3.self_attn.q.weight -> blocks.3.attn1.to_q.weight)."""
+    m = re.match(r"^blocks\.(\d+)\.(.*)$", key)
+    if m:
+        rest = m.group(2)
+        for pat, rep in _BLOCK_RENAMES:
+            rest = re.sub(pat, rep, rest)
+        return f"blocks.{m.group(1)}.{rest}"
+    for old, new in _TOP_RENAMES.items():
+        if key.startswith(old):
+            return new + key[len(old):]
+    return key
+
+
+def to_diffusers_layout(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    sd = {_strip_prefix(k): v for k, v in sd.items()}
+    if is_original_layout(sd):
+        sd = {original_to_diffusers_key(k): v for k, v in sd.items()}
+    return sd
+
+
+def check_against(sd: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], source: Path) -> None:
+    """Raise a CheckpointError naming ``source`` unless ``sd`` has exactly the expected keys and shapes."""
+    missing = sorted(set(expected) - set(sd))
+    unexpected = sorted(set(sd) - set(expected))
+    wrong = sorted(k for k in set(sd) & set(expected) if tuple(sd[k].shape) != tuple(expected[k].shape))
+    if not (missing or unexpected or wrong):
+        return
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys (e.g. {missing[:3]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[:3]})")
+    if wrong:
+        k = wrong[0]
+        parts.append(f"{len(wrong)} shape mismatches (e.g. {k}: {tuple(sd[k].shape)} vs {tuple(expected[k].shape)})")
+    raise CheckpointError(f"{source} does not hold a WanTransformer3DModel matching the backbone's config: "
+                          + "; ".join(parts) + " (diffusers or original Wan key layout expected)")
+
+
+def load_transformer_weights(transformer: torch.nn.Module, path: str | Path) -> int:
+    """Load ST-Diff weights over ``transformer`` in place (dtype/device kept); returns the number of tensors."""
+    path = Path(path)
+    sd = to_diffusers_layout(read_state_dict(path))
+    check_against(sd, transformer.state_dict(), path)
+    with torch.no_grad():
+        own = transformer.state_dict()
+        for k, v in sd.items():
+            own[k].copy_(v.to(own[k].dtype))
+    return len(sd)

@@ -1,0 +1,98 @@
+"""The ST-Diff denoising loop: per-token Euler flow matching with optional batched classifier-free guidance.
+
+The model is diffusers' WanTransformer3DModel, called with a 2-D timestep (batch, tokens): one timestep per
+token after its (1, 2, 2) patchify, the hook Wan2.2 TI2V uses. See ``schedule`` for the levels and the update.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from .latent_grid import tokens_to_latents
+from .schedule import NUM_TRAIN_TIMESTEPS, active_steps, euler_deltas, guided_steps, token_levels
+
+
+@dataclass
+class LoopStats:
+    forwards: int = 0
+    guided_forwards: int = 0
+    skipped_steps: int = 0
+    seconds: float = 0.0
+    step_seconds: list[float] = field(default_factory=list)
+
+
+def noisy_start(z_warp: torch.Tensor, sigma0_tok: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """z = (1 - Sigma) * z_warp + Sigma * eps, Sigma being each token's start level copied to its latents."""
+    s = tokens_to_latents(sigma0_tok).to(z_warp)[None, None]
+    return (1 - s) * z_warp + s * noise
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _velocity(transformer, z: torch.Tensor, t_tok: torch.Tensor, ctx: torch.Tensor, guidance: float | None,
+              dtype: torch.dtype) -> torch.Tensor:
+    """Model velocity for one step; with ``guidance`` the cond and uncond halves share one batched forward."""
+    x = z.to(dtype)
+    batch = 2 if guidance is not None else 1
+    if batch == 2:
+        x = torch.cat([x, x])
+    timestep = t_tok.reshape(1, -1).expand(batch, -1)
+    out = transformer(hidden_states=x, timestep=timestep, encoder_hidden_states=ctx[:batch], return_dict=False)[0]
+    out = out.float()
+    if batch == 1:
+        return out
+    cond, uncond = out.chunk(2)
+    return uncond + guidance * (cond - uncond)
+
+
+@torch.no_grad()
+def denoise_loop(transformer, z: torch.Tensor, sigma0_tok: torch.Tensor, sigmas: torch.Tensor,
+                 cond: torch.Tensor, uncond: torch.Tensor | None, guidance_scale: float,
+                 guidance_interval: tuple[float, float] = (0.0, 1.0), progress: bool = False,
+                 time_steps: bool = False) -> tuple[torch.Tensor, LoopStats]:
+    """Run every step of ``sigmas`` from the noisy start ``z`` (1, C, T, h, w); returns the clean latents.
+
+    ``sigma0_tok`` (T, h/2, w/2) holds each token's start level; ``cond``/``uncond`` are (1, L, D) prompt
+    embeddings. CFG is used when guidance_scale > 1 and an uncond embedding is given, on the steps whose global
+    level lies in ``guidance_interval``; steps that move no token are skipped (no model call).
+    """
+    device, dtype = z.device, cond.dtype
+    levels = token_levels(sigma0_tok.to(device, torch.float64).flatten(), sigmas.to(device))  # (N+1, L)
+    deltas = euler_deltas(levels).float().view(-1, *sigma0_tok.shape)  # (N, T, h/2, w/2)
+    t_all = (levels[:-1] * NUM_TRAIN_TIMESTEPS).float()  # the model's per-token timesteps, step by step
+    use_cfg = uncond is not None and guidance_scale > 1.0
+    ctx = torch.cat([cond, uncond]) if use_cfg else cond
+    guided = guided_steps(sigmas, guidance_interval) if use_cfg else [False] * (len(sigmas) - 1)
+    active = active_steps(levels)
+    stats, t0 = LoopStats(), time.perf_counter()
+    for i in _steps(len(active), progress):
+        if not active[i]:
+            stats.skipped_steps += 1
+            continue
+        ts = time.perf_counter()
+        v = _velocity(transformer, z, t_all[i], ctx, guidance_scale if guided[i] else None, dtype)
+        z = z + tokens_to_latents(deltas[i])[None, None] * v
+        stats.forwards += 1
+        stats.guided_forwards += int(guided[i])
+        if time_steps:  # only for benchmarks: the sync costs a little
+            sync(device)
+            stats.step_seconds.append(time.perf_counter() - ts)
+    sync(device)
+    stats.seconds = time.perf_counter() - t0
+    return z, stats
+
+
+def _steps(n: int, progress: bool):
+    if not progress:
+        return range(n)
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return range(n)
+    return tqdm(range(n), desc="ST-Diff", leave=False)
