@@ -20,4 +20,6 @@ demo: $(STAMP)
 	$(BIN)/worldwarp demo
 
 test: $(STAMP)
+	# the MLflow UI test drives Debian's headless Chromium
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	$(BIN)/python -m pytest -q --durations=15

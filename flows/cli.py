@@ -49,11 +49,26 @@ def _check_writable(root: Path) -> None:
         _fail(f"output directory {root} is not writable ({e.strerror or type(e).__name__})")
 
 
-def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool) -> Path:
+def _preflight(cfg: WorldWarpConfig) -> None:
+    """Fail before any stage runs on what would only fail later (missing weights)."""
+    if cfg.diffusion.backend == "stdiff":
+        from worldwarp.diffusion.backbone import check_model_dir
+
+        check_model_dir(cfg.diffusion.model_dir)
+        if cfg.diffusion.stdiff_weights:
+            from worldwarp.diffusion.checkpoint import safetensors_files
+
+            safetensors_files(Path(cfg.diffusion.stdiff_weights).expanduser())
+
+
+def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replace: bool = False) -> Path:
     from stages.runner import run_longshot
     from worldwarp.export import export_mp4
 
+    from .tracking import make_tracker
+
     _check_writable(Path(cfg.artifacts))
+    _preflight(cfg)
     if use_prefect:
         from flows.longshot import worldwarp
 
@@ -65,8 +80,27 @@ def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool) -> Pat
         def announce(k: int, stage: str) -> None:
             typer.echo(f"[chunk {k + 1}/{cfg.chunk.count}] {stage}", err=True)
 
-        store = run_longshot(cfg, run_id, on_stage=announce)
-    video = export_mp4(store, store.path.with_suffix(".mp4"))
+        tracker = None
+
+        def opened(store) -> None:
+            nonlocal tracker
+            tracker = make_tracker(cfg, store)
+            tracker.start()
+
+        try:
+            store = run_longshot(cfg, run_id, on_stage=announce, on_open=opened,
+                                 on_chunk=lambda k: tracker.chunk(k), replace=replace)
+        except BaseException:
+            if tracker is not None:
+                tracker.finish("FAILED")
+            raise
+        video = export_mp4(store, store.path.with_suffix(".mp4"))
+        tracker.finish("FINISHED", video)
+        return _announce(store, video)
+    return _announce(store, export_mp4(store, store.path.with_suffix(".mp4")))
+
+
+def _announce(store, video: Path) -> Path:
     typer.echo(f"store: {store.path}")
     typer.echo(f"video: {video}")
     return video
@@ -172,6 +206,55 @@ def export(store: Annotated[Path, typer.Argument(help="a run store")],
 
         _check_writable(out)
         for p in export_all(RunStore.open(store), out, chunk=chunk):
+            typer.echo(str(p))
+    _guarded(go)()
+
+
+@app.command()
+def experiment(name: Annotated[str, typer.Argument(help="an entry of experiments.runs in the params file")],
+               params: Annotated[Path, typer.Option(help="params.yaml")] = Path("params.yaml"),
+               set_: SetOpt = None) -> None:
+    """Generate one DVC experiment: params file + experiments.common + the experiment's overrides.
+
+    The store is artifacts/runs/<name>.zarr; new params replace the old ones and only the stages whose
+    content keys changed recompute."""
+    def go() -> None:
+        base = load_params(params, set_ or [])
+        runs = base.experiments.runs
+        if name not in runs:
+            _fail(f"unknown experiment {name!r}; {params} defines: {', '.join(runs) or 'none'}")
+        cfg = load_params(params, [*(set_ or []), *base.experiments.common, *runs[name]])
+        _execute(cfg, name, use_prefect=False, replace=True)
+    _guarded(go)()
+
+
+@app.command()
+def evaluate(store: Annotated[Path, typer.Argument(help="a finished run store")],
+             out: Annotated[Path, typer.Option(help="directory for metrics.json, per_frame.csv, metrics.png")],
+             params: Annotated[Optional[Path], typer.Option(help="params.yaml (its eval section)")] = None,
+             set_: SetOpt = None) -> None:
+    """Metrics per frame against the scene's ground truth (PSNR, SSIM, LPIPS) and camera accuracy."""
+    def go() -> None:
+        from stages.evaluate import evaluate_store
+        from worldwarp.store import RunStore
+
+        ev = load_params(params, set_ or []).eval
+        _check_writable(out)
+        paths = evaluate_store(RunStore.open(store), ev, out, progress=True)
+        for p in paths.values():
+            typer.echo(str(p))
+    _guarded(go)()
+
+
+@app.command()
+def aggregate(eval_root: Annotated[Path, typer.Argument(help="directory of <experiment>/metrics.json")],
+              out: Annotated[Path, typer.Option(help="output directory")] = Path("artifacts/results")) -> None:
+    """One table (results.md, summary.json) and one plot over all evaluated experiments."""
+    def go() -> None:
+        from stages.evaluate import aggregate as _aggregate
+
+        _check_writable(out)
+        for p in _aggregate(eval_root, out).values():
             typer.echo(str(p))
     _guarded(go)()
 

@@ -21,6 +21,8 @@ from worldwarp.config import ConfigError, WorldWarpConfig, load_params
 from worldwarp.config.demo import DEMO_OVERRIDES
 from worldwarp.store import RunStore
 
+from .tracking import make_tracker
+
 
 def _cache_key(_ctx, params: dict[str, Any]) -> str:
     scope = hashlib.sha256(params["store_path"].encode()).hexdigest()[:12]
@@ -59,6 +61,8 @@ def worldwarp(profile: Literal["demo", "default"] = "demo", params_file: str | N
     log = get_run_logger()
     cfg = resolve_config(profile, params_file, overrides or [])
     store, keys = open_run(cfg, run_id)
+    tracker = make_tracker(cfg, store)
+    tracker.start()
     store.set_status("running")
     results = Path(cfg.artifacts).resolve() / "prefect-results"
     total = cfg.chunk.count * len(STAGES)
@@ -73,12 +77,21 @@ def worldwarp(profile: Literal["demo", "default"] = "demo", params_file: str | N
                 t(str(store.path), k, stage, cfg.model_dump_json(), keys[(k, stage)])
                 done += 1
                 update_progress_artifact(progress, 100.0 * done / total)
+            tracker.chunk(k)
             log.info("chunk %d/%d done", k + 1, cfg.chunk.count)
     except BaseException:
         store.set_status("failed")
+        tracker.finish("FAILED")
         raise
     store.set_status("complete")
+    tracker.finish("FINISHED", _video(store))
     return {"run_id": store.run_id, "store": str(store.path), "frames": cfg.chunk.total_frames}
+
+
+def _video(store: RunStore) -> Path:
+    from worldwarp.export import export_mp4
+
+    return export_mp4(store, store.path.with_suffix(".mp4"))
 
 
 def serve() -> None:

@@ -12,8 +12,11 @@ from .base import Section
 from .camera import Preset, ResolutionConfig, TrajectoryConfig
 from .chunk import ChunkConfig
 from .diffusion import DiffusionConfig
+from .evaluation import EvalConfig
+from .experiments import ExperimentsConfig
 from .scene import SceneConfig
 from .splat import SplatConfig
+from .tracking import TrackingConfig
 
 
 class ConfigError(ValueError):
@@ -30,6 +33,9 @@ class WorldWarpConfig(Section):
     scene: SceneConfig = SceneConfig()
     splat: SplatConfig = SplatConfig()
     diffusion: DiffusionConfig = DiffusionConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    eval: EvalConfig = EvalConfig()
+    experiments: ExperimentsConfig = ExperimentsConfig()
 
 
 def _one_line(err: ValidationError) -> str:

@@ -1,0 +1,205 @@
+"""MLflow tracking: one parent run per longshot, one child run per chunk.
+
+Logging is idempotent, so a resumed longshot continues its own parent run and never logs a chunk twice:
+runs are found again by tags (the store's run id, the chunk index).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stages import STAGES
+from stages.common import span
+from stages.runner import MODULES
+from worldwarp.config import WorldWarpConfig
+from worldwarp.geometry.trajectory_io import save_cameras_npz
+from worldwarp.geometry.cameras import Cameras
+from worldwarp.io.sheets import contact_sheet, plot_trajectory
+from worldwarp.io.video import write_mp4, write_png
+from worldwarp.store import RunStore
+
+RUN_TAG, CHUNK_TAG = "worldwarp.run_id", "worldwarp.chunk"
+
+
+def tracking_uri(cfg: WorldWarpConfig) -> str:
+    if cfg.tracking.uri:
+        return cfg.tracking.uri
+    return f"sqlite:///{(Path(cfg.artifacts) / 'mlflow.db').resolve()}"
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = str(v)[:6000]
+    return out
+
+
+class Tracker:
+    """Logs a longshot into MLflow. Construct, then ``start()``, ``chunk(k)`` per finished chunk, ``finish()``."""
+
+    def __init__(self, cfg: WorldWarpConfig, store: RunStore):
+        import mlflow
+
+        self.mlflow, self.cfg, self.store = mlflow, cfg, store
+        mlflow.set_tracking_uri(tracking_uri(cfg))
+        self.client = mlflow.MlflowClient()
+        self.experiment_id = self._experiment()
+        self.parent_id: str | None = None
+
+    def _experiment(self) -> str:
+        exp = self.client.get_experiment_by_name(self.cfg.tracking.experiment)
+        if exp is not None:
+            return exp.experiment_id
+        where = (Path(self.cfg.artifacts) / "mlartifacts").resolve().as_uri()
+        return self.client.create_experiment(self.cfg.tracking.experiment, artifact_location=where)
+
+    def _find(self, extra: str = "") -> list:
+        q = f"tags.`{RUN_TAG}` = '{self.store.run_id}'" + extra
+        return self.client.search_runs([self.experiment_id], q, max_results=1000)
+
+    def start(self) -> str:
+        parents = [r for r in self._find() if CHUNK_TAG not in r.data.tags]
+        if parents:
+            self.parent_id = parents[0].info.run_id
+            self.client.update_run(self.parent_id, status="RUNNING")
+            return self.parent_id
+        run = self.client.create_run(self.experiment_id, run_name=self.store.run_id,
+                                     tags={RUN_TAG: self.store.run_id, "worldwarp.store": str(self.store.path)})
+        self.parent_id = run.info.run_id
+        params = _flatten(self.cfg.model_dump(mode="json", exclude={"experiments"}))
+        items = list(params.items())
+        from mlflow.entities import Param
+
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self.parent_id, params=[Param(k, v) for k, v in items[i:i + 100]])
+        self._log_inputs()
+        return self.parent_id
+
+    def _log_inputs(self) -> None:
+        inp = self.store.read_input()
+        starts = [span(self.cfg, k).start for k in range(self.cfg.chunk.count)]
+        with tempfile.TemporaryDirectory() as d:
+            write_png(Path(d) / "input.png", np.asarray(inp["image"]))
+            plot_trajectory(np.asarray(inp["w2c"]), Path(d) / "trajectory.png", starts)
+            H, W = np.asarray(inp["image"]).shape[:2]
+            save_cameras_npz(Path(d) / "cameras.npz", Cameras(np.asarray(inp["K"]), np.asarray(inp["w2c"]), W, H))
+            self.client.log_artifacts(self.parent_id, d)
+
+    def chunk(self, k: int) -> str | None:
+        """Log chunk k's child run once it is complete (no-op if it was logged before)."""
+        if self._find(f" and tags.`{CHUNK_TAG}` = '{k}'"):
+            return None
+        from mlflow.entities import Metric
+
+        run = self.client.create_run(self.experiment_id, run_name=f"chunk-{k:03d}", tags={
+            RUN_TAG: self.store.run_id, CHUNK_TAG: str(k), "mlflow.parentRunId": self.parent_id})
+        rid = run.info.run_id
+        metrics = chunk_metrics(self.store, k)
+        ms = [Metric(n, float(v), 0, 0) for n, v in metrics.items() if v is not None and np.isfinite(v)]
+        loss = np.asarray(self.store.read_stage(k, "gaussians")["loss"], float)
+        ms += [Metric("splat_loss", float(v), 0, i) for i, v in enumerate(loss)]
+        for i in range(0, len(ms), 1000):
+            self.client.log_batch(rid, metrics=ms[i:i + 1000])
+        with tempfile.TemporaryDirectory() as d:
+            self._chunk_files(k, Path(d))
+            self.client.log_artifacts(rid, d)
+        self.client.set_terminated(rid)
+        return rid
+
+    def _chunk_files(self, k: int, d: Path) -> None:
+        geo, warp = self.store.read_stage(k, "geometry"), self.store.read_stage(k, "warp")
+        out = np.asarray(self.store.read_stage(k, "frames")["rgb"])
+        write_mp4(d / f"chunk-{k:03d}.mp4", out)
+        sheet = contact_sheet(np.asarray(geo["rgb"]), np.asarray(warp["rgb"]), np.asarray(warp["mask"]), out)
+        write_png(d / "contact_sheet.png", sheet)
+        inp, sp = self.store.read_input(), span(self.cfg, k)
+        sl = slice(sp.start, sp.stop)
+        save_cameras_npz(d / "cameras.npz", Cameras(np.asarray(inp["K"][sl]), np.asarray(inp["w2c"][sl]),
+                                                    out.shape[2], out.shape[1]))
+
+    def finish(self, status: str = "FINISHED", video: Path | None = None) -> None:
+        if self.parent_id is None:
+            return
+        if video is not None and Path(video).is_file():
+            self.client.log_artifact(self.parent_id, str(video))
+        self.client.set_terminated(self.parent_id, status=status)
+
+
+def chunk_metrics(store: RunStore, k: int) -> dict[str, float | None]:
+    """Numbers of one finished chunk: stage times, holes, cache size, warp-vs-output agreement."""
+    out: dict[str, float | None] = {}
+    for stage in STAGES:
+        out[f"seconds_{stage}"] = store.stage_attrs(k, MODULES[stage].GROUP).get("compute_seconds")
+    warp, wa = store.read_stage(k, "warp"), store.stage_attrs(k, "warp")
+    h = int(wa["history"])
+    mask = np.asarray(warp["mask"][h:], bool)
+    out["hole_ratio"] = float(1 - mask.mean()) if mask.size else 0.0
+    out["mask_coverage"] = 1.0 - out["hole_ratio"]
+    geo = store.read_stage(k, "geometry")
+    out["history_confidence"] = float(np.mean(geo["confidence"]))
+    out["gaussians"] = float(store.stage_attrs(k, "gaussians").get("count", 0))
+    loss = np.asarray(store.read_stage(k, "gaussians")["loss"], float)
+    out["splat_final_loss"] = float(loss[-1]) if loss.size else None
+    frames = np.asarray(store.read_stage(k, "frames")["rgb"][h:], np.float32)
+    wrgb = np.asarray(warp["rgb"][h:], np.float32)
+    if mask.any():
+        err = np.abs(frames - wrgb)[mask]
+        mse = float(np.mean(err ** 2))
+        out["valid_l1_warp_vs_output"] = float(err.mean())
+        out["valid_psnr_warp_vs_output"] = float(10 * np.log10(1 / max(mse, 1e-12)))
+    return out
+
+
+class _Guarded:
+    """Tracking must never lose a run: a failing MLflow call becomes one warning, and tracking stops."""
+
+    def __init__(self, make):
+        self._t, self._make, self.error = None, make, None
+
+    def _call(self, name: str, *args, **kwargs):
+        if self.error is not None:
+            return None
+        try:
+            if self._t is None:
+                self._t = self._make()
+            return getattr(self._t, name)(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - any tracking failure is reported, the run goes on
+            import warnings
+
+            self.error = e
+            warnings.warn(f"MLflow tracking stopped: {type(e).__name__}: {e}", RuntimeWarning, stacklevel=2)
+            return None
+
+    def start(self) -> str | None:
+        return self._call("start")
+
+    def chunk(self, k: int) -> str | None:
+        return self._call("chunk", k)
+
+    def finish(self, status: str = "FINISHED", video: Path | None = None) -> None:
+        self._call("finish", status, video)
+
+    @property
+    def parent_id(self) -> str | None:
+        return getattr(self._t, "parent_id", None)
+
+
+class _Off:
+    parent_id = None
+
+    def start(self) -> None: ...
+
+    def chunk(self, k: int) -> None: ...
+
+    def finish(self, status: str = "FINISHED", video: Path | None = None) -> None: ...
+
+
+def make_tracker(cfg: WorldWarpConfig, store: RunStore) -> _Guarded | _Off:
+    return _Guarded(lambda: Tracker(cfg, store)) if cfg.tracking.mlflow else _Off()

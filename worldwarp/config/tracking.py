@@ -1,0 +1,11 @@
+"""Experiment tracking (MLflow): where runs are logged. Used by flows/, never by the library."""
+
+from pydantic import Field
+
+from .base import Section
+
+
+class TrackingConfig(Section):
+    mlflow: bool = Field(True, description="log a parent run per longshot and a child run per chunk")
+    uri: str | None = Field(None, description="MLflow tracking URI; default: sqlite database <artifacts>/mlflow.db")
+    experiment: str = Field("worldwarp", min_length=1, max_length=200)
