@@ -20,5 +20,5 @@ class SplatConfig(Section):
     lr_quats: float = Field(1e-3, ge=0)
     lr_opacities: float = Field(5e-2, ge=0)
     lr_colors: float = Field(2.5e-3, ge=0)
-    alpha_threshold: float = Field(0.5, gt=0, lt=1, description="alpha below this is a hole")
-    depth_tolerance: float = Field(0.05, ge=0, description="relative depth spread above this marks a mixed (unreliable) pixel")
+    alpha_threshold: float = Field(0.8, gt=0, lt=1, description="alpha below this is a hole (0.8: recall of true disocclusions 0.83-0.95 on the procedural scenes, see docs/BENCHMARKS.md)")
+    depth_tolerance: float = Field(0.2, ge=0, description="relative depth spread above this marks a mixed fg/bg pixel; 0 disables the test")

@@ -1,0 +1,79 @@
+"""Seeding Gaussians from RGB-D frames: one isotropic Gaussian per (sub-sampled) pixel."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..geometry.cameras import invert_rigid
+from .gaussians import Gaussians, num_sh, rgb_to_sh
+
+
+def init_from_rgbd(
+    rgb: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor, *, subsample: int = 1,
+    init_opacity: float = 0.9, sh_degree: int = 0, valid: torch.Tensor | None = None, dedup: bool = True,
+) -> Gaussians:
+    """Back-project every ``subsample``-th pixel (per axis) of V frames (rgb (V,H,W,3), depth (V,H,W)).
+
+    The scale is the pixel footprint at that depth (depth / focal * subsample), so neighbouring splats
+    just overlap and the seeded cloud renders the source view hole-free. Pixels with non-finite or
+    non-positive depth, or False in ``valid``, are skipped. With ``dedup``, a pixel of frame i > 0 whose
+    surface a point of an earlier frame already lands on (same pixel, depth within 2%) seeds nothing:
+    history frames overlap almost entirely, and duplicates would multiply the optimisation cost.
+    """
+    if rgb.ndim != 4 or rgb.shape[-1] != 3 or depth.shape != rgb.shape[:3]:
+        raise ValueError(f"init_from_rgbd: need rgb (V,H,W,3) and depth (V,H,W), got {tuple(rgb.shape)} and {tuple(depth.shape)}")
+    s = int(subsample)
+    V, H, W = depth.shape
+    dev = depth.device
+    ys = torch.arange(s // 2, H, s, device=dev)
+    xs = torch.arange(s // 2, W, s, device=dev)
+    v, u = torch.meshgrid(ys.float() + 0.5, xs.float() + 0.5, indexing="ij")
+    parts = []
+    for i in range(V):
+        d = depth[i][ys][:, xs].float()
+        c = rgb[i][ys][:, xs].float()
+        ok = torch.isfinite(d) & (d > 0)
+        if valid is not None:
+            ok &= valid[i][ys][:, xs].bool()
+        Ki = K[i].to(dev).float()
+        if dedup and parts:
+            ok &= ~_covered(torch.cat([p[0] for p in parts]), d, Ki, w2c[i].to(dev).float(), s)
+        pc = torch.stack([(u - Ki[0, 2]) / Ki[0, 0] * d, (v - Ki[1, 2]) / Ki[1, 1] * d, d], -1)[ok]
+        c2w = invert_rigid(w2c[i].to(dev).float())
+        pts = pc @ c2w[:3, :3].T + c2w[:3, 3]
+        focal = 0.5 * (Ki[0, 0] + Ki[1, 1])
+        parts.append((pts, c[ok], d[ok] / focal * s))
+    means = torch.cat([p[0] for p in parts])
+    colors = torch.cat([p[1] for p in parts]).clamp(0, 1)
+    scale = torch.cat([p[2] for p in parts])
+    n = means.shape[0]
+    sh = torch.zeros(n, num_sh(sh_degree), 3, device=dev)
+    sh[:, 0] = rgb_to_sh(colors)
+    quats = torch.zeros(n, 4, device=dev)
+    quats[:, 0] = 1.0
+    logit = math.log(init_opacity / (1.0 - init_opacity))
+    return Gaussians(
+        means=means.contiguous(), quats=quats, scales=torch.log(scale).unsqueeze(-1).repeat(1, 3),
+        opacities=torch.full((n,), logit, device=dev), sh=sh,
+    )
+
+
+def _covered(points: torch.Tensor, d: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor, s: int,
+             rel_tol: float = 0.02) -> torch.Tensor:
+    """(h, w) bool: sub-sampled pixels of a frame (depth d) on which one of ``points`` lands at that depth."""
+    h, w = d.shape
+    pc = points @ w2c[:3, :3].T + w2c[:3, 3]
+    z = pc[:, 2]
+    front = z > 1e-6
+    pc, z = pc[front], z[front]
+    # pixel -> sub-sampled grid cell (the grid keeps pixels s//2, s//2 + s, ...)
+    u = torch.floor((pc[:, 0] / z * K[0, 0] + K[0, 2]) / s).long()
+    v = torch.floor((pc[:, 1] / z * K[1, 1] + K[1, 2]) / s).long()
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    u, v, z = u[inside], v[inside], z[inside]
+    same = (z - d[v, u]).abs() <= rel_tol * d[v, u]
+    out = torch.zeros(h * w, dtype=torch.bool, device=d.device)
+    out[(v * w + u)[same]] = True
+    return out.view(h, w)

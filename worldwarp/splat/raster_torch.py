@@ -1,0 +1,161 @@
+"""Pure-PyTorch EWA splatting: the differentiable CPU reference, following gsplat's conventions.
+
+Per camera: project means, 2D covariance J W Sigma W^T J^T (J the perspective Jacobian, with gsplat's
+clamp of x/z and y/z to 1.3x the field of view), add eps2d = 0.3 px^2 of blur, opacity-aware tight
+bounding box (extend = min(3.33, sqrt(2 ln(255 o))) sigma), 8x8 tiles (on a CPU they pad less than gsplat's 16x16), front-to-back compositing per tile
+over the depth-sorted list: alpha = min(0.999, o exp(-sigma)), skipped below 1/255, a pixel stops before
+the Gaussian that would bring its transmittance to <= 1e-4. Memory stays bounded: tiles are composited in
+groups whose padded (tiles x Gaussians x pixels) size stays under ``budget`` elements.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .gaussians import covariance
+
+ALPHA_MIN = 1.0 / 255.0
+ALPHA_MAX = 0.999
+T_MIN = 1e-4
+
+
+def project_gaussians(
+    means: torch.Tensor, cov3d: torch.Tensor, w2c: torch.Tensor, K: torch.Tensor, width: int, height: int, eps2d: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pixel means (N, 2), z (N,), blurred 2D covariance entries (N, 3) = (a, b, c) and its determinant (N,)."""
+    R, t = w2c[:3, :3], w2c[:3, 3]
+    pc = means @ R.T + t
+    x, y, z = pc.unbind(-1)
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    zs = torch.where(z.abs() < 1e-6, torch.full_like(z, 1e-6), z)  # culled later; avoid inf in the graph
+    # gsplat clamps the Jacobian's x/z, y/z to slightly beyond the image: off-screen splats stay bounded
+    lim_x = ((width - cx) / fx + 0.3 * 0.5 * width / fx, cx / fx + 0.3 * 0.5 * width / fx)
+    lim_y = ((height - cy) / fy + 0.3 * 0.5 * height / fy, cy / fy + 0.3 * 0.5 * height / fy)
+    tx = zs * torch.clamp(x / zs, -float(lim_x[1]), float(lim_x[0]))
+    ty = zs * torch.clamp(y / zs, -float(lim_y[1]), float(lim_y[0]))
+    zero = torch.zeros_like(zs)
+    J = torch.stack([fx / zs, zero, -fx * tx / zs**2, zero, fy / zs, -fy * ty / zs**2], -1).reshape(-1, 2, 3)
+    JW = J @ R
+    cov2d = JW @ cov3d @ JW.transpose(-1, -2)
+    a, b, c = cov2d[:, 0, 0] + eps2d, cov2d[:, 0, 1], cov2d[:, 1, 1] + eps2d
+    mean2d = torch.stack([fx * x / zs + cx, fy * y / zs + cy], -1)
+    return mean2d, z, torch.stack([a, b, c], -1), a * c - b * b
+
+
+@torch.no_grad()
+def _tile_ranges(
+    mean2d: torch.Tensor, cov: torch.Tensor, det: torch.Tensor, z: torch.Tensor, opac: torch.Tensor,
+    width: int, height: int, tile: int, near: float, far: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Inclusive-exclusive tile bbox (x0, y0, x1, y1) per Gaussian; culled Gaussians get an empty box."""
+    extend = torch.sqrt(2.0 * torch.log((opac / ALPHA_MIN).clamp_min(1.0))).clamp_max(3.33)
+    rx = torch.ceil(extend * cov[:, 0].clamp_min(0).sqrt())
+    ry = torch.ceil(extend * cov[:, 2].clamp_min(0).sqrt())
+    mx, my = mean2d[:, 0], mean2d[:, 1]
+    ok = (z >= near) & (z <= far) & (det > 0) & (opac >= ALPHA_MIN) & (rx > 0) & (ry > 0)
+    ok &= (mx + rx > 0) & (mx - rx < width) & (my + ry > 0) & (my - ry < height)
+    tw, th = -(-width // tile), -(-height // tile)
+    x0 = torch.floor((mx - rx) / tile).clamp(0, tw)
+    x1 = torch.ceil((mx + rx) / tile).clamp(0, tw)
+    y0 = torch.floor((my - ry) / tile).clamp(0, th)
+    y1 = torch.ceil((my + ry) / tile).clamp(0, th)
+    x1, y1 = torch.where(ok, x1, x0), torch.where(ok, y1, y0)
+    return x0.long(), y0.long(), x1.long(), y1.long()
+
+
+@torch.no_grad()
+def _intersections(
+    boxes: tuple[torch.Tensor, ...], z: torch.Tensor, tiles_x: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(tile id, Gaussian id) of every tile/Gaussian overlap, sorted by tile then depth (like gsplat)."""
+    x0, y0, x1, y1 = boxes
+    w = x1 - x0
+    counts = w * (y1 - y0)
+    gid = torch.repeat_interleave(torch.arange(len(z), device=z.device), counts)
+    start = torch.cumsum(counts, 0) - counts
+    k = torch.arange(len(gid), device=z.device) - start[gid]
+    tid = (y0[gid] + k // w[gid]) * tiles_x + x0[gid] + k % w[gid]
+    rank = torch.empty(len(z), dtype=torch.long, device=z.device)
+    rank[torch.argsort(z, stable=True)] = torch.arange(len(z), device=z.device)
+    order = torch.argsort(tid * len(z) + rank[gid], stable=True)
+    return tid[order], gid[order]
+
+
+def _composite_group(
+    idx: torch.Tensor, pix: torch.Tensor, mean2d: torch.Tensor, conic: torch.Tensor, opac: torch.Tensor,
+    feats: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Composite tiles (G) over padded depth-sorted lists idx (G, L) at pixels pix (G, P, 2): (G, P, D), (G, P)."""
+    m = mean2d[idx]  # (G, L, 2)
+    dx = m[:, :, None, 0] - pix[:, None, :, 0]  # (G, L, P)
+    dy = m[:, :, None, 1] - pix[:, None, :, 1]
+    cn = conic[idx]
+    sigma = 0.5 * (cn[..., 0, None] * dx * dx + cn[..., 2, None] * dy * dy) + cn[..., 1, None] * dx * dy
+    alpha = (opac[idx][..., None] * torch.exp(-sigma)).clamp_max(ALPHA_MAX)
+    alpha = torch.where((sigma >= 0) & (alpha >= ALPHA_MIN), alpha, torch.zeros_like(alpha))
+    T_incl = torch.cumprod(1.0 - alpha, dim=1)
+    # a pixel stops BEFORE the Gaussian that would drop T to <= 1e-4; T is monotone, so this keeps a prefix
+    alpha = alpha * (T_incl > T_MIN).detach()
+    T_excl = torch.cat([torch.ones_like(T_incl[:, :1]), T_incl[:, :-1]], dim=1)
+    weights = alpha * T_excl
+    out = torch.einsum("glp,gld->gpd", weights, feats[idx])
+    return out, weights.sum(1)
+
+
+def _groups(counts: torch.Tensor, tile_px: int, budget: int) -> list[torch.Tensor]:
+    """Tile ids in groups (longest lists first) whose padded size G * Lmax * P stays under budget."""
+    order = torch.argsort(counts, descending=True)
+    order = order[counts[order] > 0]
+    groups, i = [], 0
+    while i < len(order):
+        lmax = int(counts[order[i]])
+        g = max(1, budget // max(1, lmax * tile_px))
+        groups.append(order[i : i + g])
+        i += g
+    return groups
+
+
+def rasterize_features_torch(
+    means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, opacities: torch.Tensor, feats: torch.Tensor,
+    w2c: torch.Tensor, K: torch.Tensor, width: int, height: int, *, near: float = 0.01, far: float = 1e10,
+    eps2d: float = 0.3, tile: int = 8, budget: int = 4_000_000,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-camera features (C, N, D) splatted to (C, H, W, D) plus alpha (C, H, W).
+    scales are LINEAR and opacities in [0, 1] (the caller activates the raw parameters)."""
+    cov3d = covariance(quats, scales)
+    tiles_x, tiles_y = -(-width // tile), -(-height // tile)
+    # pixel centres of every tile, (tiles, P, 2), at integer + 0.5
+    ly, lx = torch.meshgrid(torch.arange(tile), torch.arange(tile), indexing="ij")
+    ty, tx = torch.meshgrid(torch.arange(tiles_y), torch.arange(tiles_x), indexing="ij")
+    px = (tx.reshape(-1, 1) * tile + lx.reshape(1, -1)).float() + 0.5
+    py = (ty.reshape(-1, 1) * tile + ly.reshape(1, -1)).float() + 0.5
+    pix = torch.stack([px, py], -1).to(means.device)
+    n_tiles, D = tiles_x * tiles_y, feats.shape[-1]
+    images, alphas = [], []
+    for ci in range(w2c.shape[0]):
+        mean2d, z, cov, det = project_gaussians(means, cov3d, w2c[ci], K[ci], width, height, eps2d)
+        boxes = _tile_ranges(mean2d.detach(), cov.detach(), det.detach(), z.detach(), opacities.detach(),
+                             width, height, tile, near, far)
+        tid, gid = _intersections(boxes, z.detach(), tiles_x)
+        counts = torch.bincount(tid, minlength=n_tiles)
+        starts = torch.cumsum(counts, 0) - counts
+        safe_det = torch.where(det > 0, det, torch.ones_like(det))
+        conic = torch.stack([cov[:, 2], -cov[:, 1], cov[:, 0]], -1) / safe_det[:, None]
+        # one padding Gaussian (index N) with zero opacity: padded slots contribute nothing
+        pad = lambda t: torch.cat([t, torch.zeros_like(t[:1])])  # noqa: E731
+        m2, cn, op, ft = pad(mean2d), pad(conic), pad(opacities), pad(feats[ci])
+        img = means.new_zeros(n_tiles, tile * tile, D)
+        alpha = means.new_zeros(n_tiles, tile * tile)
+        for group in _groups(counts, tile * tile, budget):
+            lmax = int(counts[group[0]])
+            slot = torch.arange(lmax, device=means.device)
+            pos = starts[group, None] + slot
+            idx = torch.where(slot < counts[group, None], gid[pos.clamp_max(len(gid) - 1)], len(z))
+            out, a = _composite_group(idx, pix[group], m2, cn, op, ft)
+            img = img.index_copy(0, group, out)
+            alpha = alpha.index_copy(0, group, a)
+        img = img.reshape(tiles_y, tiles_x, tile, tile, D).permute(0, 2, 1, 3, 4).reshape(tiles_y * tile, tiles_x * tile, D)
+        alpha = alpha.reshape(tiles_y, tiles_x, tile, tile).permute(0, 2, 1, 3).reshape(tiles_y * tile, tiles_x * tile)
+        images.append(img[:height, :width])
+        alphas.append(alpha[:height, :width])
+    return torch.stack(images), torch.stack(alphas)
