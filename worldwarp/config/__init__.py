@@ -12,8 +12,10 @@ from .base import Section
 from .camera import Preset, ResolutionConfig, TrajectoryConfig
 from .chunk import ChunkConfig
 from .diffusion import DiffusionConfig
+from .estimator import EstimatorConfig
 from .evaluation import EvalConfig
 from .experiments import ExperimentsConfig
+from .prompt import PromptConfig
 from .scene import SceneConfig
 from .splat import SplatConfig
 from .tracking import TrackingConfig
@@ -32,7 +34,9 @@ class WorldWarpConfig(Section):
     trajectory: TrajectoryConfig = TrajectoryConfig()
     scene: SceneConfig = SceneConfig()
     splat: SplatConfig = SplatConfig()
+    estimator: EstimatorConfig = EstimatorConfig()
     diffusion: DiffusionConfig = DiffusionConfig()
+    prompt: PromptConfig = PromptConfig()
     tracking: TrackingConfig = TrackingConfig()
     eval: EvalConfig = EvalConfig()
     experiments: ExperimentsConfig = ExperimentsConfig()

@@ -150,12 +150,12 @@ def validate_cameras(K: torch.Tensor, w2c: torch.Tensor, atol: float = 1e-3) -> 
     if (K[:, 0, 0] <= 0).any() or (K[:, 1, 1] <= 0).any():
         raise CameraError("focal lengths must be positive")
     R = w2c[:, :3, :3].double()
-    eye = torch.eye(3, dtype=torch.float64).expand_as(R)
+    eye = torch.eye(3, dtype=torch.float64, device=R.device).expand_as(R)
     err = (R @ R.transpose(1, 2) - eye).abs().amax(dim=(1, 2))
     if (err > atol).any():
         i = int(torch.argmax(err))
         raise CameraError(f"rotation of camera {i} is not orthonormal (max |RR^T - I| = {float(err[i]):.3g})")
     if (torch.linalg.det(R) < 0).any():
         raise CameraError("rotation has determinant -1 (a reflection, not a rotation)")
-    if (w2c[:, 3] - torch.tensor([0.0, 0, 0, 1])).abs().max() > 1e-6:
+    if (w2c[:, 3] - torch.tensor([0.0, 0, 0, 1], device=w2c.device)).abs().max() > 1e-6:
         raise CameraError("last row of world-to-camera must be [0, 0, 0, 1]")

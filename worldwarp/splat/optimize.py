@@ -68,19 +68,20 @@ def optimize(
         "sh_dc": src.sh[:, :1].clone().requires_grad_(True),
         "sh_rest": src.sh[:, 1:].clone().requires_grad_(True),
     }
-    opt = torch.optim.Adam(_param_groups(params, cfg, scene_extent(src, w2c)), eps=1e-15)
+    # fused Adam: one kernel for all parameter groups on CUDA (the CPU path keeps the reference update)
+    opt = torch.optim.Adam(_param_groups(params, cfg, scene_extent(src, w2c)), eps=1e-15, fused=dev.type == "cuda")
     gen = torch.Generator().manual_seed(seed)  # CPU generator: the view order is the same on any device
-    losses: list[float] = []
+    losses: list[torch.Tensor] = []  # kept on the device: a float() per step would sync every step
     for _ in tqdm(range(steps), disable=not progress, desc="3DGS", leave=False):
         i = int(torch.randint(V, (1,), generator=gen))
         cur = Gaussians(params["means"], params["quats"], params["scales"], params["opacities"],
                         torch.cat([params["sh_dc"], params["sh_rest"]], 1))
-        out = rasterize(cur, K[i : i + 1], w2c[i : i + 1], W, H, backend=backend)
+        out = rasterize(cur, K[i : i + 1], w2c[i : i + 1], W, H, backend=backend, with_depth=False)
         loss = photometric_loss(out.rgb, rgb[i : i + 1], cfg.lambda_dssim)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(loss.detach()))
+        losses.append(loss.detach())
     sh = torch.cat([params["sh_dc"], params["sh_rest"]], 1)
     final = Gaussians(params["means"], params["quats"], params["scales"], params["opacities"], sh)
-    return final.detach(), losses
+    return final.detach(), torch.stack(losses).tolist() if losses else []

@@ -43,19 +43,24 @@ def resolve_backend(backend: str, device: torch.device) -> str:
 
 def rasterize(
     g: Gaussians, K: torch.Tensor, w2c: torch.Tensor, width: int, height: int, *,
-    backend: Backend = "auto", background: torch.Tensor | None = None,
+    backend: Backend = "auto", background: torch.Tensor | None = None, with_depth: bool = True,
 ) -> RasterOut:
-    """Render C cameras (K (C, 3, 3), w2c (C, 4, 4)); differentiable w.r.t. every Gaussian parameter."""
+    """Render C cameras (K (C, 3, 3), w2c (C, 4, 4)); differentiable w.r.t. every Gaussian parameter.
+
+    ``with_depth=False`` (the optimisation loop) skips the two depth channels; depth outputs are then zeros.
+    """
     name = resolve_backend(backend, g.device)
     K, w2c = K.to(g.means), w2c.to(g.means)
     # each Gaussian's camera-space z rides along as two extra channels: expected depth and its spread
     z = (g.means @ w2c[:, :3, :3].transpose(1, 2)[:, :, 2:3]).squeeze(-1) + w2c[:, 2, 3:4]  # (C, N)
     rgb = eval_colors(g.sh, g.means, camera_centers(w2c))
-    feats = torch.cat([rgb, z.unsqueeze(-1), (z * z).unsqueeze(-1)], dim=-1)
+    feats = torch.cat([rgb, z.unsqueeze(-1), (z * z).unsqueeze(-1)], dim=-1) if with_depth else rgb
     fn = rasterize_features_gsplat if name == "gsplat" else rasterize_features_torch
     out, alpha = fn(g.means, g.quats, torch.exp(g.scales), torch.sigmoid(g.opacities), feats, w2c, K, width, height)
     safe = alpha.clamp_min(1e-10)
     color = out[..., :3]
     if background is not None:
         color = color + (1.0 - alpha).unsqueeze(-1) * background.to(color)
+    if not with_depth:
+        return RasterOut(color, torch.zeros_like(alpha), torch.zeros_like(alpha), alpha)
     return RasterOut(color, out[..., 3] / safe, out[..., 4] / safe, alpha)

@@ -1,0 +1,93 @@
+"""The whole chunk loop at full size on a GPU: stage work vs what the store and the loop add.
+
+Runs stages.runner.run_longshot (no Prefect, no MLflow: those are measured on the CPU by
+benchmarks/orchestration.py) on the procedural room at params.yaml's defaults (480x720, 49-frame
+chunks, 500 3DGS steps, gsplat) with the classical filler standing in for ST-Diff, whose own per-chunk
+time comes from benchmarks/stdiff_gpu.py. Per chunk: each stage's compute seconds (recorded by the stage),
+wall seconds of the chunk, and the difference (store writes/reads, keys, handoff bookkeeping).
+
+    python benchmarks/pipeline_gpu.py --out DIR [--set chunk.count=3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+
+def _warm_gsplat() -> float | None:
+    """gsplat compiles its CUDA kernels on first use (~2 min): pay that before timing chunk 0."""
+    if not torch.cuda.is_available():
+        return None
+    from worldwarp.geometry.cameras import intrinsics_from_fov
+    from worldwarp.splat import Gaussians, rasterize
+
+    t0 = time.perf_counter()
+    n = 64
+    g = Gaussians(means=torch.randn(n, 3) * 0.1 + torch.tensor([0, 0, 3.0]), quats=torch.tensor([[1.0, 0, 0, 0]]).repeat(n, 1),
+                  scales=torch.full((n, 3), -3.0), opacities=torch.zeros(n), sh=torch.rand(n, 1, 3)).to("cuda")
+    rasterize(g, intrinsics_from_fov(64, 64, 60)[None].cuda(), torch.eye(4)[None].cuda(), 64, 64, backend="gsplat")
+    torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--set", dest="extra", action="append", default=[])
+    a = ap.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    from stages import STAGES
+    from stages.runner import MODULES, run_longshot
+    from worldwarp.config import load_params
+
+    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu"
+    warm = _warm_gsplat()
+    with tempfile.TemporaryDirectory() as d:
+        cfg = load_params(ROOT / "params.yaml", [f"artifacts={d}", "tracking.mlflow=false", *a.extra])
+        marks: list[tuple[int, str, float]] = []
+
+        def on_stage(k: int, stage: str) -> None:
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            marks.append((k, stage, time.perf_counter()))
+            print(f"[{time.strftime('%X')}] chunk {k} {stage}", flush=True)
+
+        t0 = time.perf_counter()
+        store = run_longshot(cfg, "bench", on_stage=on_stage)
+        total = time.perf_counter() - t0
+        marks.append((cfg.chunk.count, "end", time.perf_counter()))
+        rows = []
+        for k in range(cfg.chunk.count):
+            t_start = next(t for kk, s, t in marks if kk == k and s == STAGES[0])
+            t_end = next(t for kk, s, t in marks if kk == k + 1 and s in (STAGES[0], "end"))
+            work = {s: store.stage_attrs(k, MODULES[s].GROUP)["compute_seconds"] for s in STAGES}
+            wall = t_end - t_start
+            rows.append({"chunk": k, "wall_s": wall, "work_s": sum(work.values()), "overhead_s": wall - sum(work.values()),
+                         **{f"{s}_s": v for s, v in work.items()},
+                         "gaussians": store.stage_attrs(k, "gaussians").get("count"),
+                         "hole_fraction": store.stage_attrs(k, "warp").get("hole_fraction")})
+    out = {"date": datetime.date.today().isoformat(), "device": dev, "torch": torch.__version__, "gsplat_warmup_s": warm,
+           "resolution": [cfg.resolution.height, cfg.resolution.width], "chunk_frames": cfg.chunk.frames,
+           "splat_steps": cfg.splat.steps, "total_s": total, "chunks": rows}
+    (a.out / "pipeline_gpu.json").write_text(json.dumps(out, indent=2))
+    cols = ["chunk", "wall_s", "work_s", "overhead_s", *[f"{s}_s" for s in STAGES], "gaussians", "hole_fraction"]
+    print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
+    print(json.dumps({k: v for k, v in out.items() if k != "chunks"}))
+
+
+if __name__ == "__main__":
+    main()

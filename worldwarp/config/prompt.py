@@ -1,0 +1,22 @@
+"""The text prompt: fixed, or written by a VLM (Qwen2.5-VL) from the input image / history frames."""
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import Section
+
+DEFAULT_INSTRUCTION = (
+    "Describe this scene as a prompt for a video generator: the setting, the main objects and their materials, "
+    "the lighting and the style, in one or two sentences. Do not mention camera motion.")
+
+
+class PromptConfig(Section):
+    text: str | None = Field(None, description="fixed prompt; None: diffusion.prompt (used when no captioner is set)")
+    captioner_dir: str | None = Field(None, description="local Qwen2.5-VL directory (transformers layout); None: no captioner")
+    instruction: str = DEFAULT_INSTRUCTION
+    per_chunk: bool = Field(False, description="caption every chunk from its history frames, not only the input image")
+    max_new_tokens: int = Field(96, ge=1, le=1024)
+    max_image_side: int = Field(448, ge=28, le=4096, description="longer image side given to the VLM (bounds vision tokens)")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field("auto", description="auto: bf16 on CUDA, fp32 on CPU")
+    cache_dir: str | None = Field(None, description="JSON caption cache; default ~/.cache/worldwarp/captions")

@@ -1,0 +1,87 @@
+"""Scene prompts: a fixed text, or Qwen2.5-VL (local directory, transformers layout) describing an image.
+
+transformers is imported only when a captioner is loaded. The processor is assembled from the directory's
+tokenizer and image processor (``Qwen2_5_VLProcessor(image_processor, tokenizer, chat_template)``) rather than
+``AutoProcessor``, because AutoProcessor also loads the video processor, which needs torchvision.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..config.prompt import PromptConfig
+from ..estimators.model_dir import check_model_dir, read_preprocessor_config
+from .cache import CaptionCache, image_digest
+
+WHAT = "Qwen2.5-VL (Qwen2_5_VLForConditionalGeneration + processor)"
+
+
+class Captioner:
+    def __init__(self, model, processor, model_id: str, cache: CaptionCache, *, instruction: str,
+                 max_new_tokens: int = 96, max_image_side: int = 448) -> None:
+        self.model, self.processor, self.model_id, self.cache = model, processor, model_id, cache
+        self.instruction, self.max_new_tokens, self.max_image_side = instruction, max_new_tokens, max_image_side
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, cache_dir: str | Path | None = None, torch_dtype=torch.float32,
+                        device: str | torch.device = "cpu", instruction: str, max_new_tokens: int = 96,
+                        max_image_side: int = 448) -> "Captioner":
+        from ..diffusion.checkpoint import CheckpointError
+
+        check_model_dir(path, ("qwen2_5_vl",), WHAT)
+        read_preprocessor_config(path, WHAT)
+        from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+        try:
+            tok = AutoTokenizer.from_pretrained(str(path))
+            improc = Qwen2VLImageProcessorPil.from_pretrained(str(path))
+            proc = Qwen2_5_VLProcessor(image_processor=improc, tokenizer=tok, chat_template=tok.chat_template)
+            model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(path), dtype=torch_dtype).to(device).eval()
+        except (OSError, ValueError, KeyError, RuntimeError, TypeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise CheckpointError(f"{path} could not be loaded as {WHAT}: {first}") from e
+        return cls(model, proc, str(Path(path).resolve()), CaptionCache(cache_dir), instruction=instruction,
+                   max_new_tokens=max_new_tokens, max_image_side=max_image_side)
+
+    def _generate(self, image: torch.Tensor) -> str:
+        from PIL import Image
+
+        a = (image.detach().float().clamp(0, 1).cpu().numpy() * 255 + 0.5).astype("uint8")
+        pil = Image.fromarray(a)
+        pil.thumbnail((self.max_image_side, self.max_image_side))
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": self.instruction}]}]
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        inputs = self.processor(text=[text], images=[pil], return_tensors="pt").to(self.model.device)
+        with torch.no_grad():
+            out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)  # greedy
+        new = out[:, inputs["input_ids"].shape[1]:]
+        return self.processor.batch_decode(new, skip_special_tokens=True)[0].strip()
+
+    def caption(self, image: torch.Tensor) -> str:
+        """Prompt for an image (H, W, 3) in [0, 1]; cached by image digest + model id + instruction."""
+        key = CaptionCache.key(image_digest(image), self.model_id, self.instruction, self.max_new_tokens)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        text = self._generate(image)
+        self.cache.put(key, text, model=self.model_id, instruction=self.instruction)
+        return text
+
+
+def fixed_prompt(cfg: PromptConfig, default: str) -> str:
+    """The fixed prompt: prompt.text, else ``default`` (the caller passes diffusion.prompt)."""
+    return cfg.text if cfg.text else default
+
+
+def chunk_prompt(cfg: PromptConfig, default: str, chunk: int, image: torch.Tensor | None,
+                 captioner: Captioner | None, previous: str | None = None) -> str:
+    """The prompt of chunk ``chunk``: fixed without a captioner; else a caption of ``image`` (the input image for
+    chunk 0, the newest history frame later when ``per_chunk``), reusing ``previous`` otherwise."""
+    if captioner is None or image is None:
+        return previous or fixed_prompt(cfg, default)
+    if chunk > 0 and not cfg.per_chunk and previous:
+        return previous
+    return captioner.caption(image)
