@@ -59,6 +59,11 @@ def _preflight(cfg: WorldWarpConfig) -> None:
             from worldwarp.diffusion.checkpoint import safetensors_files
 
             safetensors_files(Path(cfg.diffusion.stdiff_weights).expanduser())
+    if cfg.estimator.backend != "ground_truth":
+        from worldwarp.estimators.depth_models import WHAT
+        from worldwarp.estimators.model_dir import check_model_dir as check_estimator_dir
+
+        check_estimator_dir(cfg.estimator.model_dir, (cfg.estimator.backend,), WHAT[cfg.estimator.backend])
 
 
 def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replace: bool = False) -> Path:
@@ -143,7 +148,7 @@ def run(image: Annotated[Optional[Path], typer.Option(help="input photo (PNG/JPE
     def go() -> None:
         extra = []
         if image is not None:
-            extra += [f"scene.image={image}", "scene.depth_estimator=constant"]
+            extra.append(f"scene.image={image}")
         if trajectory is not None:
             is_file = trajectory.endswith((".npz", ".txt")) or os.sep in trajectory
             extra.append(f"trajectory.file={trajectory}" if is_file else f"trajectory.preset={trajectory}")

@@ -1,11 +1,19 @@
 """Stage 1, pose estimate: depth, K, poses and confidence of chunk k's history frames.
 
-Chunk 0: the input image with its scene depth (or the photo's fallback depth) at the first camera.
-Chunk k >= 1: the history frames handed over by chunk k-1 at their commanded poses, with depth
-re-estimated by rendering chunk k-1's cache there (holes filled toward the background).
+Chunk 0: the input image at the first camera, with the scene's exact depth; for a photo
+(``scene.depth_estimator``), the configured depth model's depth (metric for Depth Pro, relative for Depth
+Anything scaled to ``fallback_median_depth``) or the constant-depth plane of ``scene.constant_depth``.
+Chunk k >= 1: the history frames handed over by chunk k-1. Chunk k-1's cache is rendered at their
+commanded poses; ``worldwarp.estimators.estimate_history_geometry`` turns that into depth (the render
+itself for ``ground_truth``, holes filled toward the background; a depth model aligned to the render
+otherwise) and poses (commanded, or PnP + Sim(3)). Its residuals go into the stage's attrs, so drift shows
+in ``worldwarp inspect`` and in the chunk's MLflow run.
 """
 
 from __future__ import annotations
+
+import functools
+import math
 
 import numpy as np
 import torch
@@ -21,15 +29,45 @@ from .gaussians import load_gaussians
 GROUP = "geometry"
 
 
-def _first(store) -> tuple[dict[str, np.ndarray], dict]:
+@functools.lru_cache(maxsize=1)
+def _depth_model(estimator_json: str, device: str):
+    """The configured depth model, loaded once per process and reused by every chunk."""
+    from worldwarp.config.estimator import EstimatorConfig
+    from worldwarp.estimators import make_estimator
+
+    return make_estimator(EstimatorConfig.model_validate_json(estimator_json), device)
+
+
+def depth_model(cfg: WorldWarpConfig):
+    """None for the ground-truth backend."""
+    if cfg.estimator.backend == "ground_truth":
+        return None
+    return _depth_model(cfg.estimator.model_dump_json(), str(resolve_device(cfg)))
+
+
+def _finite(residuals: dict[str, float]) -> dict[str, float | None]:
+    # attrs are JSON: NaN ("not applicable") becomes null
+    return {f"residual_{n}": (float(v) if math.isfinite(v) else None) for n, v in residuals.items()}
+
+
+def _first(store, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray], dict]:
     inp = store.read_input()
-    depth = np.asarray(inp["depth"])[None]
-    return ({"rgb": np.asarray(inp["image"])[None], "depth": depth, "K": np.asarray(inp["K"][:1]),
-             "w2c": np.asarray(inp["w2c"][:1]), "confidence": np.ones_like(depth)},
-            {"source": "input"})
+    image, depth = np.asarray(inp["image"])[None], np.asarray(inp["depth"])[None]
+    K, attrs = np.asarray(inp["K"][:1]), {"source": "input"}
+    if cfg.scene.input_depth(cfg.estimator.backend) == "model":
+        model = depth_model(cfg)
+        frames = torch.from_numpy(image).to(model.device)
+        pred = model.predict(frames, K=torch.from_numpy(K))
+        depth = to_np(model.to_depth(pred)).astype(np.float32)
+        attrs = {"source": f"input+{cfg.estimator.backend}", "depth_metric": bool(pred.metric),
+                 "depth_median": float(np.median(depth))}
+    return ({"rgb": image, "depth": depth, "K": K, "w2c": np.asarray(inp["w2c"][:1]),
+             "confidence": np.ones_like(depth)}, attrs)
 
 
 def _from_cache(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray], dict]:
+    from worldwarp.estimators import estimate_history_geometry
+
     hand = store.read_stage(k - 1, "handoff")
     device = resolve_device(cfg)
     g = load_gaussians(store, k - 1).to(device)
@@ -37,12 +75,19 @@ def _from_cache(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarr
     cams = Cameras(torch.from_numpy(hand["K"]), torch.from_numpy(hand["w2c"]), w, h).to(device)
     out = render(g, cams, backend=cfg.splat.backend, alpha_threshold=cfg.splat.alpha_threshold,
                  depth_tolerance=cfg.splat.depth_tolerance)
-    depth, mask = to_np(out.depth), to_np(out.mask)
-    filled = np.stack([fill_depth_holes(d, m) for d, m in zip(depth, mask)])
-    return ({"rgb": hand["rgb"], "depth": filled.astype(np.float32), "K": hand["K"], "w2c": hand["w2c"],
-             "confidence": mask.astype(np.float32)},
-            {"source": "cache-render", "hole_fraction": float(1 - mask.mean())})
+    mask = to_np(out.mask)
+    est = estimate_history_geometry(torch.from_numpy(np.asarray(hand["rgb"])).to(device), cams.K, cams.w2c,
+                                    out.depth, out.mask, cfg.estimator, estimator=depth_model(cfg))
+    if cfg.estimator.backend == "ground_truth":
+        depth = np.stack([fill_depth_holes(d, m) for d, m in zip(to_np(out.depth), mask)])
+        confidence = mask.astype(np.float32)
+    else:  # the model's depth, aligned to the cache, covers the holes too
+        depth, confidence = to_np(est.depth), to_np(est.confidence)
+    return ({"rgb": hand["rgb"], "depth": depth.astype(np.float32), "K": hand["K"],
+             "w2c": to_np(est.w2c).astype(np.float32), "confidence": confidence.astype(np.float32)},
+            {"source": f"cache-render+{cfg.estimator.backend}", "pose": cfg.estimator.pose,
+             "hole_fraction": float(1 - mask.mean()), **_finite(est.residuals)})
 
 
 def run(store, k: int, cfg: WorldWarpConfig, key: str):
-    return once(store, k, GROUP, key, lambda: _first(store) if k == 0 else _from_cache(store, k, cfg))
+    return once(store, k, GROUP, key, lambda: _first(store, cfg) if k == 0 else _from_cache(store, k, cfg))

@@ -14,7 +14,7 @@ from worldwarp.config import WorldWarpConfig
 from worldwarp.store import content_key
 
 # Bump a stage's version when its code changes what it writes.
-STAGE_VERSIONS = {"geometry": 1, "gaussians": 1, "warp": 1, "denoise": 1, "handoff": 1}
+STAGE_VERSIONS = {"geometry": 2, "gaussians": 1, "warp": 1, "denoise": 1, "handoff": 1}
 
 
 def code_version(stage: str) -> str:
@@ -27,7 +27,7 @@ def stage_params(cfg: WorldWarpConfig, stage: str, k: int) -> dict[str, Any]:
     render_knobs = {"alpha_threshold", "depth_tolerance"}
     if stage == "geometry":
         return {"chunk": k, "scene": cfg.scene.model_dump(mode="json"), "history": cfg.chunk.history,
-                "render": {n: s[n] for n in render_knobs}}
+                "render": {n: s[n] for n in render_knobs}, "estimator": cfg.estimator.model_dump(mode="json")}
     if stage == "gaussians":
         return {"chunk": k, "splat": {n: v for n, v in s.items() if n not in render_knobs}, "seed": cfg.seed}
     if stage == "warp":

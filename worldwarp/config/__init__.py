@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from .base import Section
 from .camera import Preset, ResolutionConfig, TrajectoryConfig
@@ -40,6 +40,12 @@ class WorldWarpConfig(Section):
     tracking: TrackingConfig = TrackingConfig()
     eval: EvalConfig = EvalConfig()
     experiments: ExperimentsConfig = ExperimentsConfig()
+
+    @model_validator(mode="after")
+    def _input_depth_has_a_model(self) -> "WorldWarpConfig":
+        if self.scene.depth_estimator == "model" and self.estimator.backend == "ground_truth":
+            raise ValueError("scene.depth_estimator=model needs estimator.backend=depth_anything or depth_pro")
+        return self
 
 
 def _one_line(err: ValidationError) -> str:
@@ -99,7 +105,6 @@ def load_params(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"params file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"params file {p} must hold a mapping at the top level")
-        data.pop("experiments", None)  # DVC's list of experiments lives beside the knobs
     return validate(apply_overrides(data, overrides or []))
 
 

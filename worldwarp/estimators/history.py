@@ -51,21 +51,22 @@ def _model_depth(estimator, frames, cmd_K, rendered_depth, valid, cfg) -> tuple[
     space = cfg.align_space if cfg.align_space != "auto" else pred.space
     fallback = estimator.to_depth(pred)
     depth, conf = fallback.clone(), torch.full_like(fallback, cfg.hole_confidence)
-    scales, shifts, res = [], [], []
+    scales, shifts, res, failed = [], [], [], 0
     for v in range(len(frames)):
         if int(valid[v].sum()) < cfg.min_valid_pixels:
             continue  # too little of the cache is visible: keep the model's own (or normalised) depth
         values = pred.values[v] if space == pred.space else (1.0 / fallback[v] if space == "inverse" else fallback[v])
         try:
             a = align_depth(values, rendered_depth[v], valid[v], mode=mode, space=space)
-        except AlignmentError:
+        except AlignmentError:  # e.g. anti-correlated with the cache: keep the model's own depth, count it
+            failed += 1
             continue
         depth[v] = a.aligned.to(depth)
         rel = ((a.aligned - rendered_depth[v]).abs() / rendered_depth[v].clamp_min(1e-6))[valid[v]]
         conf[v][valid[v]] = torch.exp(-rel / AGREEMENT_TAU).to(conf)
         scales.append(a.scale), shifts.append(a.shift), res.append(a.residual)
     info = {"depth_scale": _mean(scales), "depth_shift": _mean(shifts), "depth_residual": _mean(res),
-            "depth_frames_aligned": float(len(scales)), "depth_metric": float(pred.metric)}
+            "depth_frames_aligned": float(len(scales)), "depth_frames_failed": float(failed), "depth_metric": float(pred.metric)}
     return depth, conf, info
 
 
