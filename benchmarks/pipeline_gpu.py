@@ -2,8 +2,9 @@
 
 Runs stages.runner.run_longshot (no Prefect, no MLflow: those are measured on the CPU by
 benchmarks/orchestration.py) on the procedural room at params.yaml's defaults (480x720, 49-frame
-chunks, 500 3DGS steps, gsplat) with the classical filler standing in for ST-Diff, whose own per-chunk
-time comes from benchmarks/stdiff_gpu.py. Per chunk: each stage's compute seconds (recorded by the stage),
+chunks, 500 3DGS steps, gsplat) with the classical filler, or with ``--stdiff``: the full-size Wan2.1-1.3B
+transformer and VAE with random weights, saved in diffusers layout and loaded by the denoise stage's own
+loader (50 steps, CFG; prompt embeddings random, the text encoder is never built). Per chunk: each stage's compute seconds (recorded by the stage),
 wall seconds of the chunk, and the difference (store writes/reads, keys, handoff bookkeeping).
 
     python benchmarks/pipeline_gpu.py --out DIR [--set chunk.count=3]
@@ -42,10 +43,29 @@ def _warm_gsplat() -> float | None:
     return time.perf_counter() - t0
 
 
+def _random_wan(out: Path) -> Path:
+    from worldwarp.diffusion import standins
+
+    return standins.build_wan_dir(out, standins.WAN21_1_3B, standins.WAN21_VAE, dtype=torch.bfloat16,
+                                  device="cuda" if torch.cuda.is_available() else "cpu", text=False)
+
+
+def _random_prompts(cfg) -> None:
+    """Put random (text_len x 4096) embeddings for both prompts into the denoise stage's own denoiser."""
+    from stages.common import resolve_device
+    from stages.denoise import _denoiser
+
+    den = _denoiser(cfg.diffusion.model_dump_json(), str(resolve_device(cfg)))
+    g = torch.Generator().manual_seed(1)
+    for p in (cfg.diffusion.prompt, cfg.diffusion.negative_prompt):
+        den.prompts.put(p, torch.randn(cfg.diffusion.text_len, 4096, generator=g) * 0.1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--set", dest="extra", action="append", default=[])
+    ap.add_argument("--stdiff", action="store_true", help="full-size random-weight ST-Diff instead of the classical filler")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     from stages import STAGES
@@ -55,7 +75,16 @@ def main() -> None:
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu"
     warm = _warm_gsplat()
     with tempfile.TemporaryDirectory() as d:
-        cfg = load_params(ROOT / "params.yaml", [f"artifacts={d}", "tracking.mlflow=false", *a.extra])
+        build_s = None
+        extra = list(a.extra)
+        if a.stdiff:
+            t0 = time.perf_counter()
+            model_dir = _random_wan(Path(d) / "wan")
+            build_s = time.perf_counter() - t0
+            extra = ["diffusion.backend=stdiff", f"diffusion.model_dir={model_dir}", *extra]
+        cfg = load_params(ROOT / "params.yaml", [f"artifacts={d}", "tracking.mlflow=false", *extra])
+        if a.stdiff:
+            _random_prompts(cfg)
         marks: list[tuple[int, str, float]] = []
 
         def on_stage(k: int, stage: str) -> None:
@@ -80,7 +109,9 @@ def main() -> None:
                          "hole_fraction": store.stage_attrs(k, "warp").get("hole_fraction")})
     out = {"date": datetime.date.today().isoformat(), "device": dev, "torch": torch.__version__, "gsplat_warmup_s": warm,
            "resolution": [cfg.resolution.height, cfg.resolution.width], "chunk_frames": cfg.chunk.frames,
-           "splat_steps": cfg.splat.steps, "total_s": total, "chunks": rows}
+           "splat_steps": cfg.splat.steps, "denoiser": cfg.diffusion.backend, "stdiff_build_s": build_s,
+           "diffusion": cfg.diffusion.model_dump(mode="json", exclude={"model_dir", "prompt_cache"}),
+           "total_s": total, "chunks": rows}
     (a.out / "pipeline_gpu.json").write_text(json.dumps(out, indent=2))
     cols = ["chunk", "wall_s", "work_s", "overhead_s", *[f"{s}_s" for s in STAGES], "gaussians", "hole_fraction"]
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))

@@ -133,7 +133,7 @@ class Tracker:
 
 
 def chunk_metrics(store: RunStore, k: int) -> dict[str, float | None]:
-    """Numbers of one finished chunk: stage times, holes, cache size, warp-vs-output agreement."""
+    """Numbers of one finished chunk: stage times, holes, cache size, estimator residuals, warp-vs-output agreement."""
     out: dict[str, float | None] = {}
     for stage in STAGES:
         out[f"seconds_{stage}"] = store.stage_attrs(k, MODULES[stage].GROUP).get("compute_seconds")
@@ -144,6 +144,8 @@ def chunk_metrics(store: RunStore, k: int) -> dict[str, float | None]:
     out["mask_coverage"] = 1.0 - out["hole_ratio"]
     geo = store.read_stage(k, "geometry")
     out["history_confidence"] = float(np.mean(geo["confidence"]))
+    # the estimator's alignment residuals (depth scale/shift/error, pose error after Sim(3)) are drift signals
+    out.update({n: v for n, v in store.stage_attrs(k, "geometry").items() if n.startswith("residual_")})
     out["gaussians"] = float(store.stage_attrs(k, "gaussians").get("count", 0))
     loss = np.asarray(store.read_stage(k, "gaussians")["loss"], float)
     out["splat_final_loss"] = float(loss[-1]) if loss.size else None

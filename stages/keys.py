@@ -14,7 +14,7 @@ from worldwarp.config import WorldWarpConfig
 from worldwarp.store import content_key
 
 # Bump a stage's version when its code changes what it writes.
-STAGE_VERSIONS = {"geometry": 2, "gaussians": 1, "warp": 1, "denoise": 1, "handoff": 1}
+STAGE_VERSIONS = {"geometry": 2, "gaussians": 1, "warp": 1, "denoise": 2, "handoff": 1}
 
 
 def code_version(stage: str) -> str:
@@ -34,7 +34,9 @@ def stage_params(cfg: WorldWarpConfig, stage: str, k: int) -> dict[str, Any]:
         return {"chunk": k, "frames": cfg.chunk.frames, "history": cfg.chunk.history,
                 "backend": s["backend"], "render": {n: s[n] for n in render_knobs}}
     if stage == "denoise":
-        return {"chunk": k, "diffusion": cfg.diffusion.model_dump(mode="json"), "seed": cfg.seed}
+        # the prompt knobs (not where captions are cached: that never changes a caption)
+        return {"chunk": k, "diffusion": cfg.diffusion.model_dump(mode="json"), "seed": cfg.seed,
+                "prompt": cfg.prompt.model_dump(mode="json", exclude={"cache_dir"})}
     if stage == "handoff":
         return {"chunk": k, "history": cfg.chunk.history}
     raise KeyError(stage)

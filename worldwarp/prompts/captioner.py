@@ -1,8 +1,12 @@
 """Scene prompts: a fixed text, or Qwen2.5-VL (local directory, transformers layout) describing an image.
 
 transformers is imported only when a captioner is loaded. The processor is assembled from the directory's
-tokenizer and image processor (``Qwen2_5_VLProcessor(image_processor, tokenizer, chat_template)``) rather than
-``AutoProcessor``, because AutoProcessor also loads the video processor, which needs torchvision.
+tokenizer and image processor rather than ``AutoProcessor``, because AutoProcessor also loads the video processor,
+which needs torchvision. ``Qwen2_5_VLProcessor(image_processor, tokenizer)`` alone does not work either: the
+processor checks every sub-processor in its signature against its base class, ``video_processor=None`` included
+(an AttributeError here, without torchvision), so an image+text subclass without that argument is used. The chat
+template is the tokenizer's, else the processor's ``chat_template.json`` / ``chat_template.jinja`` (released
+Qwen2.5-VL directories hold it there too).
 """
 
 from __future__ import annotations
@@ -16,6 +20,29 @@ from ..estimators.model_dir import check_model_dir, read_preprocessor_config
 from .cache import CaptionCache, image_digest
 
 WHAT = "Qwen2.5-VL (Qwen2_5_VLForConditionalGeneration + processor)"
+
+
+def _image_text_processor():
+    """Qwen2.5-VL's processor for images and text only (its sub-processors are read from ``__init__``'s signature)."""
+    from transformers import Qwen2_5_VLProcessor
+
+    class Qwen2_5_VLImageTextProcessor(Qwen2_5_VLProcessor):
+        def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+            super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+
+    return Qwen2_5_VLImageTextProcessor
+
+
+def _processor_chat_template(path: Path) -> str:
+    import json
+
+    if (f := path / "chat_template.jinja").is_file():
+        return f.read_text()
+    if (f := path / "chat_template.json").is_file():
+        template = json.loads(f.read_text()).get("chat_template")
+        if isinstance(template, str) and template:
+            return template
+    raise ValueError("no chat template (tokenizer_config.json, chat_template.jinja or chat_template.json)")
 
 
 class Captioner:
@@ -32,15 +59,16 @@ class Captioner:
 
         check_model_dir(path, ("qwen2_5_vl",), WHAT)
         read_preprocessor_config(path, WHAT)
-        from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
+        from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
         try:
             tok = AutoTokenizer.from_pretrained(str(path))
+            template = tok.chat_template or _processor_chat_template(Path(path))
             improc = Qwen2VLImageProcessorPil.from_pretrained(str(path))
-            proc = Qwen2_5_VLProcessor(image_processor=improc, tokenizer=tok, chat_template=tok.chat_template)
+            proc = _image_text_processor()(image_processor=improc, tokenizer=tok, chat_template=template)
             model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(path), dtype=torch_dtype).to(device).eval()
-        except (OSError, ValueError, KeyError, RuntimeError, TypeError) as e:
+        except (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError) as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise CheckpointError(f"{path} could not be loaded as {WHAT}: {first}") from e
         return cls(model, proc, str(Path(path).resolve()), CaptionCache(cache_dir), instruction=instruction,
@@ -71,6 +99,18 @@ class Captioner:
         return text
 
 
+def load_captioner(cfg: PromptConfig, device: str | torch.device = "cpu") -> Captioner | None:
+    """The captioner of ``prompt.captioner_dir`` on ``device`` (None when no directory is set); dtype ``auto`` is
+    bf16 on CUDA and fp32 elsewhere."""
+    if not cfg.captioner_dir:
+        return None
+    dev = torch.device(device)
+    name = cfg.dtype if cfg.dtype != "auto" else ("bfloat16" if dev.type == "cuda" else "float32")
+    return Captioner.from_pretrained(Path(cfg.captioner_dir).expanduser(), cache_dir=cfg.cache_dir,
+                                     torch_dtype=getattr(torch, name), device=dev, instruction=cfg.instruction,
+                                     max_new_tokens=cfg.max_new_tokens, max_image_side=cfg.max_image_side)
+
+
 def fixed_prompt(cfg: PromptConfig, default: str) -> str:
     """The fixed prompt: prompt.text, else ``default`` (the caller passes diffusion.prompt)."""
     return cfg.text if cfg.text else default
@@ -79,9 +119,10 @@ def fixed_prompt(cfg: PromptConfig, default: str) -> str:
 def chunk_prompt(cfg: PromptConfig, default: str, chunk: int, image: torch.Tensor | None,
                  captioner: Captioner | None, previous: str | None = None) -> str:
     """The prompt of chunk ``chunk``: fixed without a captioner; else a caption of ``image`` (the input image for
-    chunk 0, the newest history frame later when ``per_chunk``), reusing ``previous`` otherwise."""
-    if captioner is None or image is None:
-        return previous or fixed_prompt(cfg, default)
+    chunk 0, the newest history frame later when ``per_chunk``), reusing ``previous`` otherwise. An empty caption
+    falls back to the fixed prompt."""
     if chunk > 0 and not cfg.per_chunk and previous:
         return previous
-    return captioner.caption(image)
+    if captioner is None or image is None:
+        return previous or fixed_prompt(cfg, default)
+    return captioner.caption(image) or fixed_prompt(cfg, default)  # an empty caption is no prompt

@@ -3,9 +3,11 @@
 Layout: arrays are read along their first axis (frames, or Gaussian rows), so chunks split only
 that axis. A row of FRAME_BYTES or more (any image-like frame) is one chunk: reading a frame
 decodes just that frame. Smaller rows (cameras, Gaussians, tiny test frames) are batched into
-chunks of about CHUNK_BYTES, so no chunk is a few bytes of compressor overhead. Chunks are
-packed into shards of up to SHARD_BYTES, so a stage's array is one file: DVC makes every file a
-cache object, and 49 per-frame files per array would be 49 objects.
+chunks of about CHUNK_BYTES, so no chunk is a few bytes of compressor overhead. Chunks smaller than
+CHUNK_BYTES are packed into shards of up to SHARD_BYTES, so a stage's small-frame array is one file
+rather than dozens (DVC hashes every file). Chunks of CHUNK_BYTES or more (full-size frames) are not
+sharded: zarr decodes a shard's inner chunks one after another, which measured 5x slower to read and
+1.5x slower to write for a 49-frame 480x720 float array than plain per-frame chunk files.
 """
 
 from __future__ import annotations
@@ -54,12 +56,14 @@ def rows_per_block(row_bytes: int, target: int) -> int:
 
 
 def chunk_shards(shape: tuple[int, ...], dtype: np.dtype) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
-    """(chunks, shards) splitting only the first axis; shards None for 0-d arrays."""
+    """(chunks, shards) splitting only the first axis; shards None for 0-d arrays and large chunks."""
     if len(shape) == 0:
         return (), None
     n, rest = shape[0], tuple(max(1, s) for s in shape[1:])
     row = dtype.itemsize * math.prod(rest)
     chunk = 1 if row >= FRAME_BYTES else min(max(1, n), rows_per_block(row, CHUNK_BYTES))
+    if row * chunk >= CHUNK_BYTES:
+        return (chunk, *rest), None
     per_shard = chunk * rows_per_block(row * chunk, SHARD_BYTES)
     shard = min(per_shard, chunk * math.ceil(max(1, n) / chunk))
     return (chunk, *rest), (shard, *rest)
