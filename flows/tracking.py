@@ -103,7 +103,7 @@ class Tracker:
         rid = run.info.run_id
         metrics = chunk_metrics(self.store, k)
         ms = [Metric(n, float(v), 0, 0) for n, v in metrics.items() if v is not None and np.isfinite(v)]
-        loss = np.asarray(self.store.read_stage(k, "gaussians")["loss"], float)
+        loss = self.store.read_array(k, "gaussians", "loss").astype(float)
         ms += [Metric("splat_loss", float(v), 0, i) for i, v in enumerate(loss)]
         for i in range(0, len(ms), 1000):
             self.client.log_batch(rid, metrics=ms[i:i + 1000])
@@ -114,10 +114,10 @@ class Tracker:
         return rid
 
     def _chunk_files(self, k: int, d: Path) -> None:
-        geo, warp = self.store.read_stage(k, "geometry"), self.store.read_stage(k, "warp")
-        out = np.asarray(self.store.read_stage(k, "frames")["rgb"])
+        read = self.store.read_array
+        out = read(k, "frames", "rgb")
         write_mp4(d / f"chunk-{k:03d}.mp4", out)
-        sheet = contact_sheet(np.asarray(geo["rgb"]), np.asarray(warp["rgb"]), np.asarray(warp["mask"]), out)
+        sheet = contact_sheet(read(k, "geometry", "rgb"), read(k, "warp", "rgb"), read(k, "warp", "mask"), out)
         write_png(d / "contact_sheet.png", sheet)
         inp, sp = self.store.read_input(), span(self.cfg, k)
         sl = slice(sp.start, sp.stop)
@@ -133,37 +133,45 @@ class Tracker:
 
 
 def chunk_metrics(store: RunStore, k: int) -> dict[str, float | None]:
-    """Numbers of one finished chunk: stage times, holes, cache size, estimator residuals, warp-vs-output agreement."""
+    """Numbers of one finished chunk: stage times, holes, cache size, estimator residuals, warp-vs-output
+    agreement. Reads only the arrays it needs, a frame at a time (full-size chunks are hundreds of MB)."""
     out: dict[str, float | None] = {}
     for stage in STAGES:
         out[f"seconds_{stage}"] = store.stage_attrs(k, MODULES[stage].GROUP).get("compute_seconds")
-    warp, wa = store.read_stage(k, "warp"), store.stage_attrs(k, "warp")
-    h = int(wa["history"])
-    mask = np.asarray(warp["mask"][h:], bool)
+    h = int(store.stage_attrs(k, "warp")["history"])
+    mask = store.read_array(k, "warp", "mask", slice(h, None)).astype(bool)
     out["hole_ratio"] = float(1 - mask.mean()) if mask.size else 0.0
     out["mask_coverage"] = 1.0 - out["hole_ratio"]
-    geo = store.read_stage(k, "geometry")
-    out["history_confidence"] = float(np.mean(geo["confidence"]))
+    out["history_confidence"] = float(np.mean(store.read_array(k, "geometry", "confidence")))
     # the estimator's alignment residuals (depth scale/shift/error, pose error after Sim(3)) are drift signals
     out.update({n: v for n, v in store.stage_attrs(k, "geometry").items() if n.startswith("residual_")})
     out["gaussians"] = float(store.stage_attrs(k, "gaussians").get("count", 0))
-    loss = np.asarray(store.read_stage(k, "gaussians")["loss"], float)
+    loss = store.read_array(k, "gaussians", "loss").astype(float)
     out["splat_final_loss"] = float(loss[-1]) if loss.size else None
-    frames = np.asarray(store.read_stage(k, "frames")["rgb"][h:], np.float32)
-    wrgb = np.asarray(warp["rgb"][h:], np.float32)
-    if mask.any():
-        err = np.abs(frames - wrgb)[mask]
-        mse = float(np.mean(err ** 2))
-        out["valid_l1_warp_vs_output"] = float(err.mean())
-        out["valid_psnr_warp_vs_output"] = float(10 * np.log10(1 / max(mse, 1e-12)))
+    abs_sum = sq_sum = 0.0
+    n = int(mask.sum()) * 3
+    for i, m in enumerate(mask):
+        if m.any():
+            diff = store.read_array(k, "frames", "rgb", h + i)[m] - store.read_array(k, "warp", "rgb", h + i)[m]
+            abs_sum += float(np.abs(diff, dtype=np.float64).sum())
+            sq_sum += float(np.square(diff, dtype=np.float64).sum())
+    if n:
+        out["valid_l1_warp_vs_output"] = abs_sum / n
+        out["valid_psnr_warp_vs_output"] = float(10 * np.log10(1 / max(sq_sum / n, 1e-12)))
     return out
 
 
 class _Guarded:
-    """Tracking must never lose a run: a failing MLflow call becomes one warning, and tracking stops."""
+    """Tracking must never lose a run, nor slow it: every MLflow call runs, in order, on one background
+    thread (chunk k is logged while chunk k+1 computes), and a failing call becomes one warning, after
+    which tracking stops. ``finish`` waits for everything queued. A chunk whose logging was lost to a
+    kill is logged when the run resumes (``Tracker.chunk`` is idempotent)."""
 
     def __init__(self, make):
+        from concurrent.futures import ThreadPoolExecutor
+
         self._t, self._make, self.error = None, make, None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow")
 
     def _call(self, name: str, *args, **kwargs):
         if self.error is not None:
@@ -179,17 +187,19 @@ class _Guarded:
             warnings.warn(f"MLflow tracking stopped: {type(e).__name__}: {e}", RuntimeWarning, stacklevel=2)
             return None
 
-    def start(self) -> str | None:
-        return self._call("start")
+    def start(self) -> None:
+        self._pool.submit(self._call, "start")
 
-    def chunk(self, k: int) -> str | None:
-        return self._call("chunk", k)
+    def chunk(self, k: int) -> None:
+        self._pool.submit(self._call, "chunk", k)
 
     def finish(self, status: str = "FINISHED", video: Path | None = None) -> None:
-        self._call("finish", status, video)
+        self._pool.submit(self._call, "finish", status, video).result()
+        self._pool.shutdown()
 
     @property
     def parent_id(self) -> str | None:
+        self._pool.submit(lambda: None).result()  # after what is queued
         return getattr(self._t, "parent_id", None)
 
 

@@ -24,6 +24,8 @@ def repo(tmp_path_factory):
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
                            text=True, check=True).stdout.split()
     for f in files:
+        if f == "dvc.lock" or f.startswith(".dvc/"):  # the copy gets its own DVC repo and no recorded results
+            continue
         if (ROOT / f).is_file():
             (d / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, d / f)
