@@ -64,9 +64,7 @@ def worldwarp(profile: Literal["demo", "default"] = "demo", params_file: str | N
     tracker.start()
     store.set_status("running")
     results = Path(cfg.artifacts).resolve() / "prefect-results"
-    total = cfg.chunk.count * len(STAGES)
     progress = create_progress_artifact(0.0, key="longshot-progress", description=f"run {store.run_id}")
-    done = 0
     try:
         for k in range(cfg.chunk.count):
             for stage in STAGES:
@@ -74,8 +72,8 @@ def worldwarp(profile: Literal["demo", "default"] = "demo", params_file: str | N
                 t = stage_task.with_options(task_run_name=f"chunk{k:03d}-{stage}", result_storage=results,
                                             refresh_cache=not complete)
                 t(str(store.path), k, stage, cfg.model_dump_json(), keys[(k, stage)])
-                done += 1
-                update_progress_artifact(progress, 100.0 * done / total)
+            # per chunk, not per stage: each update is an API call on the chunk's critical path
+            update_progress_artifact(progress, 100.0 * (k + 1) / cfg.chunk.count)
             tracker.chunk(k)
             log.info("chunk %d/%d done", k + 1, cfg.chunk.count)
     except BaseException:
