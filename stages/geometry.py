@@ -6,8 +6,8 @@ Anything scaled to ``fallback_median_depth``) or the constant-depth plane of ``s
 Chunk k >= 1: the history frames handed over by chunk k-1. Chunk k-1's cache is rendered at their
 commanded poses; ``worldwarp.estimators.estimate_history_geometry`` turns that into depth (the render
 itself for ``ground_truth``, holes filled toward the background; a depth model aligned to the render
-otherwise) and poses (commanded, or PnP + Sim(3)). Its residuals go into the stage's attrs, so drift shows
-in ``worldwarp inspect`` and in the chunk's MLflow run.
+otherwise) and poses (commanded, or PnP + Sim(3)). Its residuals go into the stage's attrs (``residual_*``)
+and from there into the chunk's MLflow run, where drift shows over the chunks.
 """
 
 from __future__ import annotations

@@ -66,6 +66,7 @@ def test_a_photo_gets_its_first_depth_from_the_model(tmp_path, depth_anything):
     assert np.median(depth) == pytest.approx(3.0, rel=1e-3) and depth.std() > 0
 
 
+@pytest.mark.slow
 def test_pnp_poses_agree_with_the_commanded_trajectory(tmp_path):
     store = _run(tmp_path, ["estimator.pose=pnp", "resolution.height=160", "resolution.width=240", "splat.steps=60"])
     a = store.stage_attrs(1, "geometry")
