@@ -59,16 +59,16 @@ def _preflight(cfg: WorldWarpConfig) -> None:
             from worldwarp.diffusion.checkpoint import safetensors_files
 
             safetensors_files(Path(cfg.diffusion.stdiff_weights).expanduser())
-    if cfg.estimator.backend != "ground_truth":
-        from worldwarp.estimators.depth_models import WHAT
-        from worldwarp.estimators.model_dir import check_model_dir as check_estimator_dir
+    from worldwarp.estimators.model_dir import check_model_dir as check_transformers_dir
 
-        check_estimator_dir(cfg.estimator.model_dir, (cfg.estimator.backend,), WHAT[cfg.estimator.backend])
+    if cfg.estimator.backend != "ground_truth":
+        from worldwarp.estimators.depth_models import WHAT as DEPTH_MODEL
+
+        check_transformers_dir(cfg.estimator.model_dir, (cfg.estimator.backend,), DEPTH_MODEL[cfg.estimator.backend])
     if cfg.prompt.captioner_dir:
-        from worldwarp.estimators.model_dir import check_model_dir as check_captioner_dir
         from worldwarp.prompts.captioner import WHAT as CAPTIONER
 
-        check_captioner_dir(Path(cfg.prompt.captioner_dir).expanduser(), ("qwen2_5_vl",), CAPTIONER)
+        check_transformers_dir(Path(cfg.prompt.captioner_dir).expanduser(), ("qwen2_5_vl",), CAPTIONER)
 
 
 def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replace: bool = False) -> Path:

@@ -6,7 +6,6 @@ lacks that stage's completion mark, so the store stays the source of truth: a co
 as Cached in the Prefect UI, a missing one recomputes.
 """
 
-
 import hashlib
 from pathlib import Path
 from typing import Any, Literal

@@ -101,23 +101,24 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, run_name=f"chunk-{k:03d}", tags={
             RUN_TAG: self.store.run_id, CHUNK_TAG: str(k), "mlflow.parentRunId": self.parent_id})
         rid = run.info.run_id
-        metrics = chunk_metrics(self.store, k)
+        read = self.store.read_array
+        # each full-size array is read once, here, for both the metrics and the files
+        out, warp_rgb, warp_mask = read(k, "frames", "rgb"), read(k, "warp", "rgb"), read(k, "warp", "mask")
+        metrics = chunk_metrics(self.store, k, out, warp_rgb, warp_mask)
         ms = [Metric(n, float(v), 0, 0) for n, v in metrics.items() if v is not None and np.isfinite(v)]
         loss = self.store.read_array(k, "gaussians", "loss").astype(float)
         ms += [Metric("splat_loss", float(v), 0, i) for i, v in enumerate(loss)]
         for i in range(0, len(ms), 1000):
             self.client.log_batch(rid, metrics=ms[i:i + 1000])
         with tempfile.TemporaryDirectory() as d:
-            self._chunk_files(k, Path(d))
+            self._chunk_files(k, Path(d), out, warp_rgb, warp_mask)
             self.client.log_artifacts(rid, d)
         self.client.set_terminated(rid)
         return rid
 
-    def _chunk_files(self, k: int, d: Path) -> None:
-        read = self.store.read_array
-        out = read(k, "frames", "rgb")
+    def _chunk_files(self, k: int, d: Path, out: np.ndarray, warp_rgb: np.ndarray, warp_mask: np.ndarray) -> None:
         write_mp4(d / f"chunk-{k:03d}.mp4", out)
-        sheet = contact_sheet(read(k, "geometry", "rgb"), read(k, "warp", "rgb"), read(k, "warp", "mask"), out)
+        sheet = contact_sheet(self.store.read_array(k, "geometry", "rgb"), warp_rgb, warp_mask, out)
         write_png(d / "contact_sheet.png", sheet)
         inp, sp = self.store.read_input(), span(self.cfg, k)
         sl = slice(sp.start, sp.stop)
@@ -132,14 +133,15 @@ class Tracker:
         self.client.set_terminated(self.parent_id, status=status)
 
 
-def chunk_metrics(store: RunStore, k: int) -> dict[str, float | None]:
+def chunk_metrics(store: RunStore, k: int, frames: np.ndarray, warp_rgb: np.ndarray,
+                  warp_mask: np.ndarray) -> dict[str, float | None]:
     """Numbers of one finished chunk: stage times, holes, cache size, estimator residuals, warp-vs-output
-    agreement. Reads only the arrays it needs, a frame at a time (full-size chunks are hundreds of MB)."""
+    agreement. ``frames``, ``warp_rgb``, ``warp_mask``: the chunk's output and warp arrays, history included."""
     out: dict[str, float | None] = {}
     for stage in STAGES:
         out[f"seconds_{stage}"] = store.stage_attrs(k, MODULES[stage].GROUP).get("compute_seconds")
     h = int(store.stage_attrs(k, "warp")["history"])
-    mask = store.read_array(k, "warp", "mask", slice(h, None)).astype(bool)
+    mask = np.asarray(warp_mask[h:], bool)
     out["hole_ratio"] = float(1 - mask.mean()) if mask.size else 0.0
     out["mask_coverage"] = 1.0 - out["hole_ratio"]
     out["history_confidence"] = float(np.mean(store.read_array(k, "geometry", "confidence")))
@@ -150,11 +152,10 @@ def chunk_metrics(store: RunStore, k: int) -> dict[str, float | None]:
     out["splat_final_loss"] = float(loss[-1]) if loss.size else None
     abs_sum = sq_sum = 0.0
     n = int(mask.sum()) * 3
-    for i, m in enumerate(mask):
-        if m.any():
-            diff = store.read_array(k, "frames", "rgb", h + i)[m] - store.read_array(k, "warp", "rgb", h + i)[m]
-            abs_sum += float(np.abs(diff, dtype=np.float64).sum())
-            sq_sum += float(np.square(diff, dtype=np.float64).sum())
+    for f, w, m in zip(frames[h:], warp_rgb[h:], mask):  # a frame at a time: no chunk-sized temporaries
+        diff = f[m] - w[m]
+        abs_sum += float(np.abs(diff, dtype=np.float64).sum())
+        sq_sum += float(np.square(diff, dtype=np.float64).sum())
     if n:
         out["valid_l1_warp_vs_output"] = abs_sum / n
         out["valid_psnr_warp_vs_output"] = float(10 * np.log10(1 / max(sq_sum / n, 1e-12)))
@@ -197,15 +198,8 @@ class _Guarded:
         self._pool.submit(self._call, "finish", status, video).result()
         self._pool.shutdown()
 
-    @property
-    def parent_id(self) -> str | None:
-        self._pool.submit(lambda: None).result()  # after what is queued
-        return getattr(self._t, "parent_id", None)
-
 
 class _Off:
-    parent_id = None
-
     def start(self) -> None: ...
 
     def chunk(self, k: int) -> None: ...
