@@ -15,6 +15,7 @@ from .diffusion import DiffusionConfig
 from .estimator import EstimatorConfig
 from .evaluation import EvalConfig
 from .experiments import ExperimentsConfig
+from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, apply_profile
 from .prompt import PromptConfig
 from .scene import SceneConfig
 from .splat import SplatConfig
@@ -26,6 +27,9 @@ class ConfigError(ValueError):
 
 
 class WorldWarpConfig(Section):
+    profile: Literal["official", "longshot"] = Field(
+        DEFAULT_PROFILE, description="official: the authors' inference knob for knob; longshot: this project's variant "
+        "(see worldwarp/config/profiles.py); explicit knobs always win")
     seed: int = Field(0, ge=0, le=2**63 - 1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     artifacts: str = Field("artifacts", description="root of run stores and caches")
@@ -40,6 +44,11 @@ class WorldWarpConfig(Section):
     tracking: TrackingConfig = TrackingConfig()
     eval: EvalConfig = EvalConfig()
     experiments: ExperimentsConfig = ExperimentsConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_layer(cls, data: Any) -> Any:
+        return apply_profile(data)
 
     @model_validator(mode="after")
     def _input_depth_has_a_model(self) -> "WorldWarpConfig":

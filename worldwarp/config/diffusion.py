@@ -19,6 +19,12 @@ class DiffusionConfig(Section):
     stdiff_weights: str | None = Field(None, description="fine-tuned ST-Diff transformer (safetensors file or directory)")
     prompt: str = "a photorealistic scene, steady camera motion, high detail"
     negative_prompt: str = "blurry, distorted, low quality, static, watermark"
+    sampler: Literal["official", "tokenwise"] = Field(
+        "tokenwise", description="official: the authors' sampler (diffusers FlowMatchEuler schedule, warped latents "
+        "start at step int((1-strength)*steps), one level per latent, token timestep from its top-left latent); "
+        "tokenwise: this project's (warped tokens start at sigma_start, one level per token)")
+    strength: float = Field(0.8, ge=0, le=1, description="official sampler: the paper's tau; warped latents start at "
+                            "global step int((1 - strength) * steps)")
     steps: int = Field(50, ge=1, le=1000)
     sigma_start: float = Field(0.8, ge=0, le=1, description="noise level of valid (warped) tokens")
     sigma_filled: float = Field(1.0, ge=0, le=1, description="noise level of hole tokens")
