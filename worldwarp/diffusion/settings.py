@@ -11,6 +11,8 @@ class StDiffSettings:
     stdiff_weights: str | None = None
     prompt: str = "a photorealistic scene, steady camera motion, high detail"
     negative_prompt: str = "blurry, distorted, low quality, static, watermark"
+    sampler: str = "tokenwise"
+    strength: float = 0.8
     steps: int = 50
     sigma_start: float = 0.8
     sigma_filled: float = 1.0

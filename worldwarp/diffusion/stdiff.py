@@ -10,8 +10,10 @@ from . import DenoiseResult
 from .backbone import configure, load_backbone, on_device, resolve_dtype
 from .checkpoint import load_transformer_weights
 from .latent_grid import history_latent_frames, latent_frame_count, pad_to_blocks, pool_mask_to_tokens, token_block
+from .official import (level_matrix, official_latent_mask, official_loop, official_schedule, official_start,
+                       sigma_lookup, token_timesteps)
 from .sampler import denoise_loop, noisy_start, sync
-from .schedule import global_sigmas, start_levels
+from .schedule import NUM_TRAIN_TIMESTEPS, global_sigmas, start_levels, token_levels
 from .settings import StDiffSettings
 from .text import PromptEncoder
 from .vae_io import decode_latents, encode_frames
@@ -72,13 +74,38 @@ class StDiffDenoiser:
         self._phase_peak(info, "encode")
         return z_warp, mask_p
 
+    def _noise(self, shape: torch.Size, seed: int) -> torch.Tensor:
+        gen = torch.Generator("cpu").manual_seed(int(seed))  # CPU noise: the same seed gives the same chunk anywhere
+        return torch.randn(shape, generator=gen, dtype=torch.float32).to(self.device)
+
+    def _denoise_official(self, z_warp: torch.Tensor, mask_p: torch.Tensor, history: int, seed: int,
+                          prompt: str | None, progress: bool, info: dict) -> tuple[torch.Tensor, dict]:
+        """The authors' sampler (see ``official``): per-latent levels, token timesteps from top-left latents."""
+        t = time.perf_counter()
+        cond, uncond = self._embeds(prompt)
+        info["text_s"] = time.perf_counter() - t
+        timesteps, sigmas = official_schedule(self.s.steps, self.s.shift)
+        levels = level_matrix(official_latent_mask(mask_p), history, timesteps, self.s.strength)
+        start = sigma_lookup(levels[0], timesteps, sigmas).to(self.device)
+        z_warp = z_warp.to(self.dtype).float()  # they hand the encoded warp to the sampler in the model's dtype
+        z = official_start(z_warp, self._noise(z_warp.shape, seed), levels, start, history)
+        t = time.perf_counter()
+        with on_device(self.bb.transformer, self.device, "model" if self.s.offload == "model" else "none"):
+            z, forwards = official_loop(self.bb.transformer, z, levels, timesteps, sigmas, cond, uncond,
+                                        self.s.guidance_scale, progress)
+        sync(self.device)
+        info.update(loop_s=time.perf_counter() - t, forwards=forwards, guided_forwards=forwards if uncond is not None else 0,
+                    skipped_steps=self.s.steps - forwards)
+        self._phase_peak(info, "loop")
+        t_tok = torch.stack([token_timesteps(lv) for lv in levels])
+        return z, {"sigma0": (t_tok[0] / NUM_TRAIN_TIMESTEPS).cpu(), "t_tok": t_tok.cpu()}
+
     def _denoise(self, z_warp: torch.Tensor, sigma0: torch.Tensor, seed: int, prompt: str | None,
                  progress: bool, info: dict) -> torch.Tensor:
         t = time.perf_counter()
         cond, uncond = self._embeds(prompt)
         info["text_s"] = time.perf_counter() - t
-        gen = torch.Generator("cpu").manual_seed(int(seed))  # CPU noise: the same seed gives the same chunk anywhere
-        noise = torch.randn(z_warp.shape, generator=gen, dtype=torch.float32).to(self.device)
+        noise = self._noise(z_warp.shape, seed)
         z = noisy_start(z_warp, sigma0.to(self.device), noise)
         t = time.perf_counter()
         with on_device(self.bb.transformer, self.device, "model" if self.s.offload == "model" else "none"):
@@ -109,15 +136,20 @@ class StDiffDenoiser:
             torch.cuda.reset_peak_memory_stats(self.device)
         info: dict = {"attention": self.attention, "steps": self.s.steps, "cfg": self.cfg_on}
         z_warp, mask_p = self._encode(warped, mask, info)
-        sigma0 = self._start_levels(mask_p, history)
-        z = self._denoise(z_warp, sigma0, seed, prompt, progress, info)
+        if self.s.sampler == "official":
+            z, sched = self._denoise_official(z_warp, mask_p, history, seed, prompt, progress, info)
+        else:
+            sigma0 = self._start_levels(mask_p, history)
+            z = self._denoise(z_warp, sigma0, seed, prompt, progress, info)
+            t_tok = token_levels(sigma0.double().flatten(), global_sigmas(self.s.steps, self.s.shift))
+            sched = {"sigma0": sigma0.cpu(), "t_tok": (t_tok * NUM_TRAIN_TIMESTEPS).float().view(-1, *sigma0.shape)}
         frames = self._decode(z, n, H, W, info)
         if self.s.history_pixels == "input":
             # the history is the previous chunk's output: hand it back as it came, not through another VAE pass
             frames[:history] = warped[:history].float().clamp(0, 1)
         if self.device.type == "cuda":
             info["peak_gib"] = max(info[f"{p}_peak_gib"] for p in ("encode", "loop", "decode"))
-        latents = {"z_warp": z_warp[0].cpu(), "z_out": z[0].cpu(), "sigma0": sigma0.cpu()}
+        latents = {"z_warp": z_warp[0].cpu(), "z_out": z[0].cpu(), **sched}
         return DenoiseResult(frames=frames.contiguous(), latents=latents, info=info)
 
 
