@@ -155,9 +155,38 @@ def run(image: Annotated[Optional[Path], typer.Option(help="input photo (PNG/JPE
         if image is not None:
             extra.append(f"scene.image={image}")
         if trajectory is not None:
-            is_file = trajectory.endswith((".npz", ".txt")) or os.sep in trajectory
-            extra.append(f"trajectory.file={trajectory}" if is_file else f"trajectory.preset={trajectory}")
+            extra.append(_trajectory_override(trajectory))
         _execute(load_params(params, [*extra, *(set_ or [])]), run_id, use_prefect)
+    _guarded(go)()
+
+
+def _trajectory_override(text: str) -> str:
+    """--trajectory: a file, a movement expression ("DOLLY_IN + PAN_RIGHT", known by its names) or a preset."""
+    from worldwarp.geometry.movements import looks_like_movements
+
+    if text.endswith((".npz", ".txt")) or os.sep in text:
+        return f"trajectory.file={text}"
+    if looks_like_movements(text):
+        return f"trajectory.movements={text!r}"  # quoted: YAML would read '|' and ': ' itself
+    return f"trajectory.preset={text}"
+
+
+@app.command("preview-trajectory")
+def preview_trajectory(
+        out: Annotated[Path, typer.Option(help="PNG to write")] = Path("trajectory.png"),
+        trajectory: Annotated[Optional[str], typer.Option(help="as for run: preset, movements or file")] = None,
+        params: Annotated[Optional[Path], typer.Option(help="params.yaml")] = None,
+        set_: SetOpt = None) -> None:
+    """Plot the camera path a run would follow (top-down and side views, one colour per chunk), no rendering."""
+    def go() -> None:
+        from stages.inputs import chunk_labels, new_frame_starts, trajectory_cameras
+        from worldwarp.io.sheets import plot_trajectory
+
+        cfg = load_params(params, [*([_trajectory_override(trajectory)] if trajectory else []), *(set_ or [])])
+        _check_writable(out.parent)
+        cams = trajectory_cameras(cfg)
+        plot_trajectory(cams.w2c.numpy(), out, new_frame_starts(cfg), chunk_labels(cfg), cams.K[0].numpy())
+        typer.echo(str(out))
     _guarded(go)()
 
 

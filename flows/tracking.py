@@ -84,10 +84,12 @@ class Tracker:
 
     def _log_inputs(self) -> None:
         inp = self.store.read_input()
-        starts = [span(self.cfg, k).start for k in range(self.cfg.chunk.count)]
+        from stages.inputs import chunk_labels, new_frame_starts
+
         with tempfile.TemporaryDirectory() as d:
             write_png(Path(d) / "input.png", np.asarray(inp["image"]))
-            plot_trajectory(np.asarray(inp["w2c"]), Path(d) / "trajectory.png", starts)
+            plot_trajectory(np.asarray(inp["w2c"]), Path(d) / "trajectory.png", new_frame_starts(self.cfg),
+                            chunk_labels(self.cfg), np.asarray(inp["K"][0]))
             H, W = np.asarray(inp["image"]).shape[:2]
             save_cameras_npz(Path(d) / "cameras.npz", Cameras(np.asarray(inp["K"]), np.asarray(inp["w2c"]), W, H))
             self.client.log_artifacts(self.parent_id, d)

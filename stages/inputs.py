@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from worldwarp.chunks import ChunkSpan
+from worldwarp.chunks import ChunkSpan, all_spans
 from worldwarp.config import WorldWarpConfig
 from worldwarp.geometry.cameras import Cameras, look_at
+from worldwarp.geometry.movements import per_chunk
 from worldwarp.geometry.trajectory import make_trajectory
 from worldwarp.io.images import fit_to_resolution, load_image
 
@@ -45,10 +46,29 @@ def _start_pose(cfg: WorldWarpConfig) -> torch.Tensor:
     return look_at(torch.zeros(3), torch.tensor([0.0, 0.0, 1.0]))
 
 
+def trajectory_cameras(cfg: WorldWarpConfig) -> Cameras:
+    """Every camera of the longshot, as the run will follow them."""
+    H, W = cfg.resolution.height, cfg.resolution.width
+    return make_trajectory(cfg.trajectory, cfg.chunk.total_frames, W, H, _start_pose(cfg), cfg.chunk)
+
+
+def new_frame_starts(cfg: WorldWarpConfig) -> list[int]:
+    """The first frame each chunk adds to the video."""
+    return [s.new_start for s in all_spans(cfg.chunk)]
+
+
+def chunk_labels(cfg: WorldWarpConfig) -> list[str]:
+    """What drives each chunk's camera, for plots: its movement, or the preset / file of the whole path."""
+    t = cfg.trajectory
+    if t.movements is not None:
+        return per_chunk(t.movements, cfg.chunk.count)
+    return [t.file or t.preset] * cfg.chunk.count
+
+
 def prepare_inputs(cfg: WorldWarpConfig) -> RunInputs:
     """Build in memory everything the store's input group holds (cheap next to any stage)."""
     H, W = cfg.resolution.height, cfg.resolution.width
-    cams = make_trajectory(cfg.trajectory, cfg.chunk.total_frames, W, H, _start_pose(cfg))
+    cams = trajectory_cameras(cfg)
     if cfg.scene.image is None:
         from worldwarp.scenes import make_scene
 

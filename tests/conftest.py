@@ -11,7 +11,7 @@ BIN = Path(sys.executable).parent
 # A few seconds per chunk on the 2-core CI machine: enough to exercise every stage for real.
 TINY = [
     "resolution.height=64", "resolution.width=96", "chunk.frames=9", "chunk.history=3", "chunk.count=3",
-    "splat.steps=20", "trajectory.distance=0.6", "diffusion.backend=classical",
+    "splat.steps=20", "trajectory.distance=0.6", "trajectory.fov_deg=60.0", "diffusion.backend=classical",
 ]
 
 

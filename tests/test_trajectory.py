@@ -176,5 +176,5 @@ def test_make_trajectory_preset_and_file(tmp_path):
     assert torch.allclose(raw.w2c, src.w2c[:10])
 
     with pytest.raises(CameraError) as e:
-        make_trajectory(TrajectoryConfig(file=str(p)), 13, W, H, START)
+        make_trajectory(TrajectoryConfig(file=str(p), extend="error"), 13, W, H, START)
     assert str(p) in str(e.value) and "12" in str(e.value) and "13" in str(e.value)

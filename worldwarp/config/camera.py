@@ -2,8 +2,9 @@
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from ..geometry.movements import canonical
 from .base import Section
 
 Preset = Literal[
@@ -41,3 +42,27 @@ class TrajectoryConfig(Section):
     anchor_file: bool = Field(
         True, description="re-express a trajectory file relative to its first camera, so frame 0 is the start pose"
     )
+    movements: str | list[str | list[str]] | None = Field(
+        None, description='named camera movements, e.g. "DOLLY_IN + PAN_RIGHT", or a list with one per chunk (the '
+        "last repeats); overrides preset; see worldwarp/geometry/movements.py")
+    speed: float = Field(1.0, gt=0, le=100, description="motion per frame multiplier (movements, presets and files)")
+    extend: Literal["error", "extrapolate", "loop", "pingpong", "slowdown"] = Field(
+        "extrapolate", description="a trajectory file shorter than the longshot: continue the last 10 frames' motion, "
+        "restart, run back and forth, decelerate, or refuse")
+
+    @field_validator("movements")
+    @classmethod
+    def _known_movements(cls, v):
+        # stored canonically (a list of "A + B" strings), so equal motions give equal params
+        if v is None:
+            return None
+        entries = [v] if isinstance(v, str) else v
+        if not entries:
+            raise ValueError("an empty list of camera movements (use null for the preset)")
+        return [canonical(e) for e in entries]
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "TrajectoryConfig":
+        if self.file is not None and self.movements is not None:
+            raise ValueError("set trajectory.file or trajectory.movements, not both")
+        return self

@@ -10,6 +10,7 @@ stores and keys its stages on, so two runs that end with the same knobs share th
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 # The authors' fixed negative prompt (their CONFIG.prompts.negative), a fact of their inference.
@@ -24,6 +25,8 @@ OFFICIAL_NEGATIVE_PROMPT = (
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "longshot": {},
     "official": {
+        # their controlled-camera intrinsics: focal = 1.2 x width (CameraPoseController), i.e. 45.24 deg
+        "trajectory": {"fov_deg": math.degrees(2 * math.atan(0.5 / 1.2))},
         "diffusion": {
             "sampler": "official",
             "shift": 5.0,

@@ -1,4 +1,5 @@
-"""Camera trajectories: preset motions, key-pose interpolation, and the run's trajectory from its config.
+"""Camera trajectories: preset motions, named movements (``movements``), key-pose interpolation, files played
+at a speed and extended (``extension``), and the run's trajectory from its config.
 
 Every preset is a motion of the camera expressed in the FIRST camera's own frame (OpenCV: x right,
 y down, z forward; "up" is -y). Progress along the path is p in [0, 1], p_i = i / (N - 1):
@@ -17,7 +18,10 @@ from scipy.interpolate import CubicSpline
 from scipy.spatial.transform import Rotation, RotationSpline, Slerp
 
 from ..config.camera import Preset, TrajectoryConfig
+from ..config.chunk import ChunkConfig
 from .cameras import Cameras, CameraError, intrinsics_from_fov
+from .extension import extend_path
+from .movements import chunk_steps, movement_path, parse, per_chunk
 from .trajectory_io import load_trajectory
 
 Easing = Literal["linear", "smooth"]
@@ -179,27 +183,66 @@ def anchor_to(w2c: torch.Tensor, start_w2c: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(out).float()
 
 
-def make_trajectory(
-    cfg: TrajectoryConfig, n_frames: int, width: int, height: int, start_w2c: torch.Tensor
-) -> Cameras:
-    """The longshot's N cameras: the configured preset (K from ``cfg.fov_deg``), or ``cfg.file``.
+def resample_speed(K: np.ndarray, w2c: np.ndarray, speed: float) -> tuple[np.ndarray, np.ndarray]:
+    """The path played ``speed`` times as fast (the authors' speed multiplier): frame i is the path at time
+    i * speed, a C2 spline between its frames, up to its last frame; speed 1 returns it unchanged."""
+    if speed == 1.0 or len(w2c) < 2:
+        return K, w2c
+    keys = np.arange(len(w2c), dtype=np.float64)
+    times = np.arange(0.0, keys[-1] + 1e-9, speed)
+    Ks = np.stack([np.interp(times, keys, K[:, r, c]) for r in range(3) for c in range(3)], -1).reshape(-1, 3, 3)
+    return Ks, interpolate_poses(w2c, keys, times, method="spline").numpy()
 
-    A file must hold at least ``n_frames`` cameras (the first ``n_frames`` are used); its intrinsics are
-    refitted to ``width`` x ``height``; with ``cfg.anchor_file`` its poses are re-expressed so that its
-    first camera sits at ``start_w2c`` (files live in their own world frame).
+
+def _file_trajectory(cfg: TrajectoryConfig, n_frames: int, width: int, height: int, start_w2c: torch.Tensor) -> Cameras:
+    cams = load_trajectory(cfg.file, width, height)
+    K, w2c = resample_speed(cams.K.double().numpy(), cams.w2c.double().numpy(), cfg.speed)
+    if len(w2c) < n_frames and cfg.extend == "error":
+        raise CameraError(f"{cfg.file}: trajectory has {len(w2c)} frames at speed {cfg.speed:g} but the longshot "
+                          f"needs {n_frames} (set trajectory.extend to extrapolate, loop, pingpong or slowdown)")
+    K, w2c = extend_path(K, w2c, n_frames, cfg.extend)
+    w2c_t = torch.from_numpy(w2c).float()
+    if cfg.anchor_file:
+        w2c_t = anchor_to(w2c_t, start_w2c)
+    return Cameras(torch.from_numpy(K).float(), w2c_t, width, height)
+
+
+def movement_trajectory(
+    movements: list[str], steps: list[int], start_w2c: torch.Tensor, pivot_depth: float = 3.0, speed: float = 1.0
+) -> torch.Tensor:
+    """World-to-camera (1 + sum(steps), 4, 4): chunk k moves by ``movements[k]`` (see geometry.movements) over
+    ``steps[k]`` frames, every magnitude times ``speed``; frame 0 is exactly ``start_w2c``."""
+    motions = [parse(e).scaled(speed) for e in movements]
+    rel = movement_path(motions, steps, pivot_depth)
+    w2c = np.linalg.inv(rel) @ _as_np(start_w2c)
+    w2c[0] = _as_np(start_w2c)
+    return torch.from_numpy(w2c).float()
+
+
+def make_trajectory(
+    cfg: TrajectoryConfig, n_frames: int, width: int, height: int, start_w2c: torch.Tensor,
+    chunk: ChunkConfig | None = None,
+) -> Cameras:
+    """The longshot's N cameras: ``cfg.file``, else ``cfg.movements`` (one per ``chunk``; the whole path is one
+    chunk when ``chunk`` is None), else the preset. K from ``cfg.fov_deg`` unless the file has its own.
+
+    A file's intrinsics are refitted to ``width`` x ``height``; it is played at ``cfg.speed`` and, when shorter
+    than ``n_frames``, continued as ``cfg.extend`` says; with ``cfg.anchor_file`` its poses are re-expressed so
+    that its first camera sits at ``start_w2c`` (files live in their own world frame).
     """
     if cfg.file is not None:
-        cams = load_trajectory(cfg.file, width, height)
-        if len(cams) < n_frames:
-            raise CameraError(f"{cfg.file}: trajectory has {len(cams)} frames but the longshot needs {n_frames}")
-        cams = cams[:n_frames]
-        if cfg.anchor_file:
-            cams = Cameras(cams.K, anchor_to(cams.w2c, start_w2c), width, height)
-        return cams
+        return _file_trajectory(cfg, n_frames, width, height, start_w2c)
     K = intrinsics_from_fov(width, height, cfg.fov_deg)
+    if cfg.movements is not None:
+        if chunk is not None and chunk.total_frames != n_frames:
+            raise CameraError(f"{n_frames} frames asked but the chunks cover {chunk.total_frames}")
+        steps = chunk_steps(chunk.frames, chunk.history, chunk.count) if chunk is not None else [n_frames - 1]
+        w2c = movement_trajectory(per_chunk(cfg.movements, len(steps)), steps, start_w2c, cfg.pivot_depth, cfg.speed)
+        return Cameras(K.expand(n_frames, 3, 3), w2c, width, height)
+    s = cfg.speed
     Ks, w2c = preset_trajectory(
-        cfg.preset, n_frames, start_w2c, K, distance=cfg.distance, angle_deg=cfg.angle_deg, zoom=cfg.zoom,
-        pivot_depth=cfg.pivot_depth, spiral_radius=cfg.spiral_radius, spiral_turns=cfg.spiral_turns,
-        easing=cfg.easing,
+        cfg.preset, n_frames, start_w2c, K, distance=cfg.distance * s, angle_deg=cfg.angle_deg * s,
+        zoom=cfg.zoom ** s, pivot_depth=cfg.pivot_depth, spiral_radius=cfg.spiral_radius,
+        spiral_turns=cfg.spiral_turns * s, easing=cfg.easing,
     )
     return Cameras(Ks, w2c, width, height)
