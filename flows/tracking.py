@@ -126,6 +126,15 @@ class Tracker:
         sl = slice(sp.start, sp.stop)
         save_cameras_npz(d / "cameras.npz", Cameras(np.asarray(inp["K"][sl]), np.asarray(inp["w2c"][sl]),
                                                     out.shape[2], out.shape[1]))
+        self._schedule_png(k, d)
+
+    def _schedule_png(self, k: int, d: Path) -> None:
+        """The per-token noise schedule (steps x latent frames) of an ST-Diff chunk; the classical filler has none."""
+        if not self.store.stage_status(k, "latents").complete:
+            return
+        from worldwarp.io.schedule_image import schedule_image
+
+        write_png(d / "noise_schedule.png", schedule_image(self.store.read_array(k, "latents", "t_tok")))
 
     def finish(self, status: str = "FINISHED", video: Path | None = None) -> None:
         if self.parent_id is None:
