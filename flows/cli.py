@@ -56,9 +56,9 @@ def _preflight(cfg: WorldWarpConfig) -> None:
 
         check_model_dir(cfg.diffusion.model_dir)
         if cfg.diffusion.stdiff_weights:
-            from worldwarp.diffusion.checkpoint import safetensors_files
+            from worldwarp.diffusion.checkpoint import weight_files
 
-            safetensors_files(Path(cfg.diffusion.stdiff_weights).expanduser())
+            weight_files(Path(cfg.diffusion.stdiff_weights).expanduser())  # .safetensors or .ckpt/.pt/.pth/.bin
     from worldwarp.estimators.model_dir import check_model_dir as check_transformers_dir
 
     if cfg.estimator.backend != "ground_truth":
@@ -304,6 +304,40 @@ def serve() -> None:
     from flows.longshot import serve as _serve
 
     _serve()
+
+
+weights_app = typer.Typer(no_args_is_help=True, help="Check or convert model weights (no GPU; see docs/WEIGHTS.md).")
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("check")
+def weights_check(paths: Annotated[list[Path], typer.Argument(help="weights folders or files (or a folder of them)")],
+                  model_dir: Annotated[Optional[Path], typer.Option(
+                      help="Wan2.1 diffusers folder whose transformer an ST-Diff file must fit")] = None) -> None:
+    """One row per component: ok, or what is wrong. Exit 2 if anything is wrong. Reads headers, not tensors."""
+    def go() -> None:
+        from worldwarp.weights import check, table
+
+        findings = check(paths, model_dir)
+        for line in table(findings):
+            typer.echo(line)
+        bad = sum(not f.ok for f in findings)
+        if bad:
+            _fail(f"{bad} of {len(findings)} components have problems")
+    _guarded(go)()
+
+
+@weights_app.command("convert")
+def weights_convert(src: Annotated[Path, typer.Argument(help="torch checkpoint (.ckpt/.pt/.pth/.bin)")],
+                    out: Annotated[Path, typer.Argument(help="output .safetensors file or directory")],
+                    overwrite: Annotated[bool, typer.Option(help="replace an existing output file")] = False) -> None:
+    """Rewrite a torch checkpoint's state dict as safetensors (keys and dtypes kept; read with weights_only)."""
+    def go() -> None:
+        from worldwarp.weights import convert
+
+        path, n = convert(src, out, overwrite=overwrite)
+        typer.echo(f"{path} ({n} tensors)")
+    _guarded(go)()
 
 
 def main() -> None:

@@ -16,7 +16,9 @@ AttentionName = Literal[
 class DiffusionConfig(Section):
     backend: Literal["classical", "stdiff"] = Field("classical", description="classical: weightless hole filler; stdiff: Wan2.1 + ST-Diff")
     model_dir: str | None = Field(None, description="local Wan2.1-T2V-1.3B-Diffusers directory")
-    stdiff_weights: str | None = Field(None, description="fine-tuned ST-Diff transformer (safetensors file or directory)")
+    stdiff_weights: str | None = Field(
+        None, description="fine-tuned ST-Diff transformer: the released worldwarp_latest.ckpt, or a .safetensors/"
+        ".ckpt/.pt/.pth/.bin file or a directory of them (torch files are read with weights_only)")
     prompt: str = "a photorealistic scene, steady camera motion, high detail"
     negative_prompt: str = "blurry, distorted, low quality, static, watermark"
     sampler: Literal["official", "tokenwise"] = Field(

@@ -1,13 +1,19 @@
 """Loading the fine-tuned ST-Diff transformer weights over the Wan backbone.
 
-Accepted: one .safetensors file, or a directory of them (sharded, with or without an index json). Keys may be in
-diffusers' WanTransformer3DModel layout or in the original Wan repository's layout (mapped here); common
-wrappers ("model.diffusion_model.", "module.", "transformer.", "model.") are stripped.
+Accepted: a .safetensors file or a directory of them (sharded, with or without an index json), or a torch file
+(.ckpt/.pt/.pth/.bin, e.g. the authors' ``worldwarp_latest.ckpt``). Torch files are read with
+``torch.load(weights_only=True)`` (memory-mapped where the format allows): tensors and plain containers only, so a
+pickle that would build arbitrary objects is refused, never executed. A state dict nested in a training checkpoint
+("state_dict", "ema", "model", "module", ...) is found. Keys may be in diffusers' WanTransformer3DModel layout or in
+the original Wan repository's layout (mapped here); common wrappers ("model.diffusion_model.", "module.",
+"transformer.", "model.") are stripped.
 """
 
 from __future__ import annotations
 
+import pickle
 import re
+import zipfile
 from pathlib import Path
 
 import torch
@@ -40,14 +46,82 @@ _TOP_RENAMES = {
 }
 
 
-def safetensors_files(path: Path) -> list[Path]:
-    """The weight files at ``path`` (a file, or a directory holding *.safetensors)."""
+TORCH_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+# containers a training script may put the weights under; EMA first: a diffusion model samples with those
+_CONTAINERS = ("state_dict_ema", "ema", "model_ema", "ema_model", "ema_state_dict", "state_dict", "model",
+               "module", "model_state_dict", "transformer", "net", "network", "weights", "params")
+
+
+def is_torch_file(f: Path) -> bool:
+    return f.suffix.lower() in TORCH_SUFFIXES
+
+
+def weight_files(path: Path) -> list[Path]:
+    """The weight files at ``path``: the file itself, or a directory's *.safetensors (else its torch files)."""
     if not path.exists():
-        raise CheckpointError(f"ST-Diff weights not found: {path} (expected a .safetensors file or a directory of them)")
-    files = [path] if path.is_file() else sorted(path.glob("*.safetensors"))
+        raise CheckpointError(f"ST-Diff weights not found: {path} (expected a .safetensors or .ckpt/.pt/.pth/.bin "
+                              "file, or a directory of them)")
+    if path.is_file():
+        return [path]
+    files = sorted(path.glob("*.safetensors")) or sorted(f for f in path.iterdir() if f.is_file() and is_torch_file(f))
     if not files:
-        raise CheckpointError(f"no *.safetensors file in {path} (expected the fine-tuned Wan transformer weights)")
+        raise CheckpointError(f"no *.safetensors or torch checkpoint (.ckpt/.pt/.pth/.bin) in {path} "
+                              "(expected the fine-tuned Wan transformer weights)")
     return files
+
+
+def _refusal(e: Exception) -> str:
+    """The one useful phrase of torch's multi-paragraph weights_only error."""
+    m = re.search(r"GLOBAL ([\w.]+)", str(e))
+    if m:
+        return f"global {m.group(1)}"
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.startswith("Check the documentation")]
+    return (lines or [type(e).__name__])[-1][:120]
+
+
+def load_torch_file(f: Path) -> object:
+    """``torch.load`` with weights_only (tensors and containers only), memory-mapped for zip-format files."""
+    mmap = zipfile.is_zipfile(f)  # the legacy (pre-1.6) pickle format cannot be memory-mapped
+    try:
+        return torch.load(f, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as e:
+        if "GLOBAL" in str(e):
+            raise CheckpointError(
+                f"{f} is not a plain tensor checkpoint: torch.load(weights_only=True) refused {_refusal(e)} "
+                "(we never unpickle arbitrary objects; where the file is trusted, re-save its state dict alone)"
+            ) from None
+        raise CheckpointError(f"{f} is not a readable torch checkpoint ({_refusal(e)})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{f} is not a readable torch checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
+
+
+def _is_tensor_dict(obj: object) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def find_state_dict(obj: object, source: Path, depth: int = 3) -> tuple[dict[str, torch.Tensor], str]:
+    """The tensor state dict inside a loaded checkpoint and where it was ("" = top level, "ema", "model.module")."""
+    if _is_tensor_dict(obj):
+        return dict(obj), ""
+    if isinstance(obj, dict) and depth > 0:
+        for name in _CONTAINERS:
+            if isinstance(obj.get(name), dict):
+                try:
+                    sd, where = find_state_dict(obj[name], source, depth - 1)
+                except CheckpointError:
+                    continue
+                return sd, ".".join(p for p in (name, where) if p)
+        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if tensors:  # a flat state dict with a few bookkeeping entries (step counters, versions)
+            return tensors, ""
+    top = sorted(map(str, obj))[:6] if isinstance(obj, dict) else type(obj).__name__
+    raise CheckpointError(f"{source} holds no tensor state dict (top level: {top}); expected a plain state dict or "
+                          f"one under one of {list(_CONTAINERS[:6])}")
+
+
+def read_torch_state_dict(f: Path) -> tuple[dict[str, torch.Tensor], str]:
+    return find_state_dict(load_torch_file(f), f)
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -55,7 +129,10 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     sd: dict[str, torch.Tensor] = {}
-    for f in safetensors_files(path):
+    for f in weight_files(path):
+        if is_torch_file(f):
+            sd.update(read_torch_state_dict(f)[0])
+            continue
         try:
             sd.update(load_file(str(f)))
         except (SafetensorError, OSError, ValueError) as e:
