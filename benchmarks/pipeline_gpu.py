@@ -61,15 +61,63 @@ def _random_prompts(cfg) -> None:
         den.prompts.put(p, torch.randn(cfg.diffusion.text_len, 4096, generator=g) * 0.1)
 
 
+def _run(cfg, stdiff: bool, run_id: str) -> tuple[list[dict], float]:
+    from stages import STAGES
+    from stages.runner import MODULES, run_longshot
+
+    if stdiff:
+        _random_prompts(cfg)
+    marks: list[tuple[int, str, float]] = []
+
+    def on_stage(k: int, stage: str) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        marks.append((k, stage, time.perf_counter()))
+        print(f"[{time.strftime('%X')}] {run_id} chunk {k} {stage}", flush=True)
+
+    t0 = time.perf_counter()
+    store = run_longshot(cfg, run_id, on_stage=on_stage)
+    total = time.perf_counter() - t0
+    marks.append((cfg.chunk.count, "end", time.perf_counter()))
+    rows = []
+    for k in range(cfg.chunk.count):
+        t_start = next(t for kk, s, t in marks if kk == k and s == STAGES[0])
+        t_end = next(t for kk, s, t in marks if kk == k + 1 and s in (STAGES[0], "end"))
+        work = {s: store.stage_attrs(k, MODULES[s].GROUP)["compute_seconds"] for s in STAGES}
+        wall = t_end - t_start
+        rows.append({"chunk": k, "wall_s": wall, "work_s": sum(work.values()), "overhead_s": wall - sum(work.values()),
+                     **{f"{s}_s": v for s, v in work.items()},
+                     "gaussians": store.stage_attrs(k, "gaussians").get("count"),
+                     "hole_fraction": store.stage_attrs(k, "warp").get("hole_fraction")})
+    return rows, total
+
+
+def _report(out_dir: Path, profile: str, cfg, rows: list[dict], total: float, machine: dict) -> None:
+    """Write and print one profile's figures as soon as it finishes (a later profile may not)."""
+    from stages import STAGES
+
+    out = {"date": datetime.date.today().isoformat(), "torch": torch.__version__, **machine, "profile": profile,
+           "resolution": [cfg.resolution.height, cfg.resolution.width], "chunk_frames": cfg.chunk.frames,
+           "splat": cfg.splat.model_dump(mode="json"), "denoiser": cfg.diffusion.backend,
+           "diffusion": cfg.diffusion.model_dump(mode="json", exclude={"model_dir", "prompt_cache"}),
+           "total_s": total, "chunks": rows}
+    (out_dir / f"pipeline_gpu_{profile}.json").write_text(json.dumps(out, indent=2))
+    cols = ["chunk", "wall_s", "work_s", "overhead_s", *[f"{s}_s" for s in STAGES], "gaussians", "hole_fraction"]
+    print(f"profile {profile}")
+    print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
+    print(json.dumps({k: v for k, v in out.items() if k not in ("chunks", "splat", "diffusion")}), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--set", dest="extra", action="append", default=[])
+    ap.add_argument("--profiles", default="official", help="comma-separated inference profiles to run in turn")
     ap.add_argument("--stdiff", action="store_true", help="full-size random-weight ST-Diff instead of the classical filler")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
-    from stages import STAGES
-    from stages.runner import MODULES, run_longshot
     from worldwarp.config import load_params
 
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu"
@@ -82,43 +130,11 @@ def main() -> None:
             model_dir = _random_wan(Path(d) / "wan")
             build_s = time.perf_counter() - t0
             extra = ["diffusion.backend=stdiff", f"diffusion.model_dir={model_dir}", *extra]
-        cfg = load_params(ROOT / "params.yaml", [f"artifacts={d}", "tracking.mlflow=false", *extra])
-        if a.stdiff:
-            _random_prompts(cfg)
-        marks: list[tuple[int, str, float]] = []
-
-        def on_stage(k: int, stage: str) -> None:
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            marks.append((k, stage, time.perf_counter()))
-            print(f"[{time.strftime('%X')}] chunk {k} {stage}", flush=True)
-
-        t0 = time.perf_counter()
-        store = run_longshot(cfg, "bench", on_stage=on_stage)
-        total = time.perf_counter() - t0
-        marks.append((cfg.chunk.count, "end", time.perf_counter()))
-        rows = []
-        for k in range(cfg.chunk.count):
-            t_start = next(t for kk, s, t in marks if kk == k and s == STAGES[0])
-            t_end = next(t for kk, s, t in marks if kk == k + 1 and s in (STAGES[0], "end"))
-            work = {s: store.stage_attrs(k, MODULES[s].GROUP)["compute_seconds"] for s in STAGES}
-            wall = t_end - t_start
-            rows.append({"chunk": k, "wall_s": wall, "work_s": sum(work.values()), "overhead_s": wall - sum(work.values()),
-                         **{f"{s}_s": v for s, v in work.items()},
-                         "gaussians": store.stage_attrs(k, "gaussians").get("count"),
-                         "hole_fraction": store.stage_attrs(k, "warp").get("hole_fraction")})
-    out = {"date": datetime.date.today().isoformat(), "device": dev, "torch": torch.__version__, "gsplat_warmup_s": warm,
-           "resolution": [cfg.resolution.height, cfg.resolution.width], "chunk_frames": cfg.chunk.frames,
-           "splat_steps": cfg.splat.steps, "denoiser": cfg.diffusion.backend, "stdiff_build_s": build_s,
-           "diffusion": cfg.diffusion.model_dump(mode="json", exclude={"model_dir", "prompt_cache"}),
-           "total_s": total, "chunks": rows}
-    (a.out / "pipeline_gpu.json").write_text(json.dumps(out, indent=2))
-    cols = ["chunk", "wall_s", "work_s", "overhead_s", *[f"{s}_s" for s in STAGES], "gaussians", "hole_fraction"]
-    print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
-    for r in rows:
-        print("| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
-    print(json.dumps({k: v for k, v in out.items() if k != "chunks"}))
-
+        for profile in a.profiles.split(","):
+            cfg = load_params(ROOT / "params.yaml", [f"artifacts={d}", "tracking.mlflow=false", f"profile={profile}",
+                                                     *extra])
+            rows, total = _run(cfg, a.stdiff, f"bench-{profile}")
+            _report(a.out, profile, cfg, rows, total, dict(device=dev, gsplat_warmup_s=warm, stdiff_build_s=build_s))
 
 if __name__ == "__main__":
     main()

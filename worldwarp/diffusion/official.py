@@ -67,9 +67,10 @@ def level_matrix(valid: torch.Tensor, history: int, timesteps: torch.Tensor, str
 
 def sigma_lookup(levels: torch.Tensor, timesteps: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
     """The sigma of each timestep value (exact match against the schedule's timesteps, then 0)."""
-    table_t = torch.cat([timesteps, timesteps.new_zeros(1)])
-    idx = (levels.flatten()[:, None] == table_t[None]).int().argmax(1)
-    return sigmas[idx].view(levels.shape)
+    table_t = torch.cat([timesteps, timesteps.new_zeros(1)]).to(levels)
+    values, inverse = torch.unique(levels, return_inverse=True)  # a few dozen values: keeps the match table small
+    idx = (values[:, None] == table_t[None]).int().argmax(1)
+    return sigmas.to(levels.device)[idx][inverse]
 
 
 def token_timesteps(level: torch.Tensor) -> torch.Tensor:
