@@ -81,24 +81,34 @@ def _intersections(
     return tid[order], gid[order]
 
 
+def gather(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """t[idx] with a deterministic backward.
+
+    The backward of advanced indexing is index_put_(accumulate=True), which on a multi-threaded CPU adds a
+    Gaussian's per-tile gradients in a varying order (runs differed by up to 0.65 in opacity after 40
+    steps). index_select's backward is index_add_, which adds in index order whatever the thread count.
+    """
+    return t.index_select(0, idx.reshape(-1)).view(*idx.shape, *t.shape[1:])
+
+
 def _composite_group(
     idx: torch.Tensor, pix: torch.Tensor, mean2d: torch.Tensor, conic: torch.Tensor, opac: torch.Tensor,
     feats: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Composite tiles (G) over padded depth-sorted lists idx (G, L) at pixels pix (G, P, 2): (G, P, D), (G, P)."""
-    m = mean2d[idx]  # (G, L, 2)
+    m = gather(mean2d, idx)  # (G, L, 2)
     dx = m[:, :, None, 0] - pix[:, None, :, 0]  # (G, L, P)
     dy = m[:, :, None, 1] - pix[:, None, :, 1]
-    cn = conic[idx]
+    cn = gather(conic, idx)
     sigma = 0.5 * (cn[..., 0, None] * dx * dx + cn[..., 2, None] * dy * dy) + cn[..., 1, None] * dx * dy
-    alpha = (opac[idx][..., None] * torch.exp(-sigma)).clamp_max(ALPHA_MAX)
+    alpha = (gather(opac, idx)[..., None] * torch.exp(-sigma)).clamp_max(ALPHA_MAX)
     alpha = torch.where((sigma >= 0) & (alpha >= ALPHA_MIN), alpha, torch.zeros_like(alpha))
     T_incl = torch.cumprod(1.0 - alpha, dim=1)
     # a pixel stops BEFORE the Gaussian that would drop T to <= 1e-4; T is monotone, so this keeps a prefix
     alpha = alpha * (T_incl > T_MIN).detach()
     T_excl = torch.cat([torch.ones_like(T_incl[:, :1]), T_incl[:, :-1]], dim=1)
     weights = alpha * T_excl
-    out = torch.einsum("glp,gld->gpd", weights, feats[idx])
+    out = torch.einsum("glp,gld->gpd", weights, gather(feats, idx))
     return out, weights.sum(1)
 
 
