@@ -1,4 +1,4 @@
-"""`worldwarp` command line: demo, run, resume, inspect, export, serve.
+"""`worldwarp` command line: demo, run, resume, inspect, verify, export, serve.
 
 Every knob goes through worldwarp.config (the same model as params.yaml and the flow parameters).
 Known bad input ends in one line on stderr and exit code 2; nothing is marked complete.
@@ -71,7 +71,8 @@ def _preflight(cfg: WorldWarpConfig) -> None:
         check_transformers_dir(Path(cfg.prompt.captioner_dir).expanduser(), ("qwen2_5_vl",), CAPTIONER)
 
 
-def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replace: bool = False) -> Path:
+def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replace: bool = False,
+             store_path: Path | None = None) -> Path:
     from stages.runner import run_longshot
     from worldwarp.export import export_mp4
 
@@ -82,7 +83,8 @@ def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replac
     if use_prefect:
         from flows.longshot import worldwarp
 
-        res = worldwarp(profile="default", overrides=_as_overrides(cfg), run_id=run_id)
+        res = worldwarp(profile="default", overrides=_as_overrides(cfg), run_id=run_id,
+                        store_path=str(store_path) if store_path else None)
         from worldwarp.store import RunStore
 
         store = RunStore.open(res["store"])
@@ -99,7 +101,7 @@ def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replac
 
         try:
             store = run_longshot(cfg, run_id, on_stage=announce, on_open=opened,
-                                 on_chunk=lambda k: tracker.chunk(k), replace=replace)
+                                 on_chunk=lambda k: tracker.chunk(k), replace=replace, store_path=store_path)
         except BaseException:
             if tracker is not None:
                 tracker.finish("FAILED")
@@ -193,14 +195,15 @@ def preview_trajectory(
 @app.command()
 def resume(store: Annotated[Path, typer.Argument(help="a run store: artifacts/runs/<id>.zarr")],
            use_prefect: PrefectOpt = False) -> None:
-    """Continue a run from its last completed stage, with the params stored in it."""
+    """Continue a run from its last completed stage, with the params stored in it; damaged stages recompute.
+
+    The run stays in this store, and reports to its own artifact root and tracking settings (kept in the store)."""
     def go() -> None:
         from worldwarp.config import validate
         from worldwarp.store import RunStore
 
         s = RunStore.open(store)
-        cfg = validate(s.params)
-        _execute(cfg.model_copy(update={"artifacts": str(s.path.parent.parent)}), s.run_id, use_prefect)
+        _execute(validate({**s.params, **s.settings()}), s.run_id, use_prefect, store_path=s.path)
     _guarded(go)()
 
 
@@ -214,13 +217,40 @@ def inspect(store: Annotated[Path, typer.Argument(help="a run store")]) -> None:
         from worldwarp.store import RunStore
 
         s = RunStore.open(store)
-        t = Table(title=f"{s.path.name}  status={s.status}")
+        report = s.verify(deep=True)
+        damaged = f"  damaged={len(report.damaged)}" if report.damaged else ""
+        t = Table(title=f"{s.path.name}  status={s.status}{damaged}")
         for col in ("chunk", "stage", "status", "key", "seconds", "size"):
             t.add_column(col)
-        for row in s.summary():
+        for row in s.summary(report):
             t.add_row(str(row.chunk), row.stage, row.status, row.key[:12] if row.key else "-",
                       f"{row.seconds:.2f}" if row.seconds is not None else "-", _size(row.nbytes))
         Console().print(t)
+        if "video" in report.damaged:
+            typer.echo(f"video: damaged ({report.damaged['video'][0]})")
+    _guarded(go)()
+
+
+@app.command()
+def verify(store: Annotated[Path, typer.Argument(help="a run store")],
+           quick: Annotated[bool, typer.Option(help="sizes only, no checksums (a stat per file)")] = False) -> None:
+    """Check every file of a store against the sizes and crc32c checksums recorded when it was written."""
+    def go() -> None:
+        import time
+
+        from worldwarp.store import RunStore
+
+        s = RunStore.open(store)
+        t0 = time.perf_counter()
+        report = s.verify(deep=not quick)
+        for rel, problems in report.damaged.items():
+            for p in problems:
+                typer.echo(f"{rel}: {p}")
+        for rel in report.unchecked:
+            typer.echo(f"{rel}: no checksums recorded (written by an older version)")
+        if not report.ok:
+            _fail(f"{s.path}: damaged ({report.first()}); repair it with `worldwarp resume {s.path}`")
+        typer.echo(f"{s.path}: intact ({report.checked} groups checked in {time.perf_counter() - t0:.2f} s)")
     _guarded(go)()
 
 
@@ -243,7 +273,7 @@ def export(store: Annotated[Path, typer.Argument(help="a run store")],
         from worldwarp.export import export_all
         from worldwarp.store import RunStore
 
-        _check_writable(out)
+        # no _check_writable(out): it would leave an empty folder behind when the store is refused
         for p in export_all(RunStore.open(store), out, chunk=chunk):
             typer.echo(str(p))
     _guarded(go)()

@@ -53,12 +53,14 @@ def resolve_config(profile: str, params_file: str | None, overrides: list[str]) 
 
 @flow(name="worldwarp", log_prints=True, persist_result=False)
 def worldwarp(profile: Literal["demo", "default"] = "demo", params_file: str | None = None,
-              overrides: list[str] | None = None, run_id: str | None = None) -> dict[str, Any]:
+              overrides: list[str] | None = None, run_id: str | None = None,
+              store_path: str | None = None) -> dict[str, Any]:
     """Generate a longshot. profile=demo (the default) is the embedded CPU demo; 'default' is params.yaml's
-    defaults. ``overrides`` are section.key=value strings validated by the same config model as params.yaml."""
+    defaults. ``overrides`` are section.key=value strings validated by the same config model as params.yaml.
+    ``store_path`` continues that store (a resume) instead of ``<artifacts>/runs/<run_id>.zarr``."""
     log = get_run_logger()
     cfg = resolve_config(profile, params_file, overrides or [])
-    store, keys = open_run(cfg, run_id)
+    store, keys = open_run(cfg, run_id, store_path=store_path)
     tracker = make_tracker(cfg, store)
     tracker.start()
     store.set_status("running")

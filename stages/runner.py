@@ -6,37 +6,141 @@ from whatever the store already holds.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from worldwarp.config import WorldWarpConfig
-from worldwarp.store import RunStore, new_run_id
+from worldwarp.io.video import to_uint8
+from worldwarp.store import RunStore, StoreError, new_run_id
 
 from . import STAGES, denoise, gaussians, geometry, handoff, warp
+from .common import span
 from .inputs import prepare_inputs
-from .keys import all_keys, code_version
+from .keys import all_keys, code_version, upstream
 
 # knobs that change where or how a run is reported, never what it computes
 NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments"}
 MODULES = {"geometry": geometry, "gaussians": gaussians, "warp": warp, "denoise": denoise, "handoff": handoff}
+log = logging.getLogger("worldwarp.store")
 
 
-def open_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = False) -> tuple[RunStore, dict]:
-    """Create (or reopen, to resume) the run's store and write its input group.
+def run_settings(cfg: WorldWarpConfig) -> dict:
+    """What a resume needs to report where the run first reported (kept in the store, not in its params)."""
+    return {"artifacts": str(Path(cfg.artifacts).resolve()), "tracking": cfg.tracking.model_dump(mode="json")}
+
+
+def open_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = False,
+             store_path: Path | str | None = None) -> tuple[RunStore, dict]:
+    """Create (or reopen, to resume) the run's store, repair what is damaged, and write its input group.
 
     ``replace`` lets a named run take new params (DVC experiments): stages then recompute by content key.
+    ``store_path`` continues that very store (``worldwarp resume``) instead of ``<artifacts>/runs/<run id>.zarr``.
     """
     inputs = prepare_inputs(cfg)
     # where the store lives is not part of what the run computes
     params = cfg.model_dump(mode="json", exclude=NOT_RUN_PARAMS)
-    rid = run_id or new_run_id(params, inputs.digest)
-    store = RunStore.open_or_create(Path(cfg.artifacts) / "runs", rid, params=params,
-                                    input_digest=inputs.digest, code_version=code_version("geometry"),
-                                    total_frames=cfg.chunk.total_frames,
-                                    frame_shape=(cfg.resolution.height, cfg.resolution.width),
-                                    replace_params=replace)
+    common = dict(params=params, input_digest=inputs.digest, code_version=code_version("geometry"),
+                  total_frames=cfg.chunk.total_frames, frame_shape=(cfg.resolution.height, cfg.resolution.width),
+                  replace_params=replace, settings=run_settings(cfg))
+    if store_path is not None:
+        store = RunStore.reopen(store_path, **common)
+    else:
+        rid = run_id or new_run_id(params, inputs.digest)
+        store = RunStore.open_or_create(Path(cfg.artifacts) / "runs", rid, **common)
+    keys = all_keys(cfg, inputs.digest)
+    heal(store, cfg, keys)
     store.write_input(inputs.arrays())
-    return store, all_keys(cfg, inputs.digest)
+    return store, keys
+
+
+def heal(store: RunStore, cfg: WorldWarpConfig, keys: dict) -> list[str]:
+    """Verify every group before any is trusted; drop the damaged ones and every stage downstream of a
+    dropped or missing one, so they recompute; rebuild a damaged video from the chunks' frames.
+
+    A damaged input group is dropped alone: it is rewritten from its sources and checked against the
+    run's input digest, so what downstream stages read cannot change. Returns the groups dropped.
+    """
+    report = store.verify(deep=True)
+    dropped = ["input"] if "input" in report.damaged else []
+    side = _damaged_side_groups(store, report.damaged, keys)
+    dropped += list(side)
+    for rel in dropped:
+        store.remove_group(rel)
+    bad, stages = _stages_to_redo(store, cfg, keys, set(report.damaged), set(side.values()))
+    for rel in stages:
+        store.remove_group(rel)
+    dropped += stages
+    if "video" in report.damaged:
+        store.reset_video()
+        dropped.append("video")
+    _refill_video(store, cfg, bad)
+    if dropped:
+        store.set_status("running")  # a store with dropped groups is unfinished until they are back
+        for rel in dropped:
+            if rel in report.damaged:
+                log.warning("%s: %s is damaged (%s); recomputing it", store.path, rel, report.damaged[rel][0])
+        after = [rel for rel in dropped if rel not in report.damaged]
+        if after:
+            log.warning("%s: recomputing %d stages downstream of it too (%s)", store.path, len(after), ", ".join(after))
+    return dropped
+
+
+def _stages_to_redo(store: RunStore, cfg: WorldWarpConfig, keys: dict, damaged: set[str],
+                    owners: set) -> tuple[set[tuple[int, str]], list[str]]:
+    """(every stage that must run, the existing groups among them to drop) in DAG order."""
+    bad: set[tuple[int, str]] = set()
+    drop = []
+    for k in range(cfg.chunk.count):
+        for stage in STAGES:
+            rel = f"chunks/{k}/{MODULES[stage].GROUP}"
+            hit = rel in damaged or (k, stage) in owners
+            after_bad = any(u in bad for u in upstream(stage, k, cfg))
+            stale = not hit and not store.is_complete(k, MODULES[stage].GROUP, keys[(k, stage)])
+            if hit or after_bad or stale:
+                bad.add((k, stage))
+            # a stale group (other key: not yet run, or params replaced) is simply overwritten when it runs
+            if (hit or (after_bad and not stale)) and (store.path / rel).exists():
+                drop.append(rel)
+    return bad, drop
+
+
+def _refill_video(store: RunStore, cfg: WorldWarpConfig, bad: set[tuple[int, str]]) -> None:
+    """Put back frames of finished handoffs that the video lacks (after a reset, or a reset killed
+    half-way); the handoffs that recompute write their own."""
+    done = store.video_ranges()
+    for k in range(cfg.chunk.count):
+        sp = span(cfg, k)
+        if (k, "handoff") not in bad and not any(a <= sp.new_start and sp.stop <= b for a, b in done):
+            _rewrite_video(store, cfg, k)
+
+
+def _damaged_side_groups(store: RunStore, damaged: dict, keys: dict) -> dict[str, tuple[int, str] | None]:
+    """Damaged chunk groups a stage writes besides its own (denoise's ``latents``), each with the stage
+    whose key it holds: that stage recomputes, and writes it again."""
+    main = {m.GROUP for m in MODULES.values()}
+    out: dict[str, tuple[int, str] | None] = {}
+    for rel in damaged:
+        parts = rel.split("/")
+        if parts[0] != "chunks" or parts[2] in main:
+            continue
+        k = int(parts[1])
+        try:
+            key = store.stage_status(k, parts[2]).key
+        except StoreError:  # its zarr.json is what is damaged: no key to match, so redo the whole chunk
+            out[rel] = (k, STAGES[0])
+            continue
+        out[rel] = next(((k, s) for s in STAGES if keys.get((k, s)) == key), None)
+    return out
+
+
+def _rewrite_video(store: RunStore, cfg: WorldWarpConfig, k: int) -> None:
+    """Chunk k's new frames, exactly as the handoff stage puts them into the video."""
+    sp = span(cfg, k)
+    frames = np.asarray(store.read_array(k, MODULES["denoise"].GROUP, "rgb", slice(sp.new_start - sp.start, None)))
+    store.write_video_frames(sp.new_start, to_uint8(frames))
 
 
 def run_stage(store: RunStore, k: int, stage: str, cfg: WorldWarpConfig, key: str):
@@ -46,8 +150,9 @@ def run_stage(store: RunStore, k: int, stage: str, cfg: WorldWarpConfig, key: st
 def run_longshot(cfg: WorldWarpConfig, run_id: str | None = None,
                  on_stage: Callable[[int, str], None] | None = None,
                  on_open: Callable[[RunStore], None] | None = None,
-                 on_chunk: Callable[[int], None] | None = None, replace: bool = False) -> RunStore:
-    store, keys = open_run(cfg, run_id, replace)
+                 on_chunk: Callable[[int], None] | None = None, replace: bool = False,
+                 store_path: Path | str | None = None) -> RunStore:
+    store, keys = open_run(cfg, run_id, replace, store_path)
     if on_open:
         on_open(store)
     store.set_status("running")

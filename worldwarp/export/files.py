@@ -1,8 +1,11 @@
-"""Each exporter reads a run store and writes one standard file."""
+"""Each exporter reads a run store and writes one standard file; ``export_all`` writes them all, only
+from a finished, intact store, into a temporary folder moved into place at the end."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +14,8 @@ import torch
 from ..geometry.cameras import Cameras, invert_rigid
 from ..geometry.trajectory_io import save_cameras_npz
 from ..io.video import write_mp4
+from ..store import StoreError
+from ..store.atomic import publish, temp_sibling
 
 # OpenCV camera (x right, y down, z forward) -> OpenGL/Blender/nerfstudio camera (x right, y up, z back)
 CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
@@ -26,7 +31,7 @@ def _cameras(store, frames: int | None = None) -> Cameras:
 def export_mp4(store, path: Path, fps: int = 16) -> Path:
     frames = store.read_video()
     if len(frames) == 0:
-        raise ValueError(f"{store.path}: no finished frames to export yet")
+        raise StoreError(f"{store.path}: no finished frames to export yet")
     return write_mp4(path, frames, fps=fps)
 
 
@@ -38,11 +43,11 @@ def export_cameras(store, path: Path) -> Path:
 def _last_chunk_with(store, group: str, chunk: int) -> int:
     done = [k for k in store.chunks() if store.stage_status(k, group).complete]
     if not done:
-        raise ValueError(f"{store.path}: no chunk has finished its {group} stage")
+        raise StoreError(f"{store.path}: no chunk has finished its {group} stage")
     if chunk < 0:
         return done[chunk] if -chunk <= len(done) else done[0]
     if chunk not in done:
-        raise ValueError(f"{store.path}: chunk {chunk} has no finished {group} (finished: {done})")
+        raise StoreError(f"{store.path}: chunk {chunk} has no finished {group} (finished: {done})")
     return chunk
 
 
@@ -123,10 +128,49 @@ def export_blender(out: Path) -> Path:
     return p
 
 
+def require_exportable(store) -> None:
+    """Refuse a run that is not finished, or whose store is damaged (checksums of every file)."""
+    if store.status != "complete":
+        raise StoreError(f"{store.path}: the run is {store.status}, not complete; finish it with `worldwarp resume`")
+    report = store.verify(deep=True)
+    if not report.ok:
+        raise StoreError(f"{store.path}: damaged ({report.first()}); repair it with `worldwarp resume`")
+    total, have = store.attrs.get("total_frames"), store.video_ranges()
+    if total is not None and have != [(0, int(total))]:
+        raise StoreError(f"{store.path}: the video holds frames {have}, not 0..{total}; finish it with `worldwarp resume`")
+
+
 def export_all(store, out: Path, chunk: int = -1) -> list[Path]:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [export_mp4(store, out / "video.mp4"), export_cameras(store, out / "cameras.npz"),
-             export_ply(store, out / "gaussians.ply", chunk), export_frames(store, out),
-             export_nerfstudio(store, out / "transforms.json"), export_blender(out)]
-    return paths
+    """Every export of a finished run into ``out``: written aside, then moved in, so a failure leaves
+    ``out`` as it was. Files of an earlier export in ``out`` are replaced; nothing else there is touched."""
+    require_exportable(store)
+    out = Path(out).absolute()
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"{out}: exists and is not a directory")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_sibling(out)
+        tmp.mkdir()
+    except OSError as e:
+        raise StoreError(f"{out.parent}: cannot write there ({e.strerror or type(e).__name__})") from None
+    try:
+        written = [export_mp4(store, tmp / "video.mp4"), export_cameras(store, tmp / "cameras.npz"),
+                   export_ply(store, tmp / "gaussians.ply", chunk), export_frames(store, tmp),
+                   export_nerfstudio(store, tmp / "transforms.json"), export_blender(tmp)]
+        _move_in(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [out / p.relative_to(tmp) for p in written]
+
+
+def _move_in(tmp: Path, out: Path) -> None:
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    if not out.exists():
+        os.rename(tmp, out)
+        return
+    for p in sorted(tmp.iterdir()):  # into a folder that holds other things: entry by entry, each atomic
+        if p.is_dir():
+            publish(p, out / p.name)
+        else:
+            os.replace(p, out / p.name)

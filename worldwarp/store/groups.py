@@ -19,6 +19,7 @@ from zarr.storage import LocalStore
 from .atomic import publish, temp_sibling
 from .encoding import array_kwargs, check_array_meta, check_dtype
 from .errors import StoreError
+from .integrity import Manifest, require_intact
 from .keys import check_name
 
 META = "zarr.json"
@@ -97,5 +98,22 @@ def open_array(path: Path) -> zarr.Array:
     return zarr.open_array(LocalStore(path, read_only=True), mode="r", zarr_format=3)
 
 
-def read_arrays(group: Path) -> dict[str, np.ndarray]:
-    return {n: np.asarray(open_array(group / n)[...]) for n in array_names(group)}
+def read_checked(group: Path, name: str, files: Manifest | None, sel: Any = Ellipsis) -> np.ndarray:
+    """``group/name[sel]``, refused when the array's recorded files are missing or resized, and with
+    zarr's decode errors on damaged bytes (crc32c of a shard index, blosc) turned into a StoreError."""
+    arr = open_array(group / name)  # refuses unsafe metadata first, whatever else is wrong
+    require_intact(group, files, f"{name}/")
+    try:
+        return np.asarray(arr[sel])
+    except StoreError:
+        raise
+    except (ValueError, RuntimeError, OSError, IndexError) as e:
+        raise StoreError(f"{group / name}: damaged ({type(e).__name__}: {str(e)[:80]}); "
+                         "run `worldwarp resume` on the store to repair it") from None
+
+
+def read_arrays(group: Path, files: Manifest | None = None) -> dict[str, np.ndarray]:
+    names = array_names(group)
+    if files is not None:  # an array directory removed whole must not read as "no such array"
+        names = sorted({*names, *(rel.split("/", 1)[0] for rel in files)})
+    return {n: read_checked(group, n, files) for n in names}

@@ -51,3 +51,25 @@ class SummaryRow:
     seconds: float | None
     nbytes: int | None
     files: int | None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What ``RunStore.verify`` found: problems per damaged group (``input``, ``chunks/<k>/<stage>``,
+    ``video``), groups written without checksums (older stores), and how many groups were checked."""
+
+    damaged: dict[str, list[str]]
+    unchecked: list[str]
+    checked: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged
+
+    def first(self) -> str:
+        """One line naming the first problem, and how many groups are damaged."""
+        if not self.damaged:
+            return "intact"
+        rel, bad = next(iter(self.damaged.items()))
+        more = f" (and {len(self.damaged) - 1} more damaged groups)" if len(self.damaged) > 1 else ""
+        return f"{rel}: {bad[0]}{more}"

@@ -21,12 +21,14 @@ import zarr
 from zarr.storage import LocalStore
 
 from . import video
-from .atomic import collect, publish, temp_sibling, tree_nbytes
+from .atomic import TRASH, collect, publish, temp_sibling, tree_nbytes
 from .errors import StoreError
-from .groups import as_arrays, ensure_group, node_attrs, open_array, read_arrays, read_meta, write_group_meta, write_published
+from .groups import (as_arrays, ensure_group, node_attrs, read_arrays, read_checked, read_meta, write_group_meta,
+                     write_published)
+from .integrity import manifest, problems
 from .keys import canonical_json, check_name
 from .meta import differences, link_or_copy, now, plain_attrs
-from .refs import StageRef, StageStatus, SummaryRow
+from .refs import StageRef, StageStatus, SummaryRow, Verification
 
 FORMAT = "worldwarp-run/1"
 STATUSES = ("running", "complete", "failed")
@@ -46,8 +48,11 @@ class RunStore:
     @classmethod
     def create(cls, root: Path | str, run_id: str, *, params: Mapping[str, Any], input_digest: str,
                code_version: str, total_frames: int | None = None,
-               frame_shape: tuple[int, ...] | None = None) -> "RunStore":
-        """Make ``<root>/<run_id>.zarr``; it appears whole (built aside, then renamed) or not at all."""
+               frame_shape: tuple[int, ...] | None = None, settings: Mapping[str, Any] | None = None) -> "RunStore":
+        """Make ``<root>/<run_id>.zarr``; it appears whole (built aside, then renamed) or not at all.
+
+        ``settings``: where and how the run reports (artifact root, tracking), kept so that a resume
+        reports to the same place, wherever the store is then."""
         final = Path(root) / f"{check_name(run_id, 'run id')}.zarr"
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():
@@ -56,7 +61,8 @@ class RunStore:
         attrs = {"format": FORMAT, "run_id": run_id, "params": json.loads(canonical_json(params)),
                  "input_digest": input_digest, "code_version": code_version, "status": "running",
                  "created_at": stamp, "updated_at": stamp, "total_frames": total_frames,
-                 "frame_shape": list(frame_shape) if frame_shape else None}
+                 "frame_shape": list(frame_shape) if frame_shape else None,
+                 "settings": json.loads(canonical_json(settings or {}))}
         tmp = temp_sibling(final)
         try:
             zarr.create_group(LocalStore(tmp), zarr_format=3, attributes=attrs)
@@ -77,6 +83,8 @@ class RunStore:
     @classmethod
     def open(cls, path: Path | str) -> "RunStore":
         path = Path(path).resolve()
+        if path.is_file():
+            raise StoreError(f"{path}: is a file, not a run store (a directory <run-id>.zarr)")
         if not path.is_dir():
             raise StoreError(f"{path}: no run store there")
         meta = read_meta(path)
@@ -89,19 +97,32 @@ class RunStore:
     @classmethod
     def open_or_create(cls, root: Path | str, run_id: str, *, params: Mapping[str, Any], input_digest: str,
                        code_version: str, total_frames: int | None = None,
-                       frame_shape: tuple[int, ...] | None = None, replace_params: bool = False) -> "RunStore":
+                       frame_shape: tuple[int, ...] | None = None, replace_params: bool = False,
+                       settings: Mapping[str, Any] | None = None) -> "RunStore":
         """Resume the run's store, or create it. A store made with other params or inputs is refused
         unless ``replace_params``: then its params are replaced, and stages recompute by content key."""
         path = Path(root) / f"{check_name(run_id, 'run id')}.zarr"
         try:
             return cls.create(root, run_id, params=params, input_digest=input_digest, code_version=code_version,
-                              total_frames=total_frames, frame_shape=frame_shape)
+                              total_frames=total_frames, frame_shape=frame_shape, settings=settings)
         except StoreError:
             if not path.exists():
                 raise
-        store = cls.open(path)  # it existed, or a concurrent process created it first
+        # it existed, or a concurrent process created it first
+        return cls.reopen(path, params=params, input_digest=input_digest, code_version=code_version,
+                          total_frames=total_frames, frame_shape=frame_shape, replace_params=replace_params,
+                          settings=settings)
+
+    @classmethod
+    def reopen(cls, path: Path | str, *, params: Mapping[str, Any], input_digest: str, code_version: str,
+               total_frames: int | None = None, frame_shape: tuple[int, ...] | None = None,
+               replace_params: bool = False, settings: Mapping[str, Any] | None = None) -> "RunStore":
+        """Open an existing store to continue its run, wherever it lies (same checks as ``open_or_create``)."""
+        store = cls.open(path)
         store._adopt(params, input_digest, code_version, replace_params)
         store._ensure_video(total_frames, frame_shape, replace_params)
+        if settings is not None and store.attrs.get("settings") != json.loads(canonical_json(settings)):
+            store._update(settings=json.loads(canonical_json(settings)))
         store.collect_garbage()
         return store
 
@@ -148,6 +169,15 @@ class RunStore:
     code_version = property(lambda self: self.attrs["code_version"])
     status = property(lambda self: self.attrs["status"])
 
+    def settings(self) -> dict[str, Any]:
+        """The run's artifact root and tracking settings. Stores written before these were kept get the
+        root above ``runs/`` (or the store's own folder) and tracking off: never a database the run did not ask for."""
+        kept = self.attrs.get("settings")
+        if kept:
+            return dict(kept)
+        parent = self.path.parent
+        return {"artifacts": str(parent.parent if parent.name == "runs" else parent), "tracking": {"mlflow": False}}
+
     def set_status(self, status: str) -> None:
         if status not in STATUSES:
             raise StoreError(f"status must be one of {STATUSES}, got {status!r}")
@@ -181,7 +211,8 @@ class RunStore:
             spent = time.perf_counter() - t0
             return {"complete": True, "finished_at": now(), "write_seconds": round(spent, 4),
                     "seconds": round(float(user.get("compute_seconds") or 0.0) + spent, 4),
-                    "nbytes": nbytes, "files": files, "raw_nbytes": sum(a.nbytes for a in data.values())}
+                    "nbytes": nbytes, "files": files, "raw_nbytes": sum(a.nbytes for a in data.values()),
+                    "manifest": manifest(tmp)}
 
         before = {**user, "stage": stage, "chunk": int(chunk), "key": key, "complete": False,
                   "arrays": sorted(data)}
@@ -238,13 +269,14 @@ class RunStore:
         return node_attrs(self._require(chunk, stage, None)) or {}
 
     def read_stage(self, chunk: int, stage: str, key: str | None = None) -> dict[str, np.ndarray]:
-        """Every array of a complete stage (refused when incomplete, or when ``key`` is given and differs)."""
-        return read_arrays(self._require(chunk, stage, key))
+        """Every array of a complete stage (refused when incomplete, damaged, or when ``key`` is given and differs)."""
+        d = self._require(chunk, stage, key)
+        return read_arrays(d, (node_attrs(d) or {}).get("manifest"))
 
     def read_array(self, chunk: int, stage: str, name: str, frames: slice | int = slice(None)) -> np.ndarray:
         """Part of one array along its first axis: reads only the chunks holding those frames."""
         d = self._require(chunk, stage, None)
-        return np.asarray(open_array(d / check_name(name, "array"))[frames])
+        return read_checked(d, check_name(name, "array"), (node_attrs(d) or {}).get("manifest"), frames)
 
     def chunks(self) -> list[int]:
         d = self.path / "chunks"
@@ -266,14 +298,15 @@ class RunStore:
             return False
         data, user = as_arrays(arrays), plain_attrs(attrs)
         write_published(self.path / "input", data, {**user, "complete": False, "arrays": sorted(data)},
-                        lambda tmp: {"complete": True, "input_digest": digest, "finished_at": now()})
+                        lambda tmp: {"complete": True, "input_digest": digest, "finished_at": now(),
+                                     "manifest": manifest(tmp)})
         return True
 
     def read_input(self) -> dict[str, np.ndarray]:
         a = node_attrs(self.path / "input")
         if not a or a.get("complete") is not True:
             raise StoreError(f"{self.path}: the input group is missing or incomplete")
-        return read_arrays(self.path / "input")
+        return read_arrays(self.path / "input", a.get("manifest"))
 
     def write_video_frames(self, start: int, frames: np.ndarray) -> None:
         """Put frames at [start, start + n) of the video; writing the same frames again is a no-op in effect."""
@@ -290,14 +323,87 @@ class RunStore:
 
     # ---- inspection and upkeep ------------------------------------------------------------
 
-    def summary(self) -> list[SummaryRow]:
+    def summary(self, verify: Verification | None = None) -> list[SummaryRow]:
+        """One row per stage group; with a ``verify()`` result, damaged groups show as "damaged"."""
         rows = []
         for k in self.chunks():
             for stage in self.stages(k):
-                st = self.stage_status(k, stage)
-                rows.append(SummaryRow(k, stage, "complete" if st.complete else "incomplete", st.key,
-                                       st.seconds, st.nbytes, st.files))
+                try:
+                    st = self.stage_status(k, stage)
+                except StoreError:  # its zarr.json is unreadable
+                    st = StageStatus(exists=True, complete=False)
+                status = "complete" if st.complete else "incomplete"
+                if verify is not None and f"chunks/{k}/{stage}" in verify.damaged:
+                    status = "damaged"
+                rows.append(SummaryRow(k, stage, status, st.key, st.seconds, st.nbytes, st.files))
         return rows
+
+    # ---- integrity ------------------------------------------------------------------------
+
+    def groups(self) -> list[str]:
+        """Every published group, as a path relative to the store: input, chunks/<k>/<stage>."""
+        return ["input", *(f"chunks/{k}/{s}" for k in self.chunks() for s in self.stages(k))]
+
+    def verify(self, deep: bool = True) -> Verification:
+        """Check every completed group and the video against the files recorded when they were written.
+
+        ``deep`` recomputes every file's crc32c (reads the whole store once); otherwise only presence and
+        sizes are checked (a stat per file). Groups written before manifests existed are listed as unchecked.
+        """
+        damaged: dict[str, list[str]] = {}
+        unchecked: list[str] = []
+        checked = 0
+        for rel in self.groups():
+            d = self.path / rel
+            try:
+                a = node_attrs(d)
+            except StoreError:
+                damaged[rel] = ["zarr.json is unreadable"]
+                continue
+            if a is None:
+                if rel != "input" or d.exists():
+                    damaged[rel] = ["zarr.json is missing"]
+                continue
+            if a.get("complete") is not True:
+                continue
+            if a.get("manifest") is None:
+                unchecked.append(rel)
+                continue
+            checked += 1
+            bad = problems(d, a["manifest"], deep)
+            if bad:
+                damaged[rel] = bad
+        if (self.path / "video").is_dir():
+            try:
+                bad = video.problems(self.path / "video", deep)
+            except StoreError:
+                bad = ["zarr.json is unreadable"]
+            if bad is None:
+                unchecked.append("video")
+            else:
+                checked += 1
+                if bad:
+                    damaged["video"] = bad
+        return Verification(damaged, unchecked, checked)
+
+    def remove_group(self, rel: str) -> None:
+        """Take a group out of the store (it then counts as never written); ``rel`` as ``groups()`` names it."""
+        d = (self.path / rel).resolve()
+        if d == self.path or self.path not in d.parents:
+            raise StoreError(f"{self.path}: {rel!r} is not a group of this store")
+        if d.exists():
+            trash = temp_sibling(d, TRASH)
+            os.rename(d, trash)  # atomic: readers see the whole group or none
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def reset_video(self) -> None:
+        """Replace the video with an empty one of the same shape (to be written again from the chunks)."""
+        vdir, a = self.path / "video", self.attrs
+        if not a.get("total_frames"):
+            return
+        tmp = temp_sibling(vdir)  # the shape from the root attrs: the video's own metadata may be what is damaged
+        video.create(tmp, int(a["total_frames"]), tuple(a["frame_shape"]))
+        publish(tmp, vdir)
 
     def collect_garbage(self, older_than_s: float = GC_AGE_S) -> int:
         """Remove leftovers of killed writers (temporary and trash directories); returns how many."""

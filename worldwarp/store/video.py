@@ -3,6 +3,8 @@
 Frames land at fixed positions, so writing the same chunk twice gives the same bytes. The list of
 finished frame ranges is updated only after the frames are written. Shards hold VIDEO_SHARD_BYTES
 of frames: a chunk's write rewrites at most the two shards it straddles, not the whole video.
+The group's attrs also hold the size and crc32c of every file (``files``), updated with ``done``
+for the shards a write touched, so a truncated or missing shard is found (see integrity.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from zarr.storage import LocalStore
 
 from .encoding import compressor, rows_per_block
 from .errors import StoreError
-from .groups import node_attrs, open_array
+from .groups import node_attrs, open_array, read_checked
+from .integrity import manifest
+from .integrity import problems as file_problems
 
 VIDEO_SHARD_BYTES = 64 << 20
 ARRAY = "rgb"
@@ -33,6 +37,7 @@ def create(path: Path, total_frames: int, frame_shape: tuple[int, ...]) -> None:
     group = zarr.create_group(LocalStore(path), zarr_format=3, attributes={"frames": shape[0], "done": []})
     group.create_array(ARRAY, shape=shape, dtype="uint8", chunks=(1, *shape[1:]), shards=(per_shard, *shape[1:]),
                        compressors=compressor(np.dtype("uint8")), fill_value=0)
+    group.attrs["files"] = manifest(path)
 
 
 def shape(path: Path) -> tuple[int, ...] | None:
@@ -79,8 +84,30 @@ def write(path: Path, start: int, frames: np.ndarray) -> None:
     with _locked(path):
         arr = zarr.open_array(LocalStore(path / ARRAY), mode="r+", zarr_format=3)
         arr[start:stop] = frames
+        touched = _shard_files(arr, start, stop)
+        old = _files(path)
+        files = manifest(path) if old is None else {rel: v for rel, v in old.items() if rel not in touched}
         group = zarr.open_group(LocalStore(path), mode="r+", zarr_format=3)
-        group.attrs["done"] = [list(r) for r in merge(done_ranges(path) + [(start, stop)])]
+        # one attrs write: the ranges and the files' checksums change together
+        group.attrs.update({"done": [list(r) for r in merge(done_ranges(path) + [(start, stop)])],
+                            "files": dict(sorted({**files, **manifest(path, touched)}.items()))})
+
+
+def _shard_files(arr: zarr.Array, start: int, stop: int) -> list[str]:
+    per = (arr.shards or arr.chunks)[0]
+    rest = (0,) * (arr.ndim - 1)
+    return [f"{ARRAY}/{arr.metadata.encode_chunk_key((i, *rest))}" for i in range(start // per, (stop - 1) // per + 1)]
+
+
+def _files(path: Path) -> dict[str, list[int]] | None:
+    files = (node_attrs(path) or {}).get("files")
+    return None if files is None else dict(files)
+
+
+def problems(path: Path, deep: bool = True) -> list[str] | None:
+    """What differs from the recorded files (None for a video written before they were recorded)."""
+    files = _files(path)
+    return None if files is None else file_problems(path, files, deep)
 
 
 def finished(path: Path) -> int:
@@ -94,4 +121,9 @@ def read(path: Path, frames: slice = slice(None)) -> np.ndarray:
     start, stop, step = frames.indices(finished(path))
     if step < 0:
         raise StoreError("video slices must step forward")
-    return np.asarray(open_array(path / ARRAY)[start:max(start, stop)])[::step]
+    stop = max(start, stop)
+    files = _files(path)
+    if files is not None and stop > start:  # check only the shards read: a write killed elsewhere is no concern here
+        arr = open_array(path / ARRAY)
+        files = {rel: v for rel, v in files.items() if rel in _shard_files(arr, start, stop)}
+    return read_checked(path, ARRAY, files, slice(start, stop))[::step]
