@@ -114,6 +114,7 @@ class Tracker:
             self.client.log_batch(rid, metrics=ms[i:i + 1000])
         with tempfile.TemporaryDirectory() as d:
             self._chunk_files(k, Path(d), out, warp_rgb, warp_mask)
+            self._chunk_ply(k, rid, Path(d))
             self.client.log_artifacts(rid, d)
         self.client.set_terminated(rid)
         return rid
@@ -135,6 +136,21 @@ class Tracker:
         from worldwarp.io.schedule_image import schedule_image
 
         write_png(d / "noise_schedule.png", schedule_image(self.store.read_array(k, "latents", "t_tok")))
+
+    def _chunk_ply(self, k: int, rid: str, d: Path) -> None:
+        """The chunk's 3DGS cache as a standard .ply (SH included), unless it is bigger than tracking.ply_max_mb:
+        then a tag says why it is missing (``worldwarp export ply`` writes it from the store at any size)."""
+        from worldwarp.export.files import export_ply
+        from worldwarp.splat import num_sh
+        from worldwarp.splat.ply import property_names
+
+        n = int(self.store.stage_attrs(k, "gaussians").get("count", 0))
+        mb = n * len(property_names(num_sh(self.cfg.splat.sh_degree))) * 4 / 1e6  # float32 body; header < 2 kB
+        if 0 < mb <= self.cfg.tracking.ply_max_mb:
+            export_ply(self.store, d / f"gaussians-{k:03d}.ply", chunk=k)
+        else:
+            self.client.set_tag(rid, "worldwarp.ply", f"not logged: {n} Gaussians = {mb:.1f} MB > "
+                                f"tracking.ply_max_mb={self.cfg.tracking.ply_max_mb}")
 
     def finish(self, status: str = "FINISHED", video: Path | None = None) -> None:
         if self.parent_id is None:

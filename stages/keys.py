@@ -25,14 +25,16 @@ def stage_params(cfg: WorldWarpConfig, stage: str, k: int) -> dict[str, Any]:
     """The knobs a stage reads (and nothing else, so unrelated knobs never invalidate it)."""
     s = cfg.splat.model_dump(mode="json")
     render_knobs = {"alpha_threshold", "depth_tolerance"}
+    mask_knobs = {"mask", "mask_threshold", "geo_depth_tolerance", "geo_min_views", "mask_erosion", "pixel_offset"}
     if stage == "geometry":
         return {"chunk": k, "scene": cfg.scene.model_dump(mode="json"), "history": cfg.chunk.history,
                 "render": {n: s[n] for n in render_knobs}, "estimator": cfg.estimator.model_dump(mode="json")}
     if stage == "gaussians":
-        return {"chunk": k, "splat": {n: v for n, v in s.items() if n not in render_knobs}, "seed": cfg.seed}
+        fit = {n: v for n, v in s.items() if n not in render_knobs | mask_knobs or n == "pixel_offset"}
+        return {"chunk": k, "splat": fit, "seed": cfg.seed}
     if stage == "warp":
         return {"chunk": k, "frames": cfg.chunk.frames, "history": cfg.chunk.history,
-                "backend": s["backend"], "render": {n: s[n] for n in render_knobs}}
+                "backend": s["backend"], "render": {n: s[n] for n in sorted(render_knobs | mask_knobs)}}
     if stage == "denoise":
         # the prompt knobs (not where captions are cached: that never changes a caption)
         return {"chunk": k, "diffusion": cfg.diffusion.model_dump(mode="json"), "seed": cfg.seed,

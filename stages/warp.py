@@ -1,11 +1,13 @@
-"""Stage 3, render (forward warp): chunk k's cache seen from the chunk's commanded cameras."""
+"""Stage 3, render (forward warp): chunk k's cache seen from the chunk's commanded cameras; the validity mask is
+the one cfg.splat.mask selects (longshot or the authors' official), eroded by cfg.splat.mask_erosion."""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from worldwarp.config import WorldWarpConfig
-from worldwarp.splat import render
+from worldwarp.splat import Sources, warp
 
 from .common import once, resolve_device, span, to_np
 from .gaussians import load_gaussians
@@ -18,11 +20,12 @@ def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray]
     sp = span(cfg, k)
     device = resolve_device(cfg)
     cams = chunk_cameras(store.read_input(), sp).to(device)
-    out = render(load_gaussians(store, k).to(device), cams, backend=cfg.splat.backend,
-                 alpha_threshold=cfg.splat.alpha_threshold, depth_tolerance=cfg.splat.depth_tolerance)
+    geo = store.read_stage(k, "geometry")
+    # the frames the cache was fitted to: the official mask checks every warped pixel against their depth
+    sources = Sources(*(torch.from_numpy(np.asarray(geo[n])) for n in ("depth", "K", "w2c")))
+    out = warp(load_gaussians(store, k).to(device), cams, cfg.splat, sources, backend=cfg.splat.backend)
     rgb, depth, alpha, mask = (to_np(x) for x in (out.rgb, out.depth, out.alpha, out.mask))
     # the history frames are known exactly: they replace their renders and count as valid
-    geo = store.read_stage(k, "geometry")
     h = sp.history
     rgb[:h], depth[:h], mask[:h] = geo["rgb"][-h:], geo["depth"][-h:], True
     mask = mask.astype(np.uint8)

@@ -57,7 +57,11 @@ def test_parent_and_child_runs_hold_what_a_user_looks_for(tracked):
         assert len(curve) == 20 and curve[-1].value < curve[0].value
         names = {a.path for a in c.list_artifacts(ch.info.run_id)}
         k = int(ch.data.tags["worldwarp.chunk"])
-        assert names == {f"chunk-{k:03d}.mp4", "contact_sheet.png", "cameras.npz"}
+        assert names == {f"chunk-{k:03d}.mp4", "contact_sheet.png", "cameras.npz", f"gaussians-{k:03d}.ply"}
+        from worldwarp.splat import load_ply
+
+        g = load_ply(c.download_artifacts(ch.info.run_id, f"gaussians-{k:03d}.ply", str(tracked.parent)))
+        assert len(g) == m["gaussians"] and g.sh_degree == 3  # the official profile's cache, SH degree 3
 
 
 def test_resume_logs_no_duplicate_runs(tracked):

@@ -35,6 +35,22 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "strength": 0.8,
             "negative_prompt": OFFICIAL_NEGATIVE_PROMPT,
         },
+        # their GS3DWarper as pose_control.py calls it: init, Adam, loss and the validity mask (docs/BENCHMARKS.md)
+        "splat": {
+            "max_points_per_frame": 50_000,
+            "max_points": 1_000_000,
+            "min_depth": 0.8,  # pose_control passes conf_threshold=0.8; it filters depth, in TTT3R's units
+            "dedup": False,
+            "init_scale": "knn",
+            "pixel_offset": 0.0,  # they unproject pixel (x, y) at (x, y), not at its centre
+            "sh_degree": 3,
+            "init_opacity": 0.9999,
+            "lambda_depth": 0.01,
+            "lr_means": 1.6e-3,
+            "lr_means_scale": "none",  # scene_scale = 1.0
+            "mask": "official",
+            "mask_erosion": 15,
+        },
     },
 }
 PROFILE_NAMES = tuple(PROFILES)

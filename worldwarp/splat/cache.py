@@ -9,8 +9,8 @@ import torch
 from ..config.splat import SplatConfig
 from ..geometry.cameras import Cameras
 from .gaussians import Gaussians
-from .init import init_from_rgbd
-from .mask import validity_mask
+from .init import init_from_rgbd, init_kwargs
+from .mask import erode, geometric_validity, official_mask, validity_mask
 from .optimize import optimize
 from .rasterize import Backend, rasterize
 
@@ -22,30 +22,59 @@ class RenderOut(NamedTuple):
     mask: torch.Tensor  # (N, H, W) bool: True = geometry seen and reliable
 
 
+class Sources(NamedTuple):
+    """The frames a cache was fitted to, which the official mask checks each pixel against."""
+
+    depth: torch.Tensor  # (S, H, W)
+    K: torch.Tensor  # (S, 3, 3)
+    w2c: torch.Tensor  # (S, 4, 4)
+
+
 def build_cache(
     rgb: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor, cfg: SplatConfig, *,
     backend: Backend = "auto", progress: bool = False, seed: int = 0, init: Gaussians | None = None,
     valid: torch.Tensor | None = None,
 ) -> tuple[Gaussians, list[float]]:
-    """Seed Gaussians from the frames (every cfg.subsample-th pixel) and optimise cfg.steps steps on them.
-    With ``init`` (continue mode) the new frames' Gaussians are appended to it before optimising."""
-    g = init_from_rgbd(rgb, depth, K, w2c, subsample=cfg.subsample, init_opacity=cfg.init_opacity,
-                       sh_degree=cfg.sh_degree, valid=valid)
+    """Seed Gaussians from the frames (see init_from_rgbd and the cfg knobs) and optimise cfg.steps steps on
+    them; ``seed`` drives both the random pixel draw and the view order. With ``init`` (continue mode) the new
+    frames' Gaussians are appended to it before optimising."""
+    g = init_from_rgbd(rgb, depth, K, w2c, valid=valid, seed=seed, **init_kwargs(cfg))
     if init is not None:
         g = Gaussians.cat([init.detach().to(g.device), g])
-    return optimize(g, rgb, K, w2c, steps=cfg.steps, cfg=cfg, backend=backend, progress=progress, seed=seed)
+    return optimize(g, rgb, K, w2c, steps=cfg.steps, cfg=cfg, backend=backend, progress=progress, seed=seed,
+                    depth=depth)
 
 
 @torch.no_grad()
 def render(
     g: Gaussians, cams: Cameras, *, backend: Backend = "auto", alpha_threshold: float = 0.8,
-    depth_tolerance: float = 0.2, batch: int = 8,
+    depth_tolerance: float = 0.2, batch: int = 8, sources: Sources | None = None, mask_threshold: float = 0.5,
+    geo_depth_tolerance: float = 0.1, geo_min_views: int = 1, pixel_offset: float = 0.5, erosion: int = 1,
 ) -> RenderOut:
-    """Warp the cache into every camera, ``batch`` cameras at a time; see mask.validity_mask for M."""
+    """Warp the cache into every camera, ``batch`` cameras at a time. M is mask.validity_mask (alpha and
+    depth spread) or, given ``sources``, the authors' alpha x geometric validity >= mask_threshold; then
+    eroded with an ``erosion`` x ``erosion`` box."""
     cams = cams.to(g.device)
     outs = []
     for s in range(0, len(cams), batch):
-        o = rasterize(g, cams.K[s : s + batch], cams.w2c[s : s + batch], cams.width, cams.height, backend=backend)
-        m = validity_mask(o.alpha, o.depth, o.depth_sq, alpha_threshold=alpha_threshold, depth_tolerance=depth_tolerance)
-        outs.append((o.rgb.clamp(0, 1), o.depth, o.alpha, m))
+        K, w2c = cams.K[s : s + batch], cams.w2c[s : s + batch]
+        o = rasterize(g, K, w2c, cams.width, cams.height, backend=backend)
+        if sources is None:
+            m = validity_mask(o.alpha, o.depth, o.depth_sq, alpha_threshold=alpha_threshold,
+                              depth_tolerance=depth_tolerance)
+        else:
+            src = Sources(*(t.to(g.device) for t in sources))
+            geo = geometric_validity(o.depth, K, w2c, *src, tolerance=geo_depth_tolerance, min_views=geo_min_views,
+                                     pixel_offset=pixel_offset)
+            m = official_mask(o.alpha, geo, mask_threshold)
+        outs.append((o.rgb.clamp(0, 1), o.depth, o.alpha, erode(m, erosion)))
     return RenderOut(*(torch.cat(t) for t in zip(*outs)))
+
+
+def warp(g: Gaussians, cams: Cameras, cfg: SplatConfig, sources: Sources, *, backend: Backend = "auto") -> RenderOut:
+    """render() with the mask the config selects (cfg.mask); ``sources`` are the frames the cache was fitted to."""
+    official = cfg.mask == "official"
+    return render(g, cams, backend=backend, alpha_threshold=cfg.alpha_threshold, depth_tolerance=cfg.depth_tolerance,
+                  sources=sources if official else None, mask_threshold=cfg.mask_threshold,
+                  geo_depth_tolerance=cfg.geo_depth_tolerance, geo_min_views=cfg.geo_min_views,
+                  pixel_offset=cfg.pixel_offset, erosion=cfg.mask_erosion)

@@ -8,46 +8,60 @@ import torch
 
 from ..geometry.cameras import invert_rigid
 from .gaussians import Gaussians, num_sh, rgb_to_sh
+from .sampling import cap_points, knn_mean_sq_dist, random_subset
 
 
 def init_from_rgbd(
     rgb: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor, *, subsample: int = 1,
     init_opacity: float = 0.9, sh_degree: int = 0, valid: torch.Tensor | None = None, dedup: bool = True,
+    max_points_per_frame: int = 0, max_points: int = 0, min_depth: float = 0.0, init_scale: str = "footprint",
+    pixel_offset: float = 0.5, seed: int = 0,
 ) -> Gaussians:
     """Back-project every ``subsample``-th pixel (per axis) of V frames (rgb (V,H,W,3), depth (V,H,W)).
 
     The scale is the pixel footprint at that depth (depth / focal * subsample), so neighbouring splats
-    just overlap and the seeded cloud renders the source view hole-free. Pixels with non-finite or
-    non-positive depth, or False in ``valid``, are skipped. With ``dedup``, a pixel of frame i > 0 whose
+    just overlap and the seeded cloud renders the source view hole-free. Pixels with non-finite depth,
+    depth <= ``min_depth``, or False in ``valid``, are skipped. With ``dedup``, a pixel of frame i > 0 whose
     surface a point of an earlier frame already lands on (same pixel, depth within 2%) seeds nothing:
     history frames overlap almost entirely, and duplicates would multiply the optimisation cost.
+
+    The authors' recipe (config/profiles.py) instead draws ``max_points_per_frame`` random pixels per
+    frame, caps the cloud at ``max_points`` by voxel averaging, and sets ``init_scale="knn"`` scales; the
+    random draws come from a CPU generator seeded with ``seed``.
     """
     if rgb.ndim != 4 or rgb.shape[-1] != 3 or depth.shape != rgb.shape[:3]:
         raise ValueError(f"init_from_rgbd: need rgb (V,H,W,3) and depth (V,H,W), got {tuple(rgb.shape)} and {tuple(depth.shape)}")
     s = int(subsample)
     V, H, W = depth.shape
     dev = depth.device
+    gen = torch.Generator().manual_seed(int(seed))
     ys = torch.arange(s // 2, H, s, device=dev)
     xs = torch.arange(s // 2, W, s, device=dev)
-    v, u = torch.meshgrid(ys.float() + 0.5, xs.float() + 0.5, indexing="ij")
+    v, u = torch.meshgrid(ys.float() + pixel_offset, xs.float() + pixel_offset, indexing="ij")
     parts = []
     for i in range(V):
         d = depth[i][ys][:, xs].float()
         c = rgb[i][ys][:, xs].float()
-        ok = torch.isfinite(d) & (d > 0)
+        ok = torch.isfinite(d) & (d > min_depth)
         if valid is not None:
             ok &= valid[i][ys][:, xs].bool()
         Ki = K[i].to(dev).float()
         if dedup and parts:
             ok &= ~_covered(torch.cat([p[0] for p in parts]), d, Ki, w2c[i].to(dev).float(), s)
+        ok = random_subset(ok, max_points_per_frame, gen)
         pc = torch.stack([(u - Ki[0, 2]) / Ki[0, 0] * d, (v - Ki[1, 2]) / Ki[1, 1] * d, d], -1)[ok]
         c2w = invert_rigid(w2c[i].to(dev).float())
         pts = pc @ c2w[:3, :3].T + c2w[:3, 3]
         focal = 0.5 * (Ki[0, 0] + Ki[1, 1])
         parts.append((pts, c[ok], d[ok] / focal * s))
     means = torch.cat([p[0] for p in parts])
-    colors = torch.cat([p[1] for p in parts]).clamp(0, 1)
-    scale = torch.cat([p[2] for p in parts])
+    feats = torch.cat([torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts])[:, None]], 1)
+    means, feats = cap_points(means, feats, max_points)
+    colors, scale = feats[:, :3].clamp(0, 1), feats[:, 3]
+    if init_scale == "knn":
+        scale = knn_mean_sq_dist(means).clamp_min(1e-7).sqrt()
+    elif init_scale != "footprint":
+        raise ValueError(f"init_scale must be 'footprint' or 'knn', got {init_scale!r}")
     n = means.shape[0]
     sh = torch.zeros(n, num_sh(sh_degree), 3, device=dev)
     sh[:, 0] = rgb_to_sh(colors)
@@ -58,6 +72,13 @@ def init_from_rgbd(
         means=means.contiguous(), quats=quats, scales=torch.log(scale).unsqueeze(-1).repeat(1, 3),
         opacities=torch.full((n,), logit, device=dev), sh=sh,
     )
+
+
+def init_kwargs(cfg) -> dict:
+    """init_from_rgbd's keyword arguments from a SplatConfig."""
+    return dict(subsample=cfg.subsample, init_opacity=cfg.init_opacity, sh_degree=cfg.sh_degree, dedup=cfg.dedup,
+                max_points_per_frame=cfg.max_points_per_frame, max_points=cfg.max_points, min_depth=cfg.min_depth,
+                init_scale=cfg.init_scale, pixel_offset=cfg.pixel_offset)
 
 
 def _covered(points: torch.Tensor, d: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor, s: int,
