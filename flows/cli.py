@@ -31,7 +31,9 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from worldwarp.io.images import InputImageError
     from worldwarp.store import StoreError
 
-    return (ConfigError, CameraError, InputImageError, StoreError, PermissionError, FileNotFoundError,
+    from stages.common import DeviceError
+
+    return (ConfigError, CameraError, InputImageError, StoreError, DeviceError, PermissionError, FileNotFoundError,
             NotADirectoryError, IsADirectoryError)
 
 
@@ -50,7 +52,10 @@ def _check_writable(root: Path) -> None:
 
 
 def _preflight(cfg: WorldWarpConfig) -> None:
-    """Fail before any stage runs on what would only fail later (missing weights)."""
+    """Fail before any stage runs on what would only fail later (no such device, missing weights)."""
+    from stages.common import check_device
+
+    check_device(cfg)
     if cfg.diffusion.backend == "stdiff":
         from worldwarp.diffusion.backbone import check_model_dir
 
@@ -79,6 +84,8 @@ def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replac
     from .tracking import make_tracker
 
     _check_writable(Path(cfg.artifacts))
+    global _LOG_ROOT
+    _LOG_ROOT = Path(cfg.artifacts) / "logs"
     _preflight(cfg)
     if use_prefect:
         from flows.longshot import worldwarp
@@ -127,12 +134,39 @@ def _as_overrides(cfg: WorldWarpConfig) -> list[str]:
     return out
 
 
+_LOG_ROOT: Path | None = None  # the run's artifacts/logs once its config is known
+
+
+def _internal_error(e: Exception) -> None:
+    """A bug, not bad input: one line naming the error and a log file holding the traceback; exit 1."""
+    import datetime
+    import traceback
+
+    root = _LOG_ROOT or Path(tempfile.gettempdir()) / "worldwarp-logs"
+    first = (str(e).splitlines() or [""])[0][:200]
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        log = root / f"error-{datetime.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
+        log.write_text("".join(traceback.format_exception(e)))
+        where = f"traceback in {log}"
+    except OSError:
+        where = "the traceback could not be written"
+    typer.echo(f"error: internal error {type(e).__name__}: {first} ({where})", err=True)
+    raise typer.Exit(1)
+
+
 def _guarded(fn):
     def wrapper(*args, **kwargs):
+        import click
+
         try:
             return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
         except _known_errors() as e:
             _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        except Exception as e:
+            _internal_error(e)
     wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
     wrapper.__wrapped__ = fn
     return wrapper
@@ -166,6 +200,8 @@ def _trajectory_override(text: str) -> str:
     """--trajectory: a file, a movement expression ("DOLLY_IN + PAN_RIGHT", known by its names) or a preset."""
     from worldwarp.geometry.movements import looks_like_movements
 
+    if os.path.isdir(text):
+        _fail(f"--trajectory {text}: is a directory, not a camera file (.npz / .txt), movement or preset")
     if text.endswith((".npz", ".txt")) or os.sep in text:
         return f"trajectory.file={text}"
     if looks_like_movements(text):

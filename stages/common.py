@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -13,12 +14,36 @@ from worldwarp.config import WorldWarpConfig
 from worldwarp.store import RunStore, StageRef
 
 
+class DeviceError(RuntimeError):
+    """The configured device cannot be used on this machine (a user error: checked before stages start)."""
+
+
+def check_device(cfg: WorldWarpConfig) -> None:
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("device=cuda was asked for but no CUDA device is available here (use device=auto or cpu)")
+
+
 def resolve_device(cfg: WorldWarpConfig) -> torch.device:
+    """The run's device, with PyTorch's determinism switched to the run's ``deterministic`` knob.
+
+    Every stage that computes on a device resolves it here, so the knob holds for each stage whichever
+    process (CLI, Prefect worker, test) runs it.
+    """
+    check_device(cfg)
+    set_determinism(cfg.deterministic)
     if cfg.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda was asked for but no CUDA device is available")
     return torch.device(cfg.device)
+
+
+def set_determinism(on: bool) -> None:
+    """Deterministic kernels wherever PyTorch has them (warn_only: an op without one, e.g. in a diffusion
+    model, warns instead of failing the run); cuBLAS needs a fixed workspace for reproducible matmuls."""
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on, warn_only=True)
+    if on:  # autotuning may pick a different convolution algorithm each run
+        torch.backends.cudnn.benchmark = False
 
 
 def span(cfg: WorldWarpConfig, k: int) -> ChunkSpan:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,7 +14,7 @@ from worldwarp.config import WorldWarpConfig
 from worldwarp.geometry.cameras import Cameras, look_at
 from worldwarp.geometry.movements import per_chunk
 from worldwarp.geometry.trajectory import make_trajectory
-from worldwarp.io.images import fit_to_resolution, load_image
+from worldwarp.io.images import fit_notes, fit_to_resolution, read_image
 
 
 @dataclass
@@ -23,6 +24,8 @@ class RunInputs:
     K: np.ndarray  # (N, 3, 3) for every frame of the longshot
     w2c: np.ndarray  # (N, 4, 4)
     digest: str
+    # what was done to the user's photo (EXIF orientation, mode conversion, crop, resize): the input group's attrs
+    attrs: dict[str, Any] = field(default_factory=dict)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"image": self.image, "depth": self.depth, "K": self.K, "w2c": self.w2c}
@@ -68,6 +71,7 @@ def chunk_labels(cfg: WorldWarpConfig) -> list[str]:
 def prepare_inputs(cfg: WorldWarpConfig) -> RunInputs:
     """Build in memory everything the store's input group holds (cheap next to any stage)."""
     H, W = cfg.resolution.height, cfg.resolution.width
+    attrs: dict[str, Any] = {}
     cams = trajectory_cameras(cfg)
     if cfg.scene.image is None:
         from worldwarp.scenes import make_scene
@@ -76,12 +80,14 @@ def prepare_inputs(cfg: WorldWarpConfig) -> RunInputs:
         image, depth0 = rgb[0].numpy(), depth[0].numpy()
         source = f"scene:{cfg.scene.name}"
     else:
-        image = fit_to_resolution(load_image(cfg.scene.image), H, W)
+        photo, notes = read_image(cfg.scene.image)
+        image = fit_to_resolution(photo, H, W)
+        attrs = {"source_image": {**notes, **fit_notes(*photo.shape[:2], H, W)}}
         depth0 = np.full((H, W), cfg.scene.constant_depth, np.float32)
         source = f"image:depth={cfg.scene.constant_depth}"
     K, w2c = cams.K.numpy(), cams.w2c.numpy()
     image, depth0 = image.astype(np.float32), depth0.astype(np.float32)
-    return RunInputs(image, depth0, K, w2c, _digest(image, depth0, K, w2c, extra=source))
+    return RunInputs(image, depth0, K, w2c, _digest(image, depth0, K, w2c, extra=source), attrs)
 
 
 def chunk_cameras(inputs: dict[str, np.ndarray], span: ChunkSpan) -> Cameras:

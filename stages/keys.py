@@ -60,5 +60,8 @@ def all_keys(cfg: WorldWarpConfig, input_digest: str) -> dict[tuple[int, str], s
     for k in range(cfg.chunk.count):
         for stage in STAGES:
             inputs = [keys[u] for u in upstream(stage, k, cfg)] or [input_digest]
-            keys[(k, stage)] = content_key(stage, inputs, stage_params(cfg, stage, k), code_version(stage))
+            params = stage_params(cfg, stage, k)
+            if cfg.deterministic:  # other kernels on CUDA, other numbers; off, the keys stay as they were
+                params = {**params, "deterministic": True}
+            keys[(k, stage)] = content_key(stage, inputs, params, code_version(stage))
     return keys

@@ -52,7 +52,7 @@ def open_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = Fa
         store = RunStore.open_or_create(Path(cfg.artifacts) / "runs", rid, **common)
     keys = all_keys(cfg, inputs.digest)
     heal(store, cfg, keys)
-    store.write_input(inputs.arrays())
+    store.write_input(inputs.arrays(), inputs.attrs)
     return store, keys
 
 

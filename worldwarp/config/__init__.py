@@ -32,6 +32,9 @@ class WorldWarpConfig(Section):
         "(see worldwarp/config/profiles.py); explicit knobs always win")
     seed: int = Field(0, ge=0, le=2**63 - 1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    deterministic: bool = Field(False, description="bit-identical reruns on CUDA too: PyTorch's deterministic kernels and "
+                                "the torch rasteriser instead of gsplat (slower; see docs/DETERMINISM.md). CPU runs are "
+                                "deterministic either way")
     artifacts: str = Field("artifacts", description="root of run stores and caches")
     chunk: ChunkConfig = ChunkConfig()
     resolution: ResolutionConfig = ResolutionConfig()
@@ -49,6 +52,12 @@ class WorldWarpConfig(Section):
     @classmethod
     def _profile_layer(cls, data: Any) -> Any:
         return apply_profile(data)
+
+    @model_validator(mode="after")
+    def _deterministic_backend(self) -> "WorldWarpConfig":
+        if self.deterministic and self.splat.backend == "gsplat":
+            raise ValueError("deterministic=true needs splat.backend=auto or torch (gsplat's backward adds with atomics)")
+        return self
 
     @model_validator(mode="after")
     def _input_depth_has_a_model(self) -> "WorldWarpConfig":
@@ -106,6 +115,8 @@ def load_params(path: str | Path | None = None, overrides: list[str] | None = No
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
+        if p.is_dir():
+            raise ConfigError(f"params file {p} is a directory")
         if not p.is_file():
             raise ConfigError(f"params file not found: {p}")
         try:

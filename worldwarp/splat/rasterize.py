@@ -27,17 +27,24 @@ class RasterOut(NamedTuple):
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
-    """'auto' -> gsplat on CUDA when it imports, else torch; 'gsplat' off CUDA is an error."""
+    """'auto' -> gsplat on CUDA when it imports, else torch; 'gsplat' off CUDA is an error.
+
+    Under torch.use_deterministic_algorithms(True) 'auto' picks torch: gsplat's backward accumulates gradients
+    with atomic adds (their order varies run to run), the torch reference then uses deterministic kernels.
+    """
     if backend == "torch":
         return "torch"
     if backend == "gsplat":
+        if torch.are_deterministic_algorithms_enabled():
+            raise BackendError("backend 'gsplat' is not deterministic (atomic adds in its backward); use 'torch' or 'auto'")
         if device.type != "cuda":
             raise BackendError(f"backend 'gsplat' needs CUDA tensors, got tensors on {device}; use backend='torch' or 'auto'")
         if not gsplat_available():
             raise BackendError("backend 'gsplat' requested but gsplat cannot be imported (or CUDA is unavailable)")
         return "gsplat"
     if backend == "auto":
-        return "gsplat" if device.type == "cuda" and gsplat_available() else "torch"
+        use_gsplat = device.type == "cuda" and not torch.are_deterministic_algorithms_enabled()
+        return "gsplat" if use_gsplat and gsplat_available() else "torch"
     raise BackendError(f"unknown backend {backend!r} (expected 'auto', 'gsplat' or 'torch')")
 
 
