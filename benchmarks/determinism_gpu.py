@@ -106,7 +106,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--steps", type=int, default=500)
-    ap.add_argument("--tiny", action="store_true", help="160x256, 9 frames, 20 steps, longshot profile (CPU smoke test)")
+    ap.add_argument("--tiny", action="store_true", help="64x96, 9 frames, 10 steps, longshot profile (CPU smoke test)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="a config override, section.key=value")
     ap.add_argument("--modes", default="gsplat,torch,deterministic")
     ap.add_argument("--out", type=Path, default=None, help="directory for determinism_gpu.json")
@@ -114,8 +114,8 @@ def main() -> None:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("error: --device cuda but no CUDA device is available")
-    size = ["profile=longshot", "resolution.height=160", "resolution.width=256", "chunk.frames=9"] if args.tiny else []
-    steps = 20 if args.tiny else args.steps
+    size = ["profile=longshot", "resolution.height=64", "resolution.width=96", "chunk.frames=9"] if args.tiny else []
+    steps = 10 if args.tiny else args.steps
     cfg = load_params(None, [*size, "chunk.history=5", f"splat.steps={steps}", "trajectory.preset=forward",
                              *args.overrides])
     data = chunk_data(cfg, device, cfg.chunk.history)

@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from stages import STAGES
+from stages.common import DeviceError, check_device
 from stages.runner import MODULES, open_run, run_stage
 from worldwarp.config import ConfigError, WorldWarpConfig, load_params
 from worldwarp.config.demo import DEMO_OVERRIDES
@@ -31,7 +32,7 @@ def _transient(_task, _run, state) -> bool:
     """Retry only failures that may pass: not bad input or bad config."""
     try:
         state.result()
-    except (ConfigError, ValueError, FileNotFoundError, KeyError):
+    except (ConfigError, DeviceError, ValueError, FileNotFoundError, KeyError):
         return False
     except Exception:
         return True
@@ -60,6 +61,7 @@ def worldwarp(profile: Literal["demo", "default"] = "demo", params_file: str | N
     ``store_path`` continues that store (a resume) instead of ``<artifacts>/runs/<run_id>.zarr``."""
     log = get_run_logger()
     cfg = resolve_config(profile, params_file, overrides or [])
+    check_device(cfg)  # before a store exists: no failed run left behind
     store, keys = open_run(cfg, run_id, store_path=store_path)
     tracker = make_tracker(cfg, store)
     tracker.start()
