@@ -121,7 +121,7 @@ def test_inverse_depth_term_by_hand():
     loss.backward()
     # d/dp |1/p - t| = -sign(1/p - t) / p^2 / 3: (0,0) -> +1/12, (1,1) -> -1/3; pred 0 and the invalid pixel -> 0
     assert torch.allclose(pred.grad, torch.tensor([[1 / 12, 0.0], [0.0, -1 / 3]]))
-    assert float(inverse_depth_l1(pred[None], torch.zeros(1, 2, 2))) == 0.0
+    assert float(inverse_depth_l1(pred[None], torch.zeros(1, 2, 2)).detach()) == 0.0
 
 
 def test_erosion_grows_a_hole_by_7_px_and_erodes_the_border():
