@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -19,7 +18,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import BIN, ROOT, cli_env
+from conftest import BIN, cli_env
 from flows.cli import app
 from worldwarp.io.images import InputImageError, read_image
 from worldwarp.store import RunStore
