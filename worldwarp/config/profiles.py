@@ -54,7 +54,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 PROFILE_NAMES = tuple(PROFILES)
-DEFAULT_PROFILE = "official"
+DEFAULT_PROFILE = "longshot"
 
 
 def _merge_under(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
