@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..geometry.cameras import Cameras, invert_rigid
+from ..geometry.cameras import Cameras
 from ..geometry.trajectory_io import save_cameras_npz
 from ..io.video import write_mp4
 from ..store import StoreError
@@ -62,19 +62,27 @@ def export_ply(store, path: Path, chunk: int = -1) -> Path:
 
 
 def _c2w_gl(w2c: np.ndarray) -> np.ndarray:
-    return invert_rigid(torch.from_numpy(w2c).double()).numpy() @ CV_TO_GL
+    # a general inverse, not R^T: float32 rotations are orthonormal only to ~1e-7, and readers invert back
+    return np.linalg.inv(w2c.astype(np.float64)) @ CV_TO_GL
 
 
-def export_nerfstudio(store, path: Path, image_dir: str = "images") -> Path:
-    """transforms.json with per-frame intrinsics and OpenGL camera-to-world, as nerfstudio reads it."""
+def export_nerfstudio(store, path: Path, image_dir: str = "images", fps: int = 16) -> Path:
+    """transforms.json in nerfstudio's ``nerfstudio-data`` layout: OPENCV with zero distortion (a pinhole),
+    OpenGL camera-to-world. nerfstudio lets a top-level fl_x/fl_y/cx/cy override every frame's, so one is
+    written at the top only where all frames share it (a zoom keeps its per-frame focal lengths)."""
     cams = _cameras(store, len(store.read_video()))
-    frames = []
-    for i, (K, w2c) in enumerate(zip(cams.K.numpy(), cams.w2c.numpy())):
-        frames.append({"file_path": f"{image_dir}/frame_{i:05d}.png", "fl_x": float(K[0, 0]), "fl_y": float(K[1, 1]),
-                       "cx": float(K[0, 2]), "cy": float(K[1, 2]), "transform_matrix": _c2w_gl(w2c).tolist()})
-    doc = {"camera_model": "OPENCV", "w": cams.width, "h": cams.height, "frames": frames}
+    per_frame = [_intrinsics(K) for K in cams.K.numpy()]
+    shared = {k: v for k, v in per_frame[0].items() if all(f[k] == v for f in per_frame)}
+    frames = [{"file_path": f"{image_dir}/frame_{i:05d}.png", **intr, "transform_matrix": _c2w_gl(w2c).tolist()}
+              for i, (intr, w2c) in enumerate(zip(per_frame, cams.w2c.numpy()))]
+    doc = {"camera_model": "OPENCV", "w": cams.width, "h": cams.height, **shared,
+           "k1": 0.0, "k2": 0.0, "p1": 0.0, "p2": 0.0, "fps": fps, "frames": frames}
     Path(path).write_text(json.dumps(doc, indent=1))
     return Path(path)
+
+
+def _intrinsics(K: np.ndarray) -> dict[str, float]:
+    return {"fl_x": float(K[0, 0]), "fl_y": float(K[1, 1]), "cx": float(K[0, 2]), "cy": float(K[1, 2])}
 
 
 def export_frames(store, out: Path, image_dir: str = "images") -> Path:
@@ -86,45 +94,12 @@ def export_frames(store, out: Path, image_dir: str = "images") -> Path:
     return d
 
 
-BLENDER_SCRIPT = '''"""Import a WorldWarp export into Blender: run with `blender --python import_blender.py`
-(or from Blender's Text Editor). Creates one camera per frame (animated camera "WorldWarp" too) and
-imports the Gaussian centres as a point cloud."""
-import json
-import os
-
-import bpy
-import mathutils
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-doc = json.load(open(os.path.join(HERE, "transforms.json")))
-scene = bpy.context.scene
-scene.render.resolution_x, scene.render.resolution_y = doc["w"], doc["h"]
-cam_data = bpy.data.cameras.new("WorldWarp")
-cam = bpy.data.objects.new("WorldWarp", cam_data)
-scene.collection.objects.link(cam)
-cam_data.sensor_fit = "HORIZONTAL"
-cam_data.sensor_width = 36.0
-for i, fr in enumerate(doc["frames"]):
-    # transforms.json holds OpenGL camera-to-world, which is Blender's camera convention too
-    cam.matrix_world = mathutils.Matrix(fr["transform_matrix"])
-    cam_data.lens = fr["fl_x"] / doc["w"] * cam_data.sensor_width
-    cam.keyframe_insert("location", frame=i + 1)
-    cam.keyframe_insert("rotation_euler", frame=i + 1)
-    cam_data.keyframe_insert("lens", frame=i + 1)
-scene.frame_start, scene.frame_end = 1, len(doc["frames"])
-scene.camera = cam
-ply = os.path.join(HERE, "gaussians.ply")
-if os.path.exists(ply):
-    if hasattr(bpy.ops.wm, "ply_import"):
-        bpy.ops.wm.ply_import(filepath=ply)
-    else:
-        bpy.ops.import_mesh.ply(filepath=ply)
-'''
+BLENDER_SCRIPT = Path(__file__).with_name("import_blender.py")  # shipped as data, run inside Blender
 
 
 def export_blender(out: Path) -> Path:
     p = Path(out) / "import_blender.py"
-    p.write_text(BLENDER_SCRIPT)
+    shutil.copyfile(BLENDER_SCRIPT, p)
     return p
 
 
