@@ -10,7 +10,6 @@ disk's read time for its size). Nothing is written into the store.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import time
 from pathlib import Path
@@ -18,15 +17,7 @@ from pathlib import Path
 import google_crc32c
 
 from worldwarp.store import RunStore
-
-
-def _size(path: Path) -> tuple[int, int]:
-    total = files = 0
-    for d, _dirs, names in os.walk(path):
-        for n in names:
-            total += os.path.getsize(os.path.join(d, n))
-            files += 1
-    return total, files
+from worldwarp.store.atomic import tree_nbytes
 
 
 def main() -> None:
@@ -35,7 +26,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     store = RunStore.open(args.store)
-    nbytes, files = _size(store.path)
+    nbytes, files = tree_nbytes(store.path)
     print(f"store {store.path}: {nbytes / 2**20:.1f} MiB in {files} files, {len(store.groups())} groups")
     print(f"machine: {platform.processor() or platform.machine()}, crc32c implementation: {google_crc32c.implementation}")
     for deep in (True, False):

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .latent_grid import VAE_SPACE, VAE_TIME, history_latent_frames
+from .sampler import _steps
 
 NUM_TRAIN_TIMESTEPS = 1000
 
@@ -115,7 +116,7 @@ def official_loop(transformer, z: torch.Tensor, levels: torch.Tensor, timesteps:
     use_cfg = uncond is not None and guidance_scale > 1.0
     ctx = torch.cat([cond, uncond]) if use_cfg else cond
     forwards = 0
-    for m in _steps(len(levels) - 1, progress):
+    for m in _steps(len(levels) - 1, progress, "ST-Diff (official)"):
         moving = levels[m] != levels[m + 1]
         if not bool(moving.any()):
             continue  # their step would leave every latent as it is
@@ -125,10 +126,3 @@ def official_loop(transformer, z: torch.Tensor, levels: torch.Tensor, timesteps:
         forwards += 1
     return z, forwards
 
-
-def _steps(n: int, progress: bool):
-    if not progress:
-        return range(n)
-    from tqdm.auto import tqdm
-
-    return tqdm(range(n), desc="ST-Diff (official)", leave=False)

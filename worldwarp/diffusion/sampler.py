@@ -88,11 +88,11 @@ def denoise_loop(transformer, z: torch.Tensor, sigma0_tok: torch.Tensor, sigmas:
     return z, stats
 
 
-def _steps(n: int, progress: bool):
+def _steps(n: int, progress: bool, desc: str = "ST-Diff"):
     if not progress:
         return range(n)
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return range(n)
-    return tqdm(range(n), desc="ST-Diff", leave=False)
+    return tqdm(range(n), desc=desc, leave=False)

@@ -9,13 +9,15 @@ from pathlib import Path
 from ..diffusion.checkpoint import CheckpointError
 
 
-def _read_json(path: Path, what: str) -> dict:
+def read_json_object(path: Path, what: str | None = None) -> dict:
+    """A JSON file holding an object, or a one-line CheckpointError (naming ``what`` was expected, if given)."""
+    hint = f"; expected {what}" if what else ""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is not readable JSON ({type(e).__name__}); expected {what}") from None
+        raise CheckpointError(f"{path} is not readable JSON ({type(e).__name__}){hint}") from None
     if not isinstance(data, dict):
-        raise CheckpointError(f"{path} does not hold a JSON object; expected {what}")
+        raise CheckpointError(f"{path} does not hold a JSON object{hint}")
     return data
 
 
@@ -29,7 +31,7 @@ def check_model_dir(path: str | Path | None, model_types: tuple[str, ...], what:
     cfg_path = p / "config.json"
     if not cfg_path.is_file():
         raise CheckpointError(f"{p} has no config.json (expected a {what} directory saved with save_pretrained)")
-    cfg = _read_json(cfg_path, f"a {what} config")
+    cfg = read_json_object(cfg_path, f"a {what} config")
     mt = cfg.get("model_type")
     if mt not in model_types:
         raise CheckpointError(f"{cfg_path} has model_type {mt!r}; expected {' or '.join(map(repr, model_types))} ({what})")
@@ -44,4 +46,4 @@ def read_preprocessor_config(path: str | Path, what: str) -> dict:
     if not f.is_file():
         raise CheckpointError(f"{Path(path)} has no preprocessor_config.json (expected {what}'s image processor, "
                               "saved with save_pretrained)")
-    return _read_json(f, f"{what}'s image processor config")
+    return read_json_object(f, f"{what}'s image processor config")

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from ..diffusion.checkpoint import CheckpointError
+from ..estimators.model_dir import read_json_object
 from .headers import TensorInfo, dtype_name
 
 
 def read_config(path: Path) -> dict:
-    try:
-        cfg = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is not readable JSON ({type(e).__name__})") from None
-    if not isinstance(cfg, dict):
-        raise CheckpointError(f"{path} does not hold a JSON object")
-    return cfg
+    return read_json_object(path)
 
 
 def meta_state_dict(class_name: str, config: dict) -> dict[str, TensorInfo]:
