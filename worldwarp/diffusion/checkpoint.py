@@ -79,11 +79,13 @@ def _refusal(e: Exception) -> str:
     return (lines or [type(e).__name__])[-1][:120]
 
 
-def load_torch_file(f: Path) -> object:
-    """``torch.load`` with weights_only (tensors and containers only), memory-mapped for zip-format files."""
+def load_torch_file(f: Path, safe_globals: tuple = ()) -> object:
+    """``torch.load`` with weights_only (tensors and containers only, plus ``safe_globals``: plain attribute
+    holders such as argparse.Namespace), memory-mapped for zip-format files."""
     mmap = zipfile.is_zipfile(f)  # the legacy (pre-1.6) pickle format cannot be memory-mapped
     try:
-        return torch.load(f, map_location="cpu", weights_only=True, mmap=mmap)
+        with torch.serialization.safe_globals(list(safe_globals)):
+            return torch.load(f, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         if "GLOBAL" in str(e):
             raise CheckpointError(
@@ -172,7 +174,9 @@ def to_diffusers_layout(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return sd
 
 
-def check_against(sd: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], source: Path) -> None:
+def check_against(sd: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], source: Path,
+                  what: str = "a WanTransformer3DModel matching the backbone's config",
+                  hint: str = " (diffusers or original Wan key layout expected)") -> None:
     """Raise a CheckpointError naming ``source`` unless ``sd`` has exactly the expected keys and shapes."""
     missing = sorted(set(expected) - set(sd))
     unexpected = sorted(set(sd) - set(expected))
@@ -187,8 +191,7 @@ def check_against(sd: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]
     if wrong:
         k = wrong[0]
         parts.append(f"{len(wrong)} shape mismatches (e.g. {k}: {tuple(sd[k].shape)} vs {tuple(expected[k].shape)})")
-    raise CheckpointError(f"{source} does not hold a WanTransformer3DModel matching the backbone's config: "
-                          + "; ".join(parts) + " (diffusers or original Wan key layout expected)")
+    raise CheckpointError(f"{source} does not hold {what}: " + "; ".join(parts) + hint)
 
 
 def load_transformer_weights(transformer: torch.nn.Module, path: str | Path) -> int:
