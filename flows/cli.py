@@ -66,7 +66,11 @@ def _preflight(cfg: WorldWarpConfig) -> None:
             weight_files(Path(cfg.diffusion.stdiff_weights).expanduser())  # .safetensors or .ckpt/.pt/.pth/.bin
     from worldwarp.estimators.model_dir import check_model_dir as check_transformers_dir
 
-    if cfg.estimator.backend != "ground_truth":
+    if cfg.estimator.backend == "ttt3r":
+        from worldwarp.estimators.ttt3r.checkpoint import checkpoint_file
+
+        checkpoint_file(Path(cfg.estimator.model_dir).expanduser() if cfg.estimator.model_dir else None)
+    elif cfg.estimator.backend != "ground_truth":
         from worldwarp.estimators.depth_models import WHAT as DEPTH_MODEL
 
         check_transformers_dir(cfg.estimator.model_dir, (cfg.estimator.backend,), DEPTH_MODEL[cfg.estimator.backend])

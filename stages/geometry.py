@@ -85,8 +85,13 @@ def _from_cache(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarr
         depth, confidence = to_np(est.depth), to_np(est.confidence)
     return ({"rgb": hand["rgb"], "depth": depth.astype(np.float32), "K": hand["K"],
              "w2c": to_np(est.w2c).astype(np.float32), "confidence": confidence.astype(np.float32)},
-            {"source": f"cache-render+{cfg.estimator.backend}", "pose": cfg.estimator.pose,
+            {"source": f"cache-render+{cfg.estimator.backend}", "pose": _pose_source(cfg),
              "hole_fraction": float(1 - mask.mean()), **_finite(est.residuals)})
+
+
+def _pose_source(cfg: WorldWarpConfig) -> str:
+    e = cfg.estimator
+    return f"ttt3r+{e.ttt3r_align}" if e.backend == "ttt3r" else e.pose
 
 
 def run(store, k: int, cfg: WorldWarpConfig, key: str):

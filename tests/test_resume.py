@@ -50,6 +50,20 @@ def _kill_after(proc: subprocess.Popen, path: Path, stages: int, jitter: float) 
 
 @pytest.mark.slow
 def test_killed_runs_resume_to_the_same_video(tmp_path, tiny):
+    _kill_and_resume(tmp_path, tiny)
+
+
+@pytest.mark.slow
+def test_killed_runs_resume_with_the_ttt3r_estimator(tmp_path, tiny):
+    """Same with TTT3R (tiny stand-in, release-format checkpoint) estimating the history geometry."""
+    from worldwarp.estimators.ttt3r.standin import build_tiny_ttt3r
+
+    ckpt = build_tiny_ttt3r(tmp_path / "ttt3r")
+    _kill_and_resume(tmp_path, [*tiny, "estimator.backend=ttt3r", f"estimator.model_dir={ckpt}",
+                                "estimator.ttt3r_size=64"])
+
+
+def _kill_and_resume(tmp_path, tiny):
     ref_root, root = tmp_path / "ref", tmp_path / "killed"
     subprocess.run(_cmd(ref_root, tiny), check=True, env=cli_env(), cwd=ROOT, capture_output=True)
     reference = _video(ref_root)

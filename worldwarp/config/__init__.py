@@ -62,7 +62,7 @@ class WorldWarpConfig(Section):
     @model_validator(mode="after")
     def _input_depth_has_a_model(self) -> "WorldWarpConfig":
         if self.scene.depth_estimator == "model" and self.estimator.backend == "ground_truth":
-            raise ValueError("scene.depth_estimator=model needs estimator.backend=depth_anything or depth_pro")
+            raise ValueError("scene.depth_estimator=model needs estimator.backend=depth_anything, depth_pro or ttt3r")
         return self
 
 

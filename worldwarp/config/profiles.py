@@ -27,6 +27,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "official": {
         # their controlled-camera intrinsics: focal = 1.2 x width (CameraPoseController), i.e. 45.24 deg
         "trajectory": {"fov_deg": math.degrees(2 * math.atan(0.5 / 1.2))},
+        # with estimator.backend=ttt3r: their poses relative to the last history frame, no scale fit
+        "estimator": {"ttt3r_align": "authors"},
         "diffusion": {
             "sampler": "official",
             "shift": 5.0,

@@ -21,6 +21,7 @@ import torch
 from ..config.estimator import EstimatorConfig
 from .align import AlignmentError, align_depth, align_poses
 from .pnp import PnPSettings, estimate_poses_pnp
+from .ttt3r_history import ttt3r_history
 from .types import GeometryEstimate, check_frames
 
 AGREEMENT_TAU = 0.1  # relative depth error at which confidence falls to 1/e
@@ -30,6 +31,11 @@ def make_estimator(cfg: EstimatorConfig, device: str | torch.device = "cpu"):
     """The configured depth model (loaded once; reuse it across chunks), or None for ground truth."""
     if cfg.backend == "ground_truth":
         return None
+    if cfg.backend == "ttt3r":
+        from .ttt3r import Ttt3rEstimator
+
+        return Ttt3rEstimator.from_pretrained(cfg.model_dir, torch_dtype=cfg.dtype, device=device, size=cfg.ttt3r_size,
+                                              update=cfg.ttt3r_update, batch_size=cfg.batch_size)
     from .depth_models import MonocularDepthEstimator
 
     return MonocularDepthEstimator.from_pretrained(
@@ -95,6 +101,12 @@ def estimate_history_geometry(frames: torch.Tensor, cmd_K: torch.Tensor, cmd_w2c
     cmd_K, cmd_w2c = torch.as_tensor(cmd_K).float(), torch.as_tensor(cmd_w2c).float()
     valid = _valid(rendered_depth, rendered_mask, cfg)
     residuals = {"depth_scale": 1.0, "depth_shift": 0.0, "depth_residual": 0.0}
+    if cfg.backend == "ttt3r":
+        estimator = estimator or make_estimator(cfg)
+        depth, w2c, conf, info = ttt3r_history(estimator.run(frames), cmd_w2c, rendered_depth, valid, cfg.ttt3r_align)
+        residuals.update(info)
+        return GeometryEstimate(depth.to(frames.device), cmd_K.clone(), w2c, conf.to(frames.device), residuals,
+                                torch.ones(len(frames)))
     if cfg.backend == "ground_truth":
         depth, conf = rendered_depth, torch.where(valid, rendered_mask.float().clamp(0, 1), torch.zeros_like(rendered_depth))
     else:

@@ -43,6 +43,9 @@ class Cut3rConfig:
     rgb_head: bool = True
     pose_head: bool = True
     norm_im2_in_dec: bool = True
+    # widths of the DPT heads: fixed in the authors' head (256; 96/192/384/768); smaller only for stand-ins
+    dpt_feature: int = 256
+    dpt_layer_dims: tuple = (96, 192, 384, 768)
     depth_mode: tuple = ("exp", -math.inf, math.inf)
     conf_mode: tuple = ("exp", 1, math.inf)
     pose_mode: tuple = ("exp", -math.inf, math.inf)
@@ -53,6 +56,8 @@ class Cut3rConfig:
 
     def check(self) -> "Cut3rConfig":
         problems = []
+        if len(self.dpt_layer_dims) != 4:
+            problems.append(f"dpt_layer_dims {self.dpt_layer_dims} (four widths)")
         if not self.pos_embed.startswith("RoPE"):
             problems.append(f"pos_embed={self.pos_embed!r} (only RoPE models are supported)")
         if (self.head_type, self.output_mode) != ("dpt", "pts3d+pose") or not self.pose_head:
@@ -116,7 +121,9 @@ RELEASED = Cut3rConfig()  # cut3r_512_dpt_4_64.pth, as its stored model string b
 
 # a stand-in with the released architecture at small widths and depths (CI, the CPU demo)
 TINY = Cut3rConfig(img_size=(64, 64), enc_embed_dim=64, enc_depth=2, enc_num_heads=4, dec_embed_dim=64, dec_depth=4,
-                   dec_num_heads=4, state_size=16, local_mem_size=8)
+                   dec_num_heads=4, state_size=16, local_mem_size=8, dpt_feature=32, dpt_layer_dims=(16, 16, 32, 32))
+# the same with the authors' fixed DPT widths: what their code builds (the parity fixture's configuration)
+TINY_AUTHORS_DPT = replace(TINY, dpt_feature=256, dpt_layer_dims=(96, 192, 384, 768))
 
 
 def model_string(cfg: Cut3rConfig) -> str:

@@ -73,12 +73,12 @@ class PointsPoseHead(nn.Module):
     def __init__(self, cfg: Cut3rConfig, rope: Rope2D) -> None:
         super().__init__()
         e, d = cfg.enc_embed_dim, cfg.dec_embed_dim
-        dims = (e, d, d, d)
-        self.dpt_self = DPTHead(dims, 4, cfg.patch_size)
+        dims, w = (e, d, d, d), dict(patch=cfg.patch_size, feature=cfg.dpt_feature, layer_dims=cfg.dpt_layer_dims)
+        self.dpt_self = DPTHead(dims, 4, **w)
         self.final_transform = nn.ModuleList([ConditionedBlock(d, cfg.dec_num_heads, 4.0, rope) for _ in range(2)])
-        self.dpt_cross = DPTHead(dims, 4, cfg.patch_size)
+        self.dpt_cross = DPTHead(dims, 4, **w)
         if cfg.rgb_head:
-            self.dpt_rgb = DPTHead(dims, 3, cfg.patch_size)
+            self.dpt_rgb = DPTHead(dims, 3, **w)
         self.pose_head = nn.Module()
         self.pose_head.mlp = Mlp(d, 4 * d, 7)
 
