@@ -22,7 +22,7 @@ def tiny_model(seed: int = 0, cfg: Cut3rConfig = TINY) -> Cut3rModel:
     with torch.no_grad():
         for name, p in model.named_parameters():
             fan_in = p[0].numel() if p.ndim >= 2 else 0
-            p.copy_(torch.randn(p.shape, generator=g) * (0.5 / fan_in ** 0.5 if fan_in else 0.05))
+            p.copy_(torch.randn(p.shape, generator=g, device="cpu") * (0.5 / fan_in ** 0.5 if fan_in else 0.05))
             if name.endswith(".weight") and "norm" in name.rsplit(".", 2)[-2]:
                 p.add_(1.0)
         model.downstream_head.dpt_self.head[4].bias.copy_(torch.tensor([0.0, 0.0, 2.0, 0.0]))
