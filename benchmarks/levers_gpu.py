@@ -1,0 +1,235 @@
+"""GPU measurements of the speed levers of issue #12, each against the exact path on the same inputs.
+
+(1) One full-size ST-Diff transformer forward (Wan2.1-1.3B config, random weights, 49 frames at 480x720 = 17,550
+    tokens, per-token timesteps with a few distinct levels, batch 2 = CFG): bf16 eager (the reference), bf16 +
+    torch.compile, + the time-embedding table (worldwarp.diffusion.time_table, when present), + FP8 rowwise
+    linears (torchao, when importable) + compile. Median ms per forward and max / mean |difference| to the
+    reference output.
+(2) The 3DGS optimisation step at 480x720 on the room scene (5 views, ~430k Gaussians): the time of 500 steps
+    as the pipeline runs them, and a per-part breakdown (rasterise forward+backward, SSIM+L1 forward+backward,
+    Adam), then variants (compiled loss).
+Each part is guarded; the JSON is rewritten after each measurement.
+
+    python benchmarks/levers_gpu.py --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import statistics
+import sys
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+T0 = time.perf_counter()
+RES: dict = {"date": datetime.date.today().isoformat(), "parts": {}}
+OUT: Path = Path(".")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.perf_counter() - T0:7.1f}s] {msg}", flush=True)
+
+
+def save() -> None:
+    (OUT / "levers_gpu.json").write_text(json.dumps(RES, indent=1))
+
+
+def timed(fn, reps: int) -> tuple[float, object]:
+    out = fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        out = fn()
+        torch.cuda.synchronize()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts), out
+
+
+def guarded(name: str):
+    def wrap(fn):
+        def run(*a, **k):
+            rec = RES["parts"].setdefault(name, {})
+            try:
+                fn(rec, *a, **k)
+            except Exception as e:  # noqa: BLE001 - recorded; the next part still runs
+                rec["error"] = f"{type(e).__name__}: {e}"
+                traceback.print_exc()
+            save()
+        return run
+    return wrap
+
+
+def wan_inputs(tr, dev):
+    T, h, w = 13, 60, 90  # latent grid of 49 frames at 480x720
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 16, T, h, w, generator=g).to(dev, torch.bfloat16)
+    levels = torch.tensor([0.0, 612.0, 951.0, 1000.0])  # history, warped, holes... a handful of levels per step
+    t_tok = levels[torch.randint(4, (T * (h // 2) * (w // 2),), generator=g)].to(dev).expand(2, -1).contiguous()
+    ctx = torch.randn(2, 512, tr.config.text_dim, generator=g).to(dev, torch.bfloat16)
+    return dict(hidden_states=x, timestep=t_tok, encoder_hidden_states=ctx, return_dict=False)
+
+
+def compare(rec: dict, name: str, out: torch.Tensor, ref: torch.Tensor, ms: float) -> None:
+    d = (out.float() - ref.float()).abs()
+    rec[name] = {"ms": round(ms * 1e3, 2), "max_abs_diff": float(d.max()), "mean_abs_diff": float(d.mean()),
+                 "ref_mean_abs": float(ref.float().abs().mean())}
+    log(f"{name}: {ms * 1e3:.1f} ms, max |d| {float(d.max()):.3g}, mean |d| {float(d.mean()):.3g}")
+
+
+@guarded("transformer_forward")
+def transformer(rec: dict, reps: int) -> None:
+    from diffusers import WanTransformer3DModel
+
+    from worldwarp.diffusion.standins import WAN21_1_3B
+
+    dev = torch.device("cuda")
+    with torch.device(dev):
+        tr = WanTransformer3DModel(**WAN21_1_3B).to(torch.bfloat16).eval()
+    kw = wan_inputs(tr, dev)
+    rec["tokens"] = int(kw["timestep"].shape[1])
+    with torch.no_grad():
+        ms, ref = timed(lambda: tr(**kw)[0], reps)
+        compare(rec, "bf16_eager", ref, ref, ms)
+        try:
+            from worldwarp.diffusion import time_table
+
+            with time_table.time_table(tr, kw["timestep"]) if hasattr(time_table, "time_table") else _noop():
+                ms, out = timed(lambda: tr(**kw)[0], reps)
+            compare(rec, "bf16_eager_time_table", out, ref, ms)
+        except Exception as e:  # noqa: BLE001
+            rec["bf16_eager_time_table"] = {"error": f"{type(e).__name__}: {e}"}
+        comp = torch.compile(tr)
+        t = time.perf_counter()
+        comp(**kw)
+        torch.cuda.synchronize()
+        rec["compile_s"] = time.perf_counter() - t
+        ms, out = timed(lambda: comp(**kw)[0], reps)
+        compare(rec, "bf16_compile", out, ref, ms)
+        try:
+            from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
+
+            quantize_(tr, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()))
+            ms, out = timed(lambda: tr(**kw)[0], reps)
+            compare(rec, "fp8_rowwise_eager", out, ref, ms)
+            comp8 = torch.compile(tr)
+            t = time.perf_counter()
+            comp8(**kw)
+            torch.cuda.synchronize()
+            rec["fp8_compile_s"] = time.perf_counter() - t
+            ms, out = timed(lambda: comp8(**kw)[0], reps)
+            compare(rec, "fp8_rowwise_compile", out, ref, ms)
+        except Exception as e:  # noqa: BLE001
+            rec["fp8"] = {"error": f"{type(e).__name__}: {e}"}
+            traceback.print_exc()
+    del tr
+    torch.cuda.empty_cache()
+
+
+class _noop:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def room_cache(dev):
+    """The cache a chunk optimises: Gaussians from the exact RGB-D of 5 history views of the room at 720x480."""
+    from worldwarp.config.camera import TrajectoryConfig
+    from worldwarp.config.splat import SplatConfig
+    from worldwarp.geometry.trajectory import make_trajectory
+    from worldwarp.scenes import make_scene
+    from worldwarp.splat import init_from_rgbd
+
+    W, H, V = 720, 480, 5
+    scene = make_scene("room")
+    cams = make_trajectory(TrajectoryConfig(preset="forward", distance=1.0), 49, W, H, scene.start_pose()).to(dev)
+    rgb, depth = scene.render(cams[:V])
+    cfg = SplatConfig()
+    g = init_from_rgbd(rgb, depth, cams.K[:V], cams.w2c[:V], subsample=cfg.subsample, init_opacity=cfg.init_opacity,
+                       sh_degree=cfg.sh_degree)
+    return g.to(dev), rgb, depth, cams.K[:V], cams.w2c[:V], cfg
+
+
+@guarded("splat_step")
+def splat(rec: dict, steps: int) -> None:
+    from pytorch_msssim import ssim
+
+    from worldwarp.splat import optimize, rasterize
+    from worldwarp.splat.optimize import make_adam, photometric_loss, scene_extent
+
+    dev = torch.device("cuda")
+    g, rgb, depth, K, w2c, cfg = room_cache(dev)
+    rec["gaussians"] = len(g)
+    optimize(g, rgb, K, w2c, steps=5, cfg=cfg, backend="gsplat", depth=depth)  # gsplat JIT and warm-up
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    optimize(g, rgb, K, w2c, steps=steps, cfg=cfg, backend="gsplat", depth=depth)
+    torch.cuda.synchronize()
+    rec["optimize_s"] = time.perf_counter() - t
+    log(f"3DGS {steps} steps: {rec['optimize_s']:.2f} s ({len(g)} Gaussians)")
+    # per-part breakdown on one view
+    params = {n: getattr(g, n).clone().requires_grad_(True) for n in ("means", "quats", "scales", "opacities")}
+    params["sh_dc"], params["sh_rest"] = g.sh[:, :1].clone().requires_grad_(True), g.sh[:, 1:].clone().requires_grad_(True)
+    from worldwarp.splat.gaussians import Gaussians
+
+    def cur():
+        return Gaussians(params["means"], params["quats"], params["scales"], params["opacities"],
+                         torch.cat([params["sh_dc"], params["sh_rest"]], 1))
+
+    H, W = rgb.shape[1:3]
+
+    def raster_fb():
+        out = rasterize(cur(), K[:1], w2c[:1], W, H, backend="gsplat")
+        out.rgb.sum().backward()
+
+    pred = rasterize(cur(), K[:1], w2c[:1], W, H, backend="gsplat").rgb.detach().requires_grad_(True)
+
+    def loss_fb():
+        photometric_loss(pred, rgb[:1], cfg.lambda_dssim).backward()
+
+    comp_loss = torch.compile(photometric_loss)
+
+    def loss_fb_compiled():
+        comp_loss(pred, rgb[:1], cfg.lambda_dssim).backward()
+
+    opt = make_adam(params, cfg, scene_extent(g, w2c))
+    for p in params.values():
+        p.grad = torch.zeros_like(p)
+    reps = 50
+    for name, fn in (("raster_fwd_bwd", raster_fb), ("loss_fwd_bwd", loss_fb), ("loss_fwd_bwd_compiled", loss_fb_compiled),
+                     ("adam_step", opt.step)):
+        ms, _ = timed(fn, reps)
+        rec[f"{name}_ms"] = round(ms * 1e3, 3)
+        log(f"{name}: {ms * 1e3:.2f} ms")
+
+
+def main() -> None:
+    global OUT
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--parts", default="transformer,splat")
+    a = ap.parse_args()
+    OUT = a.out
+    OUT.mkdir(parents=True, exist_ok=True)
+    RES.update(device=torch.cuda.get_device_name(), torch=torch.__version__)
+    if "splat" in a.parts:
+        splat(a.steps)
+    if "transformer" in a.parts:
+        transformer(a.reps)
+    print(json.dumps(RES, indent=1))
+
+
+if __name__ == "__main__":
+    main()
