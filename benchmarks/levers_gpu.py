@@ -83,6 +83,7 @@ def compare(rec: dict, name: str, out: torch.Tensor, ref: torch.Tensor, ms: floa
     rec[name] = {"ms": round(ms * 1e3, 2), "max_abs_diff": float(d.max()), "mean_abs_diff": float(d.mean()),
                  "ref_mean_abs": float(ref.float().abs().mean())}
     log(f"{name}: {ms * 1e3:.1f} ms, max |d| {float(d.max()):.3g}, mean |d| {float(d.mean()):.3g}")
+    save()
 
 
 @guarded("transformer_forward")
