@@ -29,11 +29,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from worldwarp.config import ConfigError
     from worldwarp.geometry.cameras import CameraError
     from worldwarp.io.images import InputImageError
+    from worldwarp.io.video import VideoError
     from worldwarp.store import StoreError
 
     from stages.common import DeviceError
 
-    return (ConfigError, CameraError, InputImageError, StoreError, DeviceError, PermissionError, FileNotFoundError,
+    return (ConfigError, CameraError, InputImageError, VideoError, StoreError, DeviceError, PermissionError, FileNotFoundError,
             NotADirectoryError, IsADirectoryError)
 
 
@@ -211,6 +212,43 @@ def _trajectory_override(text: str) -> str:
     if looks_like_movements(text):
         return f"trajectory.movements={text!r}"  # quoted: YAML would read '|' and ': ' itself
     return f"trajectory.preset={text}"
+
+
+trajectory_app = typer.Typer(help="Camera paths: make one from a reference video.", no_args_is_help=True)
+app.add_typer(trajectory_app, name="trajectory")
+
+
+@trajectory_app.command("from-video")
+def trajectory_from_video(
+        clip: Annotated[Path, typer.Argument(help="reference video (mp4, mov, ...)")],
+        out: Annotated[Path, typer.Option(help="cameras.npz to write (feeds --trajectory)")] = Path("cameras.npz"),
+        model: Annotated[Optional[Path], typer.Option(help="TTT3R checkpoint (default: estimator.model_dir)")] = None,
+        max_frames: Annotated[int, typer.Option(min=1, help="frames to use at most (the authors: 600)")] = 600,
+        stride: Annotated[int, typer.Option(min=1, help="use every n-th frame")] = 1,
+        params: Annotated[Optional[Path], typer.Option(help="params.yaml")] = None,
+        set_: SetOpt = None) -> None:
+    """Estimate the camera path of a video with TTT3R, as the authors' demo does: frames cover-cropped to the
+    run's resolution, poses in the model's units (roughly metres), one K for the path."""
+    def go() -> None:
+        from worldwarp.estimators.ttt3r import Ttt3rEstimator
+        from worldwarp.estimators.ttt3r.from_video import cameras_from_frames
+        from worldwarp.geometry.trajectory_io import save_cameras_npz
+        from worldwarp.io.video import read_video
+
+        cfg = load_params(params, set_ or [])
+        _check_writable(out.parent if str(out.parent) else Path("."))
+        e = cfg.estimator
+        path = model if model is not None else (Path(e.model_dir).expanduser() if e.model_dir else None)
+        from stages.common import resolve_device
+
+        est = Ttt3rEstimator.from_pretrained(path, torch_dtype=e.dtype, device=resolve_device(cfg), size=e.ttt3r_size,
+                                             update=e.ttt3r_update, batch_size=e.batch_size)
+        frames = read_video(clip, cfg.resolution.width, cfg.resolution.height, max_frames=max_frames, stride=stride)
+        cams, rep = cameras_from_frames(est, frames, cfg.trajectory.fov_deg)
+        save_cameras_npz(out, cams)
+        typer.echo(f"{out}: {rep['frames']} cameras at {cams.width}x{cams.height}, focal {rep['focal_px']:.1f} px "
+                   f"({rep['intrinsics']}), path length {rep['path_length']:.3g} (model units)")
+    _guarded(go)()
 
 
 @app.command("preview-trajectory")
