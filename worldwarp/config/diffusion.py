@@ -46,6 +46,8 @@ class DiffusionConfig(Section):
     vae_slicing: bool = False
     attention: AttentionName = "auto"
     compile: bool = Field(False, description="torch.compile the repeated transformer blocks (first chunk pays the compile)")
+    time_table: bool = Field(True, description="compute the per-token time embedding once per distinct noise level "
+                                               "and gather it (same numbers, less work; docs/BENCHMARKS.md §8)")
     text_len: int = Field(512, ge=8, le=4096, description="prompt tokens (Wan2.1: 512)")
     prompt_cache: str | None = Field(None, description="directory of cached prompt embeddings; default ~/.cache/worldwarp/prompts")
     keep_text_encoder: bool = Field(False, description="keep the text encoder loaded after encoding (it is large)")

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from .latent_grid import VAE_SPACE, VAE_TIME, history_latent_frames
 from .sampler import _steps
+from .time_table import time_table
 
 NUM_TRAIN_TIMESTEPS = 1000
 
@@ -108,7 +109,7 @@ def _guided_velocity(transformer, x: torch.Tensor, t_tok: torch.Tensor, ctx: tor
 @torch.no_grad()
 def official_loop(transformer, z: torch.Tensor, levels: torch.Tensor, timesteps: torch.Tensor, sigmas: torch.Tensor,
                   cond: torch.Tensor, uncond: torch.Tensor | None, guidance_scale: float,
-                  progress: bool = False) -> tuple[torch.Tensor, int]:
+                  progress: bool = False, use_time_table: bool = True) -> tuple[torch.Tensor, int]:
     """Run the S steps of ``levels`` (S + 1, T, h, w) from the start ``z`` (1, C, T, h, w); returns (z, forwards)."""
     device, dtype = z.device, cond.dtype
     levels = levels.to(device)
@@ -116,13 +117,14 @@ def official_loop(transformer, z: torch.Tensor, levels: torch.Tensor, timesteps:
     use_cfg = uncond is not None and guidance_scale > 1.0
     ctx = torch.cat([cond, uncond]) if use_cfg else cond
     forwards = 0
-    for m in _steps(len(levels) - 1, progress, "ST-Diff (official)"):
-        moving = levels[m] != levels[m + 1]
-        if not bool(moving.any()):
-            continue  # their step would leave every latent as it is
-        v = _guided_velocity(transformer, z, token_timesteps(levels[m]), ctx, guidance_scale if use_cfg else None)
-        step = (sig[m + 1] - sig[m])[None, None]
-        z = torch.where(moving[None, None], z + step * v, z)
-        forwards += 1
+    with time_table(transformer, token_timesteps(levels[:-1].flatten(0, 1)), enabled=use_time_table):
+        for m in _steps(len(levels) - 1, progress, "ST-Diff (official)"):
+            moving = levels[m] != levels[m + 1]
+            if not bool(moving.any()):
+                continue  # their step would leave every latent as it is
+            v = _guided_velocity(transformer, z, token_timesteps(levels[m]), ctx, guidance_scale if use_cfg else None)
+            step = (sig[m + 1] - sig[m])[None, None]
+            z = torch.where(moving[None, None], z + step * v, z)
+            forwards += 1
     return z, forwards
 

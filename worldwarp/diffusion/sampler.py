@@ -13,6 +13,7 @@ import torch
 
 from .latent_grid import tokens_to_latents
 from .schedule import NUM_TRAIN_TIMESTEPS, active_steps, euler_deltas, guided_steps, token_levels
+from .time_table import time_table
 
 
 @dataclass
@@ -55,12 +56,13 @@ def _velocity(transformer, z: torch.Tensor, t_tok: torch.Tensor, ctx: torch.Tens
 def denoise_loop(transformer, z: torch.Tensor, sigma0_tok: torch.Tensor, sigmas: torch.Tensor,
                  cond: torch.Tensor, uncond: torch.Tensor | None, guidance_scale: float,
                  guidance_interval: tuple[float, float] = (0.0, 1.0), progress: bool = False,
-                 time_steps: bool = False) -> tuple[torch.Tensor, LoopStats]:
+                 time_steps: bool = False, use_time_table: bool = True) -> tuple[torch.Tensor, LoopStats]:
     """Run every step of ``sigmas`` from the noisy start ``z`` (1, C, T, h, w); returns the clean latents.
 
     ``sigma0_tok`` (T, h/2, w/2) holds each token's start level; ``cond``/``uncond`` are (1, L, D) prompt
     embeddings. CFG is used when guidance_scale > 1 and an uncond embedding is given, on the steps whose global
-    level lies in ``guidance_interval``; steps that move no token are skipped (no model call).
+    level lies in ``guidance_interval``; steps that move no token are skipped (no model call). With
+    ``use_time_table`` the time embedding is computed once per distinct level (``time_table``).
     """
     device, dtype = z.device, cond.dtype
     levels = token_levels(sigma0_tok.to(device, torch.float64).flatten(), sigmas.to(device))  # (N+1, L)
@@ -71,18 +73,19 @@ def denoise_loop(transformer, z: torch.Tensor, sigma0_tok: torch.Tensor, sigmas:
     guided = guided_steps(sigmas, guidance_interval) if use_cfg else [False] * (len(sigmas) - 1)
     active = active_steps(levels)
     stats, t0 = LoopStats(), time.perf_counter()
-    for i in _steps(len(active), progress):
-        if not active[i]:
-            stats.skipped_steps += 1
-            continue
-        ts = time.perf_counter()
-        v = _velocity(transformer, z, t_all[i], ctx, guidance_scale if guided[i] else None, dtype)
-        z = z + tokens_to_latents(deltas[i])[None, None] * v
-        stats.forwards += 1
-        stats.guided_forwards += int(guided[i])
-        if time_steps:  # only for benchmarks: the sync costs a little
-            sync(device)
-            stats.step_seconds.append(time.perf_counter() - ts)
+    with time_table(transformer, t_all, enabled=use_time_table):
+        for i in _steps(len(active), progress):
+            if not active[i]:
+                stats.skipped_steps += 1
+                continue
+            ts = time.perf_counter()
+            v = _velocity(transformer, z, t_all[i], ctx, guidance_scale if guided[i] else None, dtype)
+            z = z + tokens_to_latents(deltas[i])[None, None] * v
+            stats.forwards += 1
+            stats.guided_forwards += int(guided[i])
+            if time_steps:  # only for benchmarks: the sync costs a little
+                sync(device)
+                stats.step_seconds.append(time.perf_counter() - ts)
     sync(device)
     stats.seconds = time.perf_counter() - t0
     return z, stats

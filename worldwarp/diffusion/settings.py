@@ -28,6 +28,7 @@ class StDiffSettings:
     vae_slicing: bool = False
     attention: str = "auto"
     compile: bool = False
+    time_table: bool = True
     text_len: int = 512
     prompt_cache: str | None = None
     keep_text_encoder: bool = False

@@ -92,7 +92,7 @@ class StDiffDenoiser:
         t = time.perf_counter()
         with on_device(self.bb.transformer, self.device, "model" if self.s.offload == "model" else "none"):
             z, forwards = official_loop(self.bb.transformer, z, levels, timesteps, sigmas, cond, uncond,
-                                        self.s.guidance_scale, progress)
+                                        self.s.guidance_scale, progress, self.s.time_table)
         sync(self.device)
         info.update(loop_s=time.perf_counter() - t, forwards=forwards, guided_forwards=forwards if uncond is not None else 0,
                     skipped_steps=self.s.steps - forwards)
@@ -111,7 +111,7 @@ class StDiffDenoiser:
         with on_device(self.bb.transformer, self.device, "model" if self.s.offload == "model" else "none"):
             z, stats = denoise_loop(self.bb.transformer, z, sigma0, global_sigmas(self.s.steps, self.s.shift),
                                     cond, uncond, self.s.guidance_scale, tuple(self.s.guidance_interval),
-                                    progress, self.time_steps)
+                                    progress, self.time_steps, self.s.time_table)
         info.update(loop_s=time.perf_counter() - t, forwards=stats.forwards, guided_forwards=stats.guided_forwards,
                     skipped_steps=stats.skipped_steps)
         if stats.step_seconds:
