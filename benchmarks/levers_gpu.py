@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 T0 = time.perf_counter()
+PARTS: set[str] = set()
 RES: dict = {"date": datetime.date.today().isoformat(), "parts": {}}
 OUT: Path = Path(".")
 
@@ -100,47 +101,45 @@ def transformer(rec: dict, reps: int) -> None:
     with torch.no_grad():
         ms, ref = timed(lambda: tr(**kw)[0], reps)
         compare(rec, "bf16_eager", ref, ref, ms)
-        try:
-            from worldwarp.diffusion import time_table
+        from worldwarp.diffusion.time_table import time_table
 
-            with time_table.time_table(tr, kw["timestep"]) if hasattr(time_table, "time_table") else _noop():
+        with time_table(tr, kw["timestep"]):
+            ms, out = timed(lambda: tr(**kw)[0], reps)
+        compare(rec, "bf16_eager_time_table", out, ref, ms)
+        if "bf16_compile" in PARTS:
+            for blk in tr.blocks:  # regional compile, as diffusion.compile does
+                blk.compile()
+            t = time.perf_counter()
+            tr(**kw)
+            torch.cuda.synchronize()
+            rec["compile_s"] = time.perf_counter() - t
+            ms, out = timed(lambda: tr(**kw)[0], reps)
+            compare(rec, "bf16_compile", out, ref, ms)
+            with time_table(tr, kw["timestep"]):
                 ms, out = timed(lambda: tr(**kw)[0], reps)
-            compare(rec, "bf16_eager_time_table", out, ref, ms)
-        except Exception as e:  # noqa: BLE001
-            rec["bf16_eager_time_table"] = {"error": f"{type(e).__name__}: {e}"}
-        comp = torch.compile(tr)
-        t = time.perf_counter()
-        comp(**kw)
-        torch.cuda.synchronize()
-        rec["compile_s"] = time.perf_counter() - t
-        ms, out = timed(lambda: comp(**kw)[0], reps)
-        compare(rec, "bf16_compile", out, ref, ms)
+            compare(rec, "bf16_compile_time_table", out, ref, ms)
+        if "fp8" not in PARTS:
+            return
         try:
             from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
 
             quantize_(tr, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()))
             ms, out = timed(lambda: tr(**kw)[0], reps)
             compare(rec, "fp8_rowwise_eager", out, ref, ms)
-            comp8 = torch.compile(tr)
+            for blk in tr.blocks:
+                blk.compile()
             t = time.perf_counter()
-            comp8(**kw)
+            tr(**kw)
             torch.cuda.synchronize()
             rec["fp8_compile_s"] = time.perf_counter() - t
-            ms, out = timed(lambda: comp8(**kw)[0], reps)
-            compare(rec, "fp8_rowwise_compile", out, ref, ms)
+            with time_table(tr, kw["timestep"]):
+                ms, out = timed(lambda: tr(**kw)[0], reps)
+            compare(rec, "fp8_rowwise_compile_time_table", out, ref, ms)
         except Exception as e:  # noqa: BLE001
             rec["fp8"] = {"error": f"{type(e).__name__}: {e}"}
             traceback.print_exc()
     del tr
     torch.cuda.empty_cache()
-
-
-class _noop:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def room_cache(dev):
@@ -220,8 +219,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--steps", type=int, default=500)
-    ap.add_argument("--parts", default="transformer,splat")
+    ap.add_argument("--parts", default="transformer,splat,bf16_compile,fp8")
     a = ap.parse_args()
+    PARTS.update(a.parts.split(","))
     OUT = a.out
     OUT.mkdir(parents=True, exist_ok=True)
     RES.update(device=torch.cuda.get_device_name(), torch=torch.__version__)
