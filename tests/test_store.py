@@ -26,15 +26,15 @@ def stage_arrays(frames=7, seed=0):
 
 def test_stage_round_trip_keeps_values_dtypes_and_attrs(store):
     arrays = stage_arrays()
-    ref = store.write_stage(0, "warp", "k1", arrays, {"history": 5, "hole_fraction": np.float32(0.25),
+    ref = store.write_stage(0, "geometry", "k1", arrays, {"history": 5, "hole_fraction": np.float32(0.25),
                                                       "compute_seconds": 2.0, "note": None})
-    assert ref == StageRef(str(store.path), 0, "warp", "k1")
-    back = store.read_stage(0, "warp")
+    assert ref == StageRef(str(store.path), 0, "geometry", "k1")
+    back = store.read_stage(0, "geometry")
     assert back.keys() == arrays.keys()
     for n, a in arrays.items():
         assert back[n].dtype == a.dtype and back[n].shape == a.shape
         np.testing.assert_array_equal(back[n], a)
-    attrs = store.stage_attrs(0, "warp")
+    attrs = store.stage_attrs(0, "geometry")
     assert attrs["history"] == 5 and attrs["hole_fraction"] == 0.25 and attrs["note"] is None
     assert attrs["complete"] is True and attrs["key"] == "k1" and attrs["seconds"] >= 2.0
     assert attrs["nbytes"] > 0 and attrs["raw_nbytes"] == sum(a.nbytes for a in arrays.values())
@@ -48,41 +48,41 @@ def test_nan_values_survive(store):
 
 
 def test_is_complete_needs_the_same_key(store):
-    assert not store.is_complete(0, "warp", "k1")
-    store.write_stage(0, "warp", "k1", stage_arrays(), {})
-    assert store.is_complete(0, "warp", "k1")
-    assert not store.is_complete(0, "warp", "k2")
-    assert not store.is_complete(1, "warp", "k1")
+    assert not store.is_complete(0, "geometry", "k1")
+    store.write_stage(0, "geometry", "k1", stage_arrays(), {})
+    assert store.is_complete(0, "geometry", "k1")
+    assert not store.is_complete(0, "geometry", "k2")
+    assert not store.is_complete(1, "geometry", "k1")
     with pytest.raises(StoreError, match="holds key"):
-        store.read_stage(0, "warp", key="k2")
+        store.read_stage(0, "geometry", key="k2")
 
 
 def test_rewrite_under_a_new_key_replaces_the_group(store):
-    store.write_stage(0, "warp", "k1", stage_arrays(seed=1), {"a": 1})
+    store.write_stage(0, "geometry", "k1", stage_arrays(seed=1), {"a": 1})
     new = stage_arrays(frames=3, seed=2)
     del new["K"]
-    store.write_stage(0, "warp", "k2", new, {"b": 2})
-    assert store.is_complete(0, "warp", "k2") and not store.is_complete(0, "warp", "k1")
-    back = store.read_stage(0, "warp")
+    store.write_stage(0, "geometry", "k2", new, {"b": 2})
+    assert store.is_complete(0, "geometry", "k2") and not store.is_complete(0, "geometry", "k1")
+    back = store.read_stage(0, "geometry")
     assert back.keys() == new.keys()  # no array of the old group lingers
     np.testing.assert_array_equal(back["rgb"], new["rgb"])
-    assert "a" not in store.stage_attrs(0, "warp")
+    assert "a" not in store.stage_attrs(0, "geometry")
     assert [p.name for p in (store.path / "chunks" / "0").iterdir() if p.name.startswith(".")] == []
 
 
 def test_reading_a_stage_that_is_not_there_is_refused(store):
     with pytest.raises(StoreError, match="never written"):
-        store.read_stage(3, "warp")
+        store.read_stage(3, "geometry")
     with pytest.raises(StoreError):
-        store.stage_ref(3, "warp")
+        store.stage_ref(3, "geometry")
 
 
 def test_per_frame_reads(store):
     arrays = stage_arrays(frames=9)
-    store.write_stage(2, "frames", "k", arrays, {})
-    np.testing.assert_array_equal(store.read_array(2, "frames", "rgb", frames=slice(4, 6)), arrays["rgb"][4:6])
-    np.testing.assert_array_equal(store.read_array(2, "frames", "depth", frames=8), arrays["depth"][8])
-    np.testing.assert_array_equal(store.read_array(2, "frames", "K"), arrays["K"])
+    store.write_stage(2, "gaussians", "k", arrays, {})
+    np.testing.assert_array_equal(store.read_array(2, "gaussians", "rgb", frames=slice(4, 6)), arrays["rgb"][4:6])
+    np.testing.assert_array_equal(store.read_array(2, "gaussians", "depth", frames=8), arrays["depth"][8])
+    np.testing.assert_array_equal(store.read_array(2, "gaussians", "K"), arrays["K"])
 
 
 def test_stage_names_are_open_but_safe(store):
@@ -100,24 +100,24 @@ def test_stage_names_are_open_but_safe(store):
 def test_stage_attrs_may_not_forge_the_mark(store):
     for forged in ({"complete": True}, {"key": "other"}):
         with pytest.raises(StoreError, match="store writes those"):
-            store.write_stage(0, "warp", "k", {"x": np.zeros(3)}, forged)
+            store.write_stage(0, "geometry", "k", {"x": np.zeros(3)}, forged)
     with pytest.raises(StoreError, match="JSON"):
-        store.write_stage(0, "warp", "k", {"x": np.zeros(3)}, {"x": object()})
+        store.write_stage(0, "geometry", "k", {"x": np.zeros(3)}, {"x": object()})
 
 
 def test_sharding_keeps_one_file_per_array(store):
     # 49 frames at one frame per chunk: without sharding, 49 chunk files per array
     big = {"rgb": np.random.default_rng(0).random((49, 96, 128, 3), dtype=np.float32),
            "depth": np.random.default_rng(1).random((49, 96, 128), dtype=np.float32)}
-    store.write_stage(0, "warp", "k", big, {})
-    d = store.stage_dir(0, "warp")
+    store.write_stage(0, "geometry", "k", big, {})
+    d = store.stage_dir(0, "geometry")
     files = sorted(p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file())
     assert len(files) == 1 + 2 * len(big), files  # group zarr.json + (zarr.json + one shard) per array
     meta = json.loads((d / "rgb" / "zarr.json").read_text())
     shard = meta["chunk_grid"]["configuration"]["chunk_shape"]
     inner = meta["codecs"][0]["configuration"]["chunk_shape"]
     assert shard == [49, 96, 128, 3] and inner == [1, 96, 128, 3]  # a 147 KiB frame is its own chunk
-    assert store.stage_status(0, "warp").files == len(files)
+    assert store.stage_status(0, "geometry").files == len(files)
 
 
 def test_gaussian_rows_are_chunked_in_blocks(store):

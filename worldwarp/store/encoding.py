@@ -47,8 +47,9 @@ def fill_value(dtype: np.dtype) -> Any:
 
 
 def compressor(dtype: np.dtype) -> BloscCodec:
-    # lz4 + byte shuffle was the fastest measured for float fields; shuffle is moot for 1-byte types
-    return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle" if dtype.itemsize > 1 else "noshuffle")
+    # zstd level 3 + byte shuffle: on a full-size chunk (docs/STORE.md, precision) 31 % smaller than lz4 level 5
+    # and no slower to write; shuffle is moot for 1-byte types
+    return BloscCodec(cname="zstd", clevel=3, shuffle="shuffle" if dtype.itemsize > 1 else "noshuffle")
 
 
 def rows_per_block(row_bytes: int, target: int) -> int:

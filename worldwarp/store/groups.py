@@ -21,6 +21,7 @@ from .encoding import array_kwargs, check_array_meta, check_dtype
 from .errors import StoreError
 from .integrity import Manifest, require_intact
 from .keys import check_name
+from .precision import ENCODINGS, decode
 
 META = "zarr.json"
 
@@ -62,18 +63,20 @@ def as_arrays(arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
 
 
 def write_published(final: Path, arrays: Mapping[str, Any], attrs_before: Mapping[str, Any],
-                    mark: Callable[[Path], Mapping[str, Any]]) -> None:
+                    mark: Callable[[Path], Mapping[str, Any]], precision: Mapping[str, str] | None = None) -> None:
     """Write every array into a temporary sibling, add ``mark(tmp)`` to its attrs, then publish.
 
     The mark is the last thing written and goes in with the rename, so no reader can see a marked
     group with an array missing, and a mark never lands on a directory another writer made.
+    ``precision`` names the arrays already encoded by ``precision.encode``; readers decode them.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_sibling(final)
     try:
         group = zarr.create_group(LocalStore(tmp), zarr_format=3, attributes=dict(attrs_before))
         for name, a in arrays.items():
-            arr = group.create_array(name, **array_kwargs(a))
+            how = (precision or {}).get(name)
+            arr = group.create_array(name, **array_kwargs(a), attributes={"precision": how} if how else None)
             arr[...] = a
         group.attrs.update(dict(mark(tmp)))
         publish(tmp, final)
@@ -103,8 +106,11 @@ def read_checked(group: Path, name: str, files: Manifest | None, sel: Any = Elli
     zarr's decode errors on damaged bytes (crc32c of a shard index, blosc) turned into a StoreError."""
     arr = open_array(group / name)  # refuses unsafe metadata first, whatever else is wrong
     require_intact(group, files, f"{name}/")
+    how = (read_meta(group / name) or {}).get("attributes", {}).get("precision")
+    if how is not None and how not in ENCODINGS:
+        raise StoreError(f"{group / name}: unknown precision {how!r}")
     try:
-        return np.asarray(arr[sel])
+        return decode(np.asarray(arr[sel]), how)
     except StoreError:
         raise
     except (ValueError, RuntimeError, OSError, IndexError) as e:

@@ -28,6 +28,7 @@ from .groups import (as_arrays, ensure_group, node_attrs, read_arrays, read_chec
 from .integrity import manifest, problems
 from .keys import canonical_json, check_name
 from .meta import differences, link_or_copy, now, plain_attrs
+from .precision import encode_stage
 from .refs import StageRef, StageStatus, SummaryRow, Verification
 
 FORMAT = "worldwarp-run/1"
@@ -201,7 +202,8 @@ class RunStore:
         ``seconds`` is the stage's ``compute_seconds`` attr, when given, plus the time spent writing.
         """
         final = self.stage_dir(chunk, stage)
-        data, user = as_arrays(arrays), plain_attrs(attrs)
+        data, precision = encode_stage(stage, as_arrays(arrays))
+        user = plain_attrs(attrs)
         ensure_group(final.parent)
         collect(final.parent, GC_AGE_S)
         t0 = time.perf_counter()
@@ -216,7 +218,7 @@ class RunStore:
 
         before = {**user, "stage": stage, "chunk": int(chunk), "key": key, "complete": False,
                   "arrays": sorted(data)}
-        write_published(final, data, before, mark)
+        write_published(final, data, before, mark, precision)
         return StageRef(str(self.path), int(chunk), stage, key)
 
     def reuse_stage(self, source: "RunStore", chunk: int, stage: str, key: str) -> StageRef | None:
