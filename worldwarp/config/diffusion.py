@@ -45,7 +45,9 @@ class DiffusionConfig(Section):
     vae_tiling: bool = False
     vae_slicing: bool = False
     attention: AttentionName = "auto"
-    compile: bool = Field(False, description="torch.compile the repeated transformer blocks (first chunk pays the compile)")
+    compile: bool | Literal["auto"] = Field(
+        "auto", description="torch.compile the repeated transformer blocks (the first chunk pays the compile); auto: on "
+                            "CUDA (-32 % per step at bf16 rounding, docs/BENCHMARKS.md §8), off on the CPU")
     time_table: bool = Field(True, description="compute the per-token time embedding once per distinct noise level "
                                                "and gather it (same numbers, less work; docs/BENCHMARKS.md §8)")
     text_len: int = Field(512, ge=8, le=4096, description="prompt tokens (Wan2.1: 512)")

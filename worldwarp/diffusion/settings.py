@@ -27,7 +27,7 @@ class StDiffSettings:
     vae_tiling: bool = False
     vae_slicing: bool = False
     attention: str = "auto"
-    compile: bool = False
+    compile: bool | str = "auto"  # auto: on CUDA only
     time_table: bool = True
     text_len: int = 512
     prompt_cache: str | None = None

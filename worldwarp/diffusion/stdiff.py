@@ -31,8 +31,9 @@ class StDiffDenoiser:
             load_transformer_weights(self.bb.transformer, settings.stdiff_weights)
         # without fine-tuned weights this is the plain Wan2.1 T2V backbone under the ST-Diff sampler
         self.name = "stdiff-wan2.1" if settings.stdiff_weights else "wan2.1-t2v-stnoise"
+        compile_on = settings.compile if isinstance(settings.compile, bool) else self.device.type == "cuda"
         self.attention = configure(self.bb, self.device, settings.offload, settings.attention,
-                                   settings.vae_tiling, settings.vae_slicing, settings.compile)
+                                   settings.vae_tiling, settings.vae_slicing, compile_on)
         self.prompts = PromptEncoder(self.bb.model_dir, settings.prompt_cache, settings.text_len, self.device,
                                      self.dtype, settings.keep_text_encoder)
         self.time_steps = False  # benchmarks set this to record per-step times
