@@ -88,7 +88,13 @@ def _run(cfg, stdiff: bool, run_id: str) -> tuple[list[dict], float]:
         rows.append({"chunk": k, "wall_s": wall, "work_s": sum(work.values()), "overhead_s": wall - sum(work.values()),
                      **{f"{s}_s": v for s, v in work.items()},
                      "gaussians": store.stage_attrs(k, "gaussians").get("count"),
-                     "hole_fraction": store.stage_attrs(k, "warp").get("hole_fraction")})
+                     "hole_fraction": store.stage_attrs(k, "warp").get("hole_fraction"),
+                     "stored_mb": sum(store.stage_attrs(k, st).get("nbytes", 0) for st in store.stages(k)) / 1e6})
+    from worldwarp.store.atomic import tree_nbytes
+
+    rows[-1]["store_total_mb"] = tree_nbytes(store.path)[0] / 1e6
+    rows[-1]["video_mb"] = tree_nbytes(store.path / "video")[0] / 1e6
+    rows[-1]["frames"] = cfg.chunk.total_frames
     return rows, total
 
 
