@@ -225,6 +225,8 @@ def trajectory_from_video(
         model: Annotated[Optional[Path], typer.Option(help="TTT3R checkpoint (default: estimator.model_dir)")] = None,
         max_frames: Annotated[int, typer.Option(min=1, help="frames to use at most (the authors: 600)")] = 600,
         stride: Annotated[int, typer.Option(min=1, help="use every n-th frame")] = 1,
+        width: Annotated[Optional[int], typer.Option(help="camera width (default: resolution.width)")] = None,
+        height: Annotated[Optional[int], typer.Option(help="camera height (default: resolution.height)")] = None,
         params: Annotated[Optional[Path], typer.Option(help="params.yaml")] = None,
         set_: SetOpt = None) -> None:
     """Estimate the camera path of a video with TTT3R, as the authors' demo does: frames cover-cropped to the
@@ -235,15 +237,20 @@ def trajectory_from_video(
         from worldwarp.geometry.trajectory_io import save_cameras_npz
         from worldwarp.io.video import read_video
 
-        cfg = load_params(params, set_ or [])
+        # --width/--height go through the config so they get resolution's checks (multiple of 16)
+        size = [f"resolution.{k}={v}" for k, v in (("width", width), ("height", height)) if v is not None]
+        cfg = load_params(params, [*(set_ or []), *size])
         _check_writable(out.parent if str(out.parent) else Path("."))
         e = cfg.estimator
         path = model if model is not None else (Path(e.model_dir).expanduser() if e.model_dir else None)
         from stages.common import resolve_device
+        from worldwarp.estimators.ttt3r.checkpoint import checkpoint_file
 
+        # cheap checks first: a bad model path or video fails before gigabytes of weights are read
+        checkpoint_file(path)
+        frames = read_video(clip, cfg.resolution.width, cfg.resolution.height, max_frames=max_frames, stride=stride)
         est = Ttt3rEstimator.from_pretrained(path, torch_dtype=e.dtype, device=resolve_device(cfg), size=e.ttt3r_size,
                                              update=e.ttt3r_update, batch_size=e.batch_size)
-        frames = read_video(clip, cfg.resolution.width, cfg.resolution.height, max_frames=max_frames, stride=stride)
         cams, rep = cameras_from_frames(est, frames, cfg.trajectory.fov_deg)
         save_cameras_npz(out, cams)
         typer.echo(f"{out}: {rep['frames']} cameras at {cams.width}x{cams.height}, focal {rep['focal_px']:.1f} px "

@@ -56,6 +56,19 @@ def test_a_video_becomes_a_camera_file_that_feeds_a_run(tmp_path, clip):
     assert png.stat().st_size > 1000
 
 
+def test_width_and_height_flags_set_the_camera_size(tmp_path, clip):
+    video, ckpt = clip
+    out = tmp_path / "sq.npz"
+    r = _cli(video, "--out", out, "--model", ckpt, "--max-frames", "3", "--width", "48", "--height", "80", *SIZE)
+    assert r.returncode == 0, r.stderr
+    cams = load_cameras_npz(out)
+    assert len(cams) == 3 and (cams.width, cams.height) == (48, 80)  # the flags win over --set resolution.*
+    assert cams.K[0, 0, 2] == 24 and cams.K[0, 1, 2] == 40
+    r = _cli(video, "--out", tmp_path / "bad.npz", "--model", ckpt, "--width", "50", *SIZE)
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert r.returncode != 0 and len(lines) == 1 and "multiple of 16" in lines[0], r.stderr
+
+
 class _Outputs:
     """Estimator outputs with a given focal (a random model's focal can come out negative)."""
 
