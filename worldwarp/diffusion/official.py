@@ -117,12 +117,14 @@ def official_loop(transformer, z: torch.Tensor, levels: torch.Tensor, timesteps:
     use_cfg = uncond is not None and guidance_scale > 1.0
     ctx = torch.cat([cond, uncond]) if use_cfg else cond
     forwards = 0
-    with time_table(transformer, token_timesteps(levels[:-1].flatten(0, 1)), enabled=use_time_table):
+    # every step's token timesteps as rows of one matrix: each step's is a view of it, which the time table serves
+    t_steps = token_timesteps(levels[:-1].flatten(0, 1)).reshape(len(levels) - 1, -1)
+    with time_table(transformer, t_steps, enabled=use_time_table):
         for m in _steps(len(levels) - 1, progress, "ST-Diff (official)"):
             moving = levels[m] != levels[m + 1]
             if not bool(moving.any()):
                 continue  # their step would leave every latent as it is
-            v = _guided_velocity(transformer, z, token_timesteps(levels[m]), ctx, guidance_scale if use_cfg else None)
+            v = _guided_velocity(transformer, z, t_steps[m], ctx, guidance_scale if use_cfg else None)
             step = (sig[m + 1] - sig[m])[None, None]
             z = torch.where(moving[None, None], z + step * v, z)
             forwards += 1
