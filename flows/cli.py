@@ -1,4 +1,4 @@
-"""`worldwarp` command line: demo, run, resume, inspect, verify, export, serve.
+"""`worldwarp` command line: demo, run, resume, inspect, verify, export, evaluate, evaluate-dataset, serve.
 
 Every knob goes through worldwarp.config (the same model as params.yaml and the flow parameters).
 Known bad input ends in one line on stderr and exit code 2; nothing is marked complete.
@@ -382,19 +382,64 @@ def experiment(name: Annotated[str, typer.Argument(help="an entry of experiments
     _guarded(go)()
 
 
+AtFrameOpt = Annotated[Optional[list[int]], typer.Option(
+    "--at-frame", help="generated-frame index reported on its own (repeat; default eval.at_frames: 50 and 200)")]
+
+
+def _eval_overrides(at_frame: list[int] | None) -> list[str]:
+    return [f"eval.at_frames={sorted(set(at_frame))}"] if at_frame else []
+
+
 @app.command()
 def evaluate(store: Annotated[Path, typer.Argument(help="a finished run store")],
              out: Annotated[Path, typer.Option(help="directory for metrics.json, per_frame.csv, metrics.png")],
              params: Annotated[Optional[Path], typer.Option(help="params.yaml (its eval section)")] = None,
-             set_: SetOpt = None) -> None:
-    """Metrics per frame against the scene's ground truth (PSNR, SSIM, LPIPS) and camera accuracy."""
+             at_frame: AtFrameOpt = None, set_: SetOpt = None) -> None:
+    """Metrics per frame against the scene's ground truth (PSNR, SSIM, LPIPS), camera accuracy, FID/KID, and the
+    paper's protocol: the metrics at eval.at_frames (R_dist, T_dist against frame 0); see docs/EVALUATION.md."""
     def go() -> None:
         from stages.evaluate import evaluate_store
+        from worldwarp.metrics import InceptionError
         from worldwarp.store import RunStore
 
-        ev = load_params(params, set_ or []).eval
+        ev = load_params(params, [*(set_ or []), *_eval_overrides(at_frame)]).eval
         _check_writable(out)
-        paths = evaluate_store(RunStore.open(store), ev, out, progress=True)
+        try:
+            paths = evaluate_store(RunStore.open(store), ev, out, progress=True)
+        except InceptionError as e:
+            _fail(str(e))
+        for p in paths.values():
+            typer.echo(str(p))
+    _guarded(go)()
+
+
+@app.command("evaluate-dataset")
+def evaluate_dataset(
+        dataset: Annotated[str, typer.Option(help="realestate10k | dl3dv")],
+        root: Annotated[Path, typer.Option(help="realestate10k: <clip>.txt + <clip>/ frames; dl3dv: <scene>/transforms.json")],
+        n: Annotated[int, typer.Option(min=1, help="scenes to run at most (in name order)")] = 50,
+        out: Annotated[Path, typer.Option(help="results.md, results.json, per-scene reports and run stores")] = Path(
+            "artifacts/eval-dataset"),
+        params: Annotated[Optional[Path], typer.Option(help="params.yaml")] = None,
+        at_frame: AtFrameOpt = None, set_: SetOpt = None) -> None:
+    """The paper's table on a dataset: each scene generated from its first frame along its own cameras, then
+    PSNR, SSIM, LPIPS, FID, R_dist, T_dist at eval.at_frames (docs/EVALUATION.md)."""
+    def go() -> None:
+        from stages.evaluate_dataset import evaluate_dataset as run_dataset
+        from worldwarp.datasets import READERS, DatasetError
+        from worldwarp.metrics import InceptionError
+
+        if dataset not in READERS:
+            _fail(f"--dataset {dataset!r}: unknown; one of {', '.join(READERS)}")
+        cfg = load_params(params, [*(set_ or []), *_eval_overrides(at_frame)])
+        _check_writable(out)
+        global _LOG_ROOT
+        _LOG_ROOT = out / "logs"
+        _preflight(cfg)
+        try:
+            paths = run_dataset(dataset, root, n, cfg, out, announce=lambda m: typer.echo(m, err=True))
+        except (DatasetError, InceptionError) as e:
+            _fail(str(e).splitlines()[0])
         for p in paths.values():
             typer.echo(str(p))
     _guarded(go)()

@@ -1,4 +1,5 @@
-"""Evaluate a finished run against ground truth, and aggregate several runs' metrics (DVC stages).
+"""Evaluate a finished run against ground truth (with the paper's protocol: metrics at eval.at_frames, FID/KID),
+and aggregate several runs' metrics (DVC stages).
 
 Unlike the chunk stages, these write plain files (JSON, CSV, PNG) that DVC tracks as metrics and plots.
 """
@@ -14,6 +15,7 @@ import numpy as np
 from worldwarp.config import EvalConfig, WorldWarpConfig, validate
 from worldwarp.geometry.cameras import Cameras
 from worldwarp.metrics import evaluate_video, write_report
+from worldwarp.metrics.protocol import protocol_summary
 from worldwarp.metrics.report import plot_metrics
 from worldwarp.store import RunStore, StoreError
 
@@ -42,13 +44,15 @@ def evaluate_store(store: RunStore, ev: EvalConfig, out_dir: Path | str, progres
 
     cols, notices = evaluate_video(pred, n, K, w2c, gt=gt, pose_stride=ev.pose_stride,
                                    lpips_weights=ev.lpips_weights, batch=ev.batch, progress=progress)
+    extra = protocol_summary(cols, pred, n, K, w2c, gt=gt, at=ev.at_frames, fid=ev.fid, batch=ev.batch,
+                             notices=notices)
     meta = {"name": store.run_id, "scene": cfg.scene.name if cfg.scene.image is None else cfg.scene.image,
             "trajectory": cfg.trajectory.file or cfg.trajectory.preset, "denoiser": cfg.diffusion.backend,
             "frames": n}
-    return write_report(out_dir, cols, notices, meta)
+    return write_report(out_dir, cols, notices, meta, extra)
 
 
-COLUMNS = ("psnr", "ssim", "lpips", "rot_err_deg", "trans_err_deg")
+COLUMNS = ("psnr", "ssim", "lpips", "rot_err_deg", "trans_err_deg", "fid", "kid")
 
 
 def aggregate(eval_root: Path | str, out_dir: Path | str) -> dict[str, Path]:

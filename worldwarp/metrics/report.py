@@ -82,12 +82,12 @@ def _mean(v: np.ndarray) -> float | None:
 
 
 def write_report(out_dir: Path | str, cols: dict[str, np.ndarray], notices: list[str],
-                 meta: dict[str, Any] | None = None) -> dict[str, Path]:
-    """metrics.json (summary + notices), per_frame.csv, metrics.png (metrics vs frame index)."""
+                 meta: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> dict[str, Path]:
+    """metrics.json (summary + ``extra`` + notices), per_frame.csv, metrics.png (metrics vs frame index)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "metrics.json", "csv": out / "per_frame.csv", "png": out / "metrics.png"}
-    summary = {**summarize(cols), **({"meta": meta} if meta else {}), "notices": notices}
+    summary = {**summarize(cols), **(extra or {}), **({"meta": meta} if meta else {}), "notices": notices}
     paths["json"].write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     names = list(cols)
     with paths["csv"].open("w", newline="") as f:
