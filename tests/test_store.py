@@ -1,4 +1,7 @@
-"""RunStore round trips: stage arrays and attrs, completion and keys, per-frame reads, file counts."""
+"""RunStore round trips: stage arrays and attrs, completion and keys, per-frame reads, file counts.
+
+Most tests write a group named "plain": no entry of the precision table (worldwarp/store/precision.py)
+names it, so its arrays are stored exactly as given."""
 
 import json
 
@@ -26,15 +29,15 @@ def stage_arrays(frames=7, seed=0):
 
 def test_stage_round_trip_keeps_values_dtypes_and_attrs(store):
     arrays = stage_arrays()
-    ref = store.write_stage(0, "geometry", "k1", arrays, {"history": 5, "hole_fraction": np.float32(0.25),
-                                                      "compute_seconds": 2.0, "note": None})
-    assert ref == StageRef(str(store.path), 0, "geometry", "k1")
-    back = store.read_stage(0, "geometry")
+    ref = store.write_stage(0, "plain", "k1", arrays, {"history": 5, "hole_fraction": np.float32(0.25),
+                                                   "compute_seconds": 2.0, "note": None})
+    assert ref == StageRef(str(store.path), 0, "plain", "k1")
+    back = store.read_stage(0, "plain")
     assert back.keys() == arrays.keys()
     for n, a in arrays.items():
         assert back[n].dtype == a.dtype and back[n].shape == a.shape
         np.testing.assert_array_equal(back[n], a)
-    attrs = store.stage_attrs(0, "geometry")
+    attrs = store.stage_attrs(0, "plain")
     assert attrs["history"] == 5 and attrs["hole_fraction"] == 0.25 and attrs["note"] is None
     assert attrs["complete"] is True and attrs["key"] == "k1" and attrs["seconds"] >= 2.0
     assert attrs["nbytes"] > 0 and attrs["raw_nbytes"] == sum(a.nbytes for a in arrays.values())
@@ -43,38 +46,38 @@ def test_stage_round_trip_keeps_values_dtypes_and_attrs(store):
 def test_nan_values_survive(store):
     a = np.full((3, 4, 4), np.nan, np.float32)
     a[1, 2, 3] = 1.0
-    store.write_stage(0, "geometry", "k", {"depth": a}, {})
-    np.testing.assert_array_equal(store.read_stage(0, "geometry")["depth"], a)
+    store.write_stage(0, "plain", "k", {"depth": a}, {})
+    np.testing.assert_array_equal(store.read_stage(0, "plain")["depth"], a)
 
 
 def test_is_complete_needs_the_same_key(store):
-    assert not store.is_complete(0, "geometry", "k1")
-    store.write_stage(0, "geometry", "k1", stage_arrays(), {})
-    assert store.is_complete(0, "geometry", "k1")
-    assert not store.is_complete(0, "geometry", "k2")
-    assert not store.is_complete(1, "geometry", "k1")
+    assert not store.is_complete(0, "plain", "k1")
+    store.write_stage(0, "plain", "k1", stage_arrays(), {})
+    assert store.is_complete(0, "plain", "k1")
+    assert not store.is_complete(0, "plain", "k2")
+    assert not store.is_complete(1, "plain", "k1")
     with pytest.raises(StoreError, match="holds key"):
-        store.read_stage(0, "geometry", key="k2")
+        store.read_stage(0, "plain", key="k2")
 
 
 def test_rewrite_under_a_new_key_replaces_the_group(store):
-    store.write_stage(0, "geometry", "k1", stage_arrays(seed=1), {"a": 1})
+    store.write_stage(0, "plain", "k1", stage_arrays(seed=1), {"a": 1})
     new = stage_arrays(frames=3, seed=2)
     del new["K"]
-    store.write_stage(0, "geometry", "k2", new, {"b": 2})
-    assert store.is_complete(0, "geometry", "k2") and not store.is_complete(0, "geometry", "k1")
-    back = store.read_stage(0, "geometry")
+    store.write_stage(0, "plain", "k2", new, {"b": 2})
+    assert store.is_complete(0, "plain", "k2") and not store.is_complete(0, "plain", "k1")
+    back = store.read_stage(0, "plain")
     assert back.keys() == new.keys()  # no array of the old group lingers
     np.testing.assert_array_equal(back["rgb"], new["rgb"])
-    assert "a" not in store.stage_attrs(0, "geometry")
+    assert "a" not in store.stage_attrs(0, "plain")
     assert [p.name for p in (store.path / "chunks" / "0").iterdir() if p.name.startswith(".")] == []
 
 
 def test_reading_a_stage_that_is_not_there_is_refused(store):
     with pytest.raises(StoreError, match="never written"):
-        store.read_stage(3, "geometry")
+        store.read_stage(3, "plain")
     with pytest.raises(StoreError):
-        store.stage_ref(3, "geometry")
+        store.stage_ref(3, "plain")
 
 
 def test_per_frame_reads(store):
@@ -100,24 +103,24 @@ def test_stage_names_are_open_but_safe(store):
 def test_stage_attrs_may_not_forge_the_mark(store):
     for forged in ({"complete": True}, {"key": "other"}):
         with pytest.raises(StoreError, match="store writes those"):
-            store.write_stage(0, "geometry", "k", {"x": np.zeros(3)}, forged)
+            store.write_stage(0, "plain", "k", {"x": np.zeros(3)}, forged)
     with pytest.raises(StoreError, match="JSON"):
-        store.write_stage(0, "geometry", "k", {"x": np.zeros(3)}, {"x": object()})
+        store.write_stage(0, "plain", "k", {"x": np.zeros(3)}, {"x": object()})
 
 
 def test_sharding_keeps_one_file_per_array(store):
     # 49 frames at one frame per chunk: without sharding, 49 chunk files per array
     big = {"rgb": np.random.default_rng(0).random((49, 96, 128, 3), dtype=np.float32),
            "depth": np.random.default_rng(1).random((49, 96, 128), dtype=np.float32)}
-    store.write_stage(0, "geometry", "k", big, {})
-    d = store.stage_dir(0, "geometry")
+    store.write_stage(0, "plain", "k", big, {})
+    d = store.stage_dir(0, "plain")
     files = sorted(p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file())
     assert len(files) == 1 + 2 * len(big), files  # group zarr.json + (zarr.json + one shard) per array
     meta = json.loads((d / "rgb" / "zarr.json").read_text())
     shard = meta["chunk_grid"]["configuration"]["chunk_shape"]
     inner = meta["codecs"][0]["configuration"]["chunk_shape"]
     assert shard == [49, 96, 128, 3] and inner == [1, 96, 128, 3]  # a 147 KiB frame is its own chunk
-    assert store.stage_status(0, "geometry").files == len(files)
+    assert store.stage_status(0, "plain").files == len(files)
 
 
 def test_gaussian_rows_are_chunked_in_blocks(store):

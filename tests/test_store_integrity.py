@@ -20,8 +20,9 @@ def _store(tmp_path) -> RunStore:
     s = RunStore.create(tmp_path, "r", params={}, input_digest="d", code_version="v", total_frames=12, frame_shape=(H, W))
     rng = np.random.default_rng(0)
     # frames of >= 1 MiB (a file each), small sharded rows, a bool array: every layout encoding.py makes
-    s.write_stage(0, "geometry", "k0", {"rgb": rng.random((3, 256, 384, 3), np.float32),
-                                    "K": rng.random((6, 3, 3)), "mask": rng.random((6, H, W)) > 0.5})
+    # ("plain" is outside the precision table: the float32 frames stay float32)
+    s.write_stage(0, "plain", "k0", {"rgb": rng.random((3, 256, 384, 3), np.float32),
+                                 "K": rng.random((6, 3, 3)), "mask": rng.random((6, H, W)) > 0.5})
     s.write_video_frames(0, rng.integers(0, 255, (12, H, W, 3), np.uint8))
     return s
 
@@ -40,7 +41,7 @@ def _damage(p: Path, how: str) -> None:
 @pytest.mark.parametrize("how", ["delete", "truncate", "flip"])
 def test_every_damaged_file_is_found(tmp_path, how):
     s = _store(tmp_path)
-    groups = {"chunks/0/geometry": s.stage_dir(0, "geometry"), "video": s.path / "video"}
+    groups = {"chunks/0/plain": s.stage_dir(0, "plain"), "video": s.path / "video"}
     # every chunk file and array zarr.json (the group's own zarr.json holds the checksums)
     files = [(g, p) for g, d in groups.items() for p in sorted(d.rglob("*"))
              if p.is_file() and p != d / "zarr.json" and not p.name.startswith(".")]
@@ -60,14 +61,14 @@ def test_every_damaged_file_is_found(tmp_path, how):
 @pytest.mark.parametrize("how", ["delete", "truncate"])
 def test_a_damaged_chunk_is_never_read_as_data(tmp_path, how):
     s = _store(tmp_path)
-    for p in sorted((s.stage_dir(0, "geometry") / "rgb" / "c").rglob("*")):
+    for p in sorted((s.stage_dir(0, "plain") / "rgb" / "c").rglob("*")):
         if p.is_file():
             saved = p.read_bytes()
             _damage(p, how)
             with pytest.raises(StoreError, match="damaged"):
-                s.read_stage(0, "geometry")
+                s.read_stage(0, "plain")
             with pytest.raises(StoreError, match="damaged"):
-                s.read_array(0, "geometry", "rgb")
+                s.read_array(0, "plain", "rgb")
             p.write_bytes(saved)
     shard = next(p for p in (s.path / "video" / "rgb" / "c").rglob("*") if p.is_file())
     _damage(shard, how)
@@ -77,23 +78,23 @@ def test_a_damaged_chunk_is_never_read_as_data(tmp_path, how):
 
 def test_a_removed_array_directory_is_damage(tmp_path):
     s = _store(tmp_path)
-    shutil.rmtree(s.stage_dir(0, "geometry") / "mask")
-    assert "chunks/0/geometry" in s.verify(deep=False).damaged
+    shutil.rmtree(s.stage_dir(0, "plain") / "mask")
+    assert "chunks/0/plain" in s.verify(deep=False).damaged
     with pytest.raises(StoreError):
-        s.read_stage(0, "geometry")
+        s.read_stage(0, "plain")
     assert [r.status for r in s.summary(s.verify())] == ["damaged"]
 
 
 def test_groups_without_checksums_are_listed_unchecked(tmp_path):
     s = _store(tmp_path)
-    meta = s.stage_dir(0, "geometry") / "zarr.json"
+    meta = s.stage_dir(0, "plain") / "zarr.json"
     import json
 
     doc = json.loads(meta.read_text())
     del doc["attributes"]["manifest"]
     meta.write_text(json.dumps(doc))
     v = s.verify()
-    assert v.ok and v.unchecked == ["chunks/0/geometry"] and v.checked == 1  # the video still is
+    assert v.ok and v.unchecked == ["chunks/0/plain"] and v.checked == 1  # the video still is
 
 
 # ---- a finished tiny run, through the CLI -----------------------------------------------------------

@@ -1,17 +1,21 @@
 """What each stage array is kept at on disk, in one table, and the exact encode / decode of each choice.
 
-A stage's arrays are encoded when the stage is written and decoded when any reader reads them, so every
-consumer (the next stage, a resumed run, an export) sees the same, already-quantised values: the uninterrupted
-run and a resumed one compute on identical numbers, and resume stays bit-identical.
+A stage's arrays are encoded when the stage is written and decoded when any reader reads them. Stages pass
+nothing to each other in memory (each reads its inputs back from the store), so every consumer (the next
+stage, a resumed run, an export) sees the same, already-quantised values: the uninterrupted run and a resumed
+one compute on identical numbers, and resume stays bit-identical.
 
 | encoding | on disk | read back as | error | used for |
 |---|---|---|---|---|
-| ``unit8`` | uint8 = floor(clip(x, 0, 1) * 255 + 0.5) | float32 q / 255 | <= 1/510 | colour frames in [0, 1] that become 8-bit video anyway; the warp's alpha (inspection only) |
-| ``f16`` | float16, clamped to +-65504 | float32 | 2^-11 relative | the warp's depth (inspection only), latents: ~3 significant digits |
+| ``unit8`` | uint8 = floor(clip(x, 0, 1) * 255 + 0.5) | float32 q / 255 | <= 1/510 | colour frames in [0, 1]: they become 8-bit video anyway |
+| ``f16`` | float16; finite values clamped to +-65504, inf / NaN kept | float32 | <= 2^-11 relative | depths, latents, Gaussians' non-position fields |
 
-Everything not in the table is stored as given (float32 cameras, Gaussians, masks already uint8/bool). Stores
-written before this table (float32 everywhere) read as they were: an array without a ``precision`` attribute is
-returned as stored.
+Sizes and the reasons per array: docs/STORE.md, "Precision" (measured by benchmarks/store_size.py).
+Everything not in the table is stored as given: cameras, confidences, masks (already uint8) and the
+Gaussians' positions, which are world coordinates: float16's relative step is fine near the origin, but 50 m
+down a long trajectory it is 2.4 cm, several pixels for a surface 2 m from the camera. Stores written before
+this table (float32 everywhere) read as they were: an array without a ``precision`` attribute is returned as
+stored.
 """
 
 from __future__ import annotations
@@ -22,11 +26,20 @@ import numpy as np
 
 F16_MAX = float(np.finfo(np.float16).max)
 
-# (stage group, array) -> encoding. Geometry and Gaussians stay float32: they build the next 3DGS cache.
+# (stage group, array) -> encoding
 PRECISION: dict[tuple[str, str], str] = {
-    ("warp", "rgb"): "unit8",
-    ("warp", "depth"): "f16",
-    ("warp", "alpha"): "unit8",
+    # history frames: chunk k > 0's are the handoff's uint8 frames already; chunk 0's is the input image
+    ("geometry", "rgb"): "unit8",
+    # camera-relative: at 3 m within 1 mm, where a pixel is ~5 mm wide at 480x720; feeds the 3DGS init and
+    # the official mask's depth check
+    ("geometry", "depth"): "f16",
+    ("gaussians", "quats"): "f16",
+    ("gaussians", "scales"): "f16",  # log scales: within 0.2 % in scale
+    ("gaussians", "opacities"): "f16",  # logits: opacity within 3e-4
+    ("gaussians", "sh"): "f16",  # colour error < 1e-3, under an 8-bit step
+    ("warp", "rgb"): "unit8",  # the denoiser's input
+    ("warp", "depth"): "f16",  # inspection only
+    ("warp", "alpha"): "unit8",  # inspection only
     ("frames", "rgb"): "unit8",
     ("handoff", "rgb"): "unit8",
     ("latents", "z_warp"): "f16",
@@ -46,7 +59,9 @@ def encode(a: np.ndarray, how: str) -> np.ndarray:
         y += np.float32(0.5)
         return y.astype(np.uint8)
     if how == "f16":
-        return np.clip(a.astype(np.float32, copy=False), -F16_MAX, F16_MAX).astype(np.float16)
+        x = a.astype(np.float32, copy=False)
+        # a finite value never overflows to inf; an inf or NaN (a miss, "no depth") keeps its meaning
+        return np.where(np.isfinite(x), np.clip(x, -F16_MAX, F16_MAX), x).astype(np.float16)
     raise ValueError(f"unknown precision {how!r}")
 
 
