@@ -32,6 +32,7 @@ def repo(tmp_path_factory):
     params = yaml.safe_load((d / "params.yaml").read_text())
     # splat.steps lives in its own section (not in experiments.common) so `--set-param splat.steps` reaches it
     params["splat"]["steps"] = 20
+    params["real_photo"] = {"downscale": 4, "frames": 3, "steps": 5, "depth_model": True}
     common = [o for o in TINY if not o.startswith("splat.steps=")]
     params["experiments"] = {"common": [*common, "chunk.count=2", "device=cpu", "tracking.mlflow=false"],
                              "runs": {"room_fwd": ["scene.name=room", "trajectory.preset=forward"],
@@ -49,7 +50,8 @@ def _ran(out: str) -> set[str]:
 
 def test_repro_then_rerun_only_what_a_knob_touches(repo):
     out = _sh([str(BIN / "dvc"), "repro"], repo)
-    every = {"generate@room_fwd", "generate@garden_truck", "evaluate@room_fwd", "evaluate@garden_truck", "aggregate"}
+    every = {"generate@room_fwd", "generate@garden_truck", "evaluate@room_fwd", "evaluate@garden_truck", "aggregate",
+             "real_photo"}
     assert _ran(out) == every
     for name in ("room_fwd", "garden_truck"):
         m = json.loads((repo / "artifacts/eval" / name / "metrics.json").read_text())
@@ -59,6 +61,8 @@ def test_repro_then_rerun_only_what_a_knob_touches(repo):
     assert (repo / "artifacts/results/results.md").read_text().count("|") > 10
     metrics = _sh([str(BIN / "dvc"), "metrics", "show", "--json"], repo)
     assert "psnr" in metrics
+    real = json.loads((repo / "artifacts/real_photo/metrics.json").read_text())
+    assert real["measured"]["psnr_covisible"] > 15 and 0 < real["measured"]["hole_recall"] <= 1
 
     # nothing changed: nothing runs
     assert _ran(_sh([str(BIN / "dvc"), "repro"], repo)) == set()

@@ -17,6 +17,7 @@ from .evaluation import EvalConfig
 from .experiments import ExperimentsConfig
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, apply_profile
 from .prompt import PromptConfig
+from .real_photo import RealPhotoConfig
 from .scene import SceneConfig
 from .splat import SplatConfig
 from .tracking import TrackingConfig
@@ -47,6 +48,7 @@ class WorldWarpConfig(Section):
     tracking: TrackingConfig = TrackingConfig()
     eval: EvalConfig = EvalConfig()
     experiments: ExperimentsConfig = ExperimentsConfig()
+    real_photo: RealPhotoConfig = RealPhotoConfig()
 
     @model_validator(mode="before")
     @classmethod
