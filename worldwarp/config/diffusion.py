@@ -50,6 +50,12 @@ class DiffusionConfig(Section):
                             "CUDA (-32 % per step at bf16 rounding, docs/BENCHMARKS.md §8), off on the CPU")
     time_table: bool = Field(True, description="compute the per-token time embedding once per distinct noise level "
                                                "and gather it (same numbers, less work; docs/BENCHMARKS.md §8)")
+    step_cache: Literal["none", "first_block"] = Field(
+        "none", description="first_block: diffusers' First Block Cache, skip the other blocks on steps whose first-block "
+                            "residual changed by less than step_cache_threshold (a fast mode with a quality cost, "
+                            "docs/BENCHMARKS.md §10; works with per-token timesteps)")
+    step_cache_threshold: float = Field(0.05, ge=0, le=1, description="relative mean change of the first block's "
+                                        "residual below which a step reuses the cached blocks (0: never)")
     text_len: int = Field(512, ge=8, le=4096, description="prompt tokens (Wan2.1: 512)")
     prompt_cache: str | None = Field(None, description="directory of cached prompt embeddings; default ~/.cache/worldwarp/prompts")
     keep_text_encoder: bool = Field(False, description="keep the text encoder loaded after encoding (it is large)")

@@ -71,8 +71,9 @@ def set_attention(transformer, name: str) -> None:
 
 
 def configure(bb: Backbone, device: torch.device, offload: str, attention: str, vae_tiling: bool,
-              vae_slicing: bool, compile_blocks: bool) -> str:
-    """Apply the memory/speed switches and the initial placement; returns the attention backend used."""
+              vae_slicing: bool, compile_blocks: bool, fullgraph: bool = True) -> str:
+    """Apply the memory/speed switches and the initial placement; returns the attention backend used.
+    ``fullgraph=False`` lets a block graph-break (the step cache's leader block decides on the host)."""
     backend = pick_attention(attention, device)
     # set even "native": diffusers also keeps a process-wide active backend that another model may have changed
     set_attention(bb.transformer, backend)
@@ -88,7 +89,7 @@ def configure(bb: Backbone, device: torch.device, offload: str, attention: str, 
         bb.transformer.to(device)
         bb.vae.to(device)
     if compile_blocks:
-        bb.transformer.compile_repeated_blocks(fullgraph=True)
+        bb.transformer.compile_repeated_blocks(fullgraph=fullgraph)
     return backend
 
 

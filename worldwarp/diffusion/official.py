@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .latent_grid import VAE_SPACE, VAE_TIME, history_latent_frames
+from . import step_cache
 from .sampler import _steps
 from .time_table import time_table
 
@@ -91,7 +92,7 @@ def official_start(z_warp: torch.Tensor, noise: torch.Tensor, levels: torch.Tens
 
 
 def _guided_velocity(transformer, x: torch.Tensor, t_tok: torch.Tensor, ctx: torch.Tensor,
-                     guidance: float | None) -> torch.Tensor:
+                     guidance: float | None, skips: step_cache.SkipCounter | None = None) -> torch.Tensor:
     """cond and uncond in one batched forward; combined in the model's output dtype, then float (as theirs)."""
     dtype = ctx.dtype
     batch = 2 if guidance is not None else 1
@@ -99,7 +100,10 @@ def _guided_velocity(transformer, x: torch.Tensor, t_tok: torch.Tensor, ctx: tor
     if batch == 2:
         xin = torch.cat([xin, xin])
     timestep = t_tok.reshape(1, -1).expand(batch, -1)
-    out = transformer(hidden_states=xin, timestep=timestep, encoder_hidden_states=ctx[:batch], return_dict=False)[0]
+    with step_cache.context(transformer, batch):
+        out = transformer(hidden_states=xin, timestep=timestep, encoder_hidden_states=ctx[:batch], return_dict=False)[0]
+        if skips is not None:
+            skips.after_forward()
     if batch == 1:
         return out.float()
     cond, uncond = out.chunk(2)
@@ -109,14 +113,18 @@ def _guided_velocity(transformer, x: torch.Tensor, t_tok: torch.Tensor, ctx: tor
 @torch.no_grad()
 def official_loop(transformer, z: torch.Tensor, levels: torch.Tensor, timesteps: torch.Tensor, sigmas: torch.Tensor,
                   cond: torch.Tensor, uncond: torch.Tensor | None, guidance_scale: float,
-                  progress: bool = False, use_time_table: bool = True) -> tuple[torch.Tensor, int]:
-    """Run the S steps of ``levels`` (S + 1, T, h, w) from the start ``z`` (1, C, T, h, w); returns (z, forwards)."""
+                  progress: bool = False, use_time_table: bool = True,
+                  info: dict | None = None) -> tuple[torch.Tensor, int]:
+    """Run the S steps of ``levels`` (S + 1, T, h, w) from the start ``z`` (1, C, T, h, w); returns (z, forwards).
+    ``info`` (optional) receives ``cached_forwards``: forwards that reused the step cache's blocks."""
     device, dtype = z.device, cond.dtype
     levels = levels.to(device)
     sig = sigma_lookup(levels, timesteps.to(device), sigmas.to(device)).to(dtype)  # sigmas in the model's dtype
     use_cfg = uncond is not None and guidance_scale > 1.0
     ctx = torch.cat([cond, uncond]) if use_cfg else cond
     forwards = 0
+    step_cache.reset(transformer)
+    skips = step_cache.SkipCounter(transformer)
     # every step's token timesteps as rows of one matrix: each step's is a view of it, which the time table serves
     t_steps = token_timesteps(levels[:-1].flatten(0, 1)).reshape(len(levels) - 1, -1)
     with time_table(transformer, t_steps, enabled=use_time_table):
@@ -124,9 +132,11 @@ def official_loop(transformer, z: torch.Tensor, levels: torch.Tensor, timesteps:
             moving = levels[m] != levels[m + 1]
             if not bool(moving.any()):
                 continue  # their step would leave every latent as it is
-            v = _guided_velocity(transformer, z, t_steps[m], ctx, guidance_scale if use_cfg else None)
+            v = _guided_velocity(transformer, z, t_steps[m], ctx, guidance_scale if use_cfg else None, skips)
             step = (sig[m + 1] - sig[m])[None, None]
             z = torch.where(moving[None, None], z + step * v, z)
             forwards += 1
+    if info is not None:
+        info["cached_forwards"] = skips.reused
     return z, forwards
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from . import step_cache
 from .latent_grid import tokens_to_latents
 from .schedule import NUM_TRAIN_TIMESTEPS, active_steps, euler_deltas, guided_steps, token_levels
 from .time_table import time_table
@@ -21,6 +22,7 @@ class LoopStats:
     forwards: int = 0
     guided_forwards: int = 0
     skipped_steps: int = 0
+    cached_forwards: int = 0  # forwards that reused the step cache's blocks (diffusion.step_cache)
     seconds: float = 0.0
     step_seconds: list[float] = field(default_factory=list)
 
@@ -37,14 +39,17 @@ def sync(device: torch.device) -> None:
 
 
 def _velocity(transformer, z: torch.Tensor, t_tok: torch.Tensor, ctx: torch.Tensor, guidance: float | None,
-              dtype: torch.dtype) -> torch.Tensor:
+              dtype: torch.dtype, skips: step_cache.SkipCounter | None = None) -> torch.Tensor:
     """Model velocity for one step; with ``guidance`` the cond and uncond halves share one batched forward."""
     x = z.to(dtype)
     batch = 2 if guidance is not None else 1
     if batch == 2:
         x = torch.cat([x, x])
     timestep = t_tok.reshape(1, -1).expand(batch, -1)
-    out = transformer(hidden_states=x, timestep=timestep, encoder_hidden_states=ctx[:batch], return_dict=False)[0]
+    with step_cache.context(transformer, batch):
+        out = transformer(hidden_states=x, timestep=timestep, encoder_hidden_states=ctx[:batch], return_dict=False)[0]
+        if skips is not None:
+            skips.after_forward()
     out = out.float()
     if batch == 1:
         return out
@@ -73,13 +78,15 @@ def denoise_loop(transformer, z: torch.Tensor, sigma0_tok: torch.Tensor, sigmas:
     guided = guided_steps(sigmas, guidance_interval) if use_cfg else [False] * (len(sigmas) - 1)
     active = active_steps(levels)
     stats, t0 = LoopStats(), time.perf_counter()
+    step_cache.reset(transformer)
+    skips = step_cache.SkipCounter(transformer)
     with time_table(transformer, t_all, enabled=use_time_table):
         for i in _steps(len(active), progress):
             if not active[i]:
                 stats.skipped_steps += 1
                 continue
             ts = time.perf_counter()
-            v = _velocity(transformer, z, t_all[i], ctx, guidance_scale if guided[i] else None, dtype)
+            v = _velocity(transformer, z, t_all[i], ctx, guidance_scale if guided[i] else None, dtype, skips)
             z = z + tokens_to_latents(deltas[i])[None, None] * v
             stats.forwards += 1
             stats.guided_forwards += int(guided[i])
@@ -88,6 +95,7 @@ def denoise_loop(transformer, z: torch.Tensor, sigma0_tok: torch.Tensor, sigmas:
                 stats.step_seconds.append(time.perf_counter() - ts)
     sync(device)
     stats.seconds = time.perf_counter() - t0
+    stats.cached_forwards = skips.reused
     return z, stats
 
 

@@ -29,6 +29,8 @@ class StDiffSettings:
     attention: str = "auto"
     compile: bool | str = "auto"  # auto: on CUDA only
     time_table: bool = True
+    step_cache: str = "none"
+    step_cache_threshold: float = 0.05
     text_len: int = 512
     prompt_cache: str | None = None
     keep_text_encoder: bool = False

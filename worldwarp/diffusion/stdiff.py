@@ -15,6 +15,7 @@ from .official import (level_matrix, official_latent_mask, official_loop, offici
 from .sampler import denoise_loop, noisy_start, sync
 from .schedule import NUM_TRAIN_TIMESTEPS, global_sigmas, start_levels, token_levels
 from .settings import StDiffSettings
+from .step_cache import enable_step_cache
 from .text import PromptEncoder
 from .vae_io import decode_latents, encode_frames
 
@@ -32,8 +33,10 @@ class StDiffDenoiser:
         # without fine-tuned weights this is the plain Wan2.1 T2V backbone under the ST-Diff sampler
         self.name = "stdiff-wan2.1" if settings.stdiff_weights else "wan2.1-t2v-stnoise"
         compile_on = settings.compile if isinstance(settings.compile, bool) else self.device.type == "cuda"
+        # hooks first: the compiled blocks then include them
+        cached = enable_step_cache(self.bb.transformer, settings.step_cache, settings.step_cache_threshold)
         self.attention = configure(self.bb, self.device, settings.offload, settings.attention,
-                                   settings.vae_tiling, settings.vae_slicing, compile_on)
+                                   settings.vae_tiling, settings.vae_slicing, compile_on, fullgraph=not cached)
         self.prompts = PromptEncoder(self.bb.model_dir, settings.prompt_cache, settings.text_len, self.device,
                                      self.dtype, settings.keep_text_encoder)
         self.time_steps = False  # benchmarks set this to record per-step times
@@ -93,7 +96,7 @@ class StDiffDenoiser:
         t = time.perf_counter()
         with on_device(self.bb.transformer, self.device, "model" if self.s.offload == "model" else "none"):
             z, forwards = official_loop(self.bb.transformer, z, levels, timesteps, sigmas, cond, uncond,
-                                        self.s.guidance_scale, progress, self.s.time_table)
+                                        self.s.guidance_scale, progress, self.s.time_table, info)
         sync(self.device)
         info.update(loop_s=time.perf_counter() - t, forwards=forwards, guided_forwards=forwards if uncond is not None else 0,
                     skipped_steps=self.s.steps - forwards)
@@ -114,7 +117,7 @@ class StDiffDenoiser:
                                     cond, uncond, self.s.guidance_scale, tuple(self.s.guidance_interval),
                                     progress, self.time_steps, self.s.time_table)
         info.update(loop_s=time.perf_counter() - t, forwards=stats.forwards, guided_forwards=stats.guided_forwards,
-                    skipped_steps=stats.skipped_steps)
+                    skipped_steps=stats.skipped_steps, cached_forwards=stats.cached_forwards)
         if stats.step_seconds:
             info["step_s"] = stats.step_seconds
         self._phase_peak(info, "loop")
