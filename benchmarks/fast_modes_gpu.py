@@ -68,12 +68,15 @@ def compare(a: dict, b: dict) -> dict:
     return {"latent_max_abs": dz.max().item(), "latent_mean_abs": dz.mean().item(), "psnr": p, "ssim": s}
 
 
-def make(model_dir: Path, device: torch.device, text_dim: int, **over):
+def make(model_dir: Path, device: torch.device, text_dim: int | None, **over):
+    """text_dim None: a real model directory, whose own text encoder encodes the prompts."""
     from worldwarp.diffusion.settings import StDiffSettings
     from worldwarp.diffusion.stdiff import StDiffDenoiser
 
     s = StDiffSettings(model_dir=str(model_dir), prompt=PROMPT, negative_prompt=NEGATIVE, attention="native", **over)
     den = StDiffDenoiser(s, device)
+    if text_dim is None:
+        return den
     g = torch.Generator().manual_seed(1)
     den.prompts.put(PROMPT, torch.randn(s.text_len, text_dim, generator=g) * 0.1)
     den.prompts.put(NEGATIVE, torch.randn(s.text_len, text_dim, generator=g) * 0.1)
@@ -121,6 +124,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench_out"))
     ap.add_argument("--tiny", action="store_true")
     ap.add_argument("--thresholds", default="0.05,0.1,0.2")
+    ap.add_argument("--model-dir", type=Path, default=None,
+                    help="a real Wan2.1 / ST-Diff directory (diffusers layout) instead of random weights; real prompts")
+    ap.add_argument("--quick", action="store_true", help="only compiled and CFG on an interval (a compile-mode check)")
     a = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() and not a.tiny else "cpu")
     tab = Table(a.out, a.tiny)
@@ -131,18 +137,22 @@ def main() -> None:
     H, W, F = (64, 96, 9) if a.tiny else (480, 720, 49)
     tab.res["size"] = {"H": H, "W": W, "frames": F, "history": 5}
     chunk = synthetic_chunk(F, H, W, history=5)
-    tmp = Path(tempfile.mkdtemp(prefix="wan_random_"))
-    standins.build_wan_dir(tmp, tcfg, vcfg, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32,
-                           device=device, text=False)
+    if a.model_dir:
+        tmp, text_dim = a.model_dir, None
+    else:
+        tmp, text_dim = Path(tempfile.mkdtemp(prefix="wan_random_")), tcfg["text_dim"]
+        standins.build_wan_dir(tmp, tcfg, vcfg, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32,
+                               device=device, text=False)
+    tab.res["model"] = str(a.model_dir) if a.model_dir else "random weights"
     gc.collect()
     steps = 50 if not a.tiny else 6
     few = (30, 25) if not a.tiny else (4, 3)
-    text_dim = tcfg["text_dim"]
 
-    eager = make(tmp, device, text_dim, compile=False)
-    run(tab, "eager-warmup", eager, chunk, steps=2, warmup=True)
-    run(tab, "eager", eager, chunk, steps=steps, ref=None, also=())
-    del eager
+    if not a.quick:
+        eager = make(tmp, device, text_dim, compile=False)
+        run(tab, "eager-warmup", eager, chunk, steps=2, warmup=True)
+        run(tab, "eager", eager, chunk, steps=steps, ref=None, also=())
+        del eager
     gc.collect()
     torch.cuda.empty_cache() if device.type == "cuda" else None
 
@@ -154,6 +164,9 @@ def main() -> None:
     run(tab, "compiled-warmup-batch1", den, chunk, steps=4, warmup=True, set_={"guidance_interval": (0.5, 1.0)})
     run(tab, "cfg-interval-0.5", den, chunk, steps=steps, set_={"guidance_interval": (0.5, 1.0)})
     den.s.guidance_interval = (0.0, 1.0)
+    if a.quick:
+        tab.save()
+        return
     for n in few:
         run(tab, f"steps-{n}", den, chunk, steps=n)
     den.bb.vae.to(torch.bfloat16)

@@ -114,3 +114,22 @@ def test_whole_chunk_follows_the_config_knob(tmp_path_factory, tmp_path, sampler
     fast = res["first_block"]
     assert fast[0].info["cached_forwards"] > 0 and torch.equal(fast[0].frames, fast[1].frames)  # chunk to chunk
     assert not torch.equal(fast[0].frames, res["none"][0].frames)
+
+
+def test_fast_modes_benchmark_runs_small_and_reports_what_it_measured(tmp_path):
+    import json
+    import subprocess
+
+    from conftest import BIN, ROOT, cli_env
+
+    res = subprocess.run([str(BIN / "python"), str(ROOT / "benchmarks/fast_modes_gpu.py"), "--tiny", "--out",
+                          str(tmp_path)], env=cli_env(), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    d = json.loads((tmp_path / "fast_modes_gpu.json").read_text())
+    rows = {r["name"]: r for r in d["rows"] if not r.get("warmup")}
+    assert not [r for r in d["rows"] if "error" in r]
+    # on the CPU nothing is compiled: the "compiled" row is the eager path exactly
+    assert rows["compiled"]["vs_eager"]["latent_max_abs"] == 0
+    assert rows["steps-4"]["forwards"] == 4 and rows["steps-4"]["vs_eager"]["latent_max_abs"] > 0
+    assert rows["fbcache-0.2"]["cached_forwards"] > 0 and d["fbcache_rerun_bitwise_equal"] is True
+    assert d["env"]["device"] == "cpu" and d["model"] == "random weights"

@@ -89,7 +89,9 @@ def configure(bb: Backbone, device: torch.device, offload: str, attention: str, 
         bb.transformer.to(device)
         bb.vae.to(device)
     if compile_blocks:
-        bb.transformer.compile_repeated_blocks(fullgraph=fullgraph)
+        # static shapes: CFG-on and CFG-off steps (batch 2 / 1 under guidance_interval) each get their own graph;
+        # with automatic dynamic shapes the switch recompiled a symbolic-batch graph (chunk 26.8 s vs 24.8 s static)
+        bb.transformer.compile_repeated_blocks(fullgraph=fullgraph, dynamic=False)
     return backend
 
 
