@@ -11,9 +11,9 @@ from worldwarp.diffusion import make_denoiser, step_cache
 from worldwarp.diffusion.official import level_matrix, official_loop, official_schedule, official_start, sigma_lookup
 from worldwarp.diffusion.sampler import denoise_loop, noisy_start
 from worldwarp.diffusion.schedule import global_sigmas
+from test_time_table import _loop_inputs, T, h, w  # noqa: E402  (the same latent grid)
 from worldwarp.diffusion.standins import TINY_TRANSFORMER, build_tiny_wan
 
-T, h, w = 3, 8, 12
 STEPS = 10
 
 
@@ -34,19 +34,16 @@ def block_runs():
     return attach
 
 
-def _inputs(tr, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    z_warp = torch.randn(1, tr.config.in_channels, T, h, w, generator=g)
-    noise = torch.randn(z_warp.shape, generator=g)
-    cond = torch.randn(1, 16, tr.config.text_dim, generator=g)
-    uncond = torch.randn(1, 16, tr.config.text_dim, generator=g)
-    sigma0 = torch.where(torch.rand(T, h // 2, w // 2, generator=g) > 0.4, 0.8, 1.0).double()
-    sigma0[0] = 0.0
-    return z_warp, noise, cond, uncond, sigma0
+def _inputs(tr):
+    """test_time_table's loop inputs (same latent grid), with each token's start level from its validity."""
+    z_warp, noise, cond, uncond, valid = _loop_inputs(tr)
+    sigma0 = torch.where(valid[:, ::2, ::2], 0.8, 1.0).double()
+    sigma0[0] = 0.0  # a history latent frame
+    return z_warp, noise, cond, uncond, sigma0, valid
 
 
 def _tokenwise(tr, guidance=5.0, interval=(0.0, 1.0)):
-    z_warp, noise, cond, uncond, sigma0 = _inputs(tr)
+    z_warp, noise, cond, uncond, sigma0, _ = _inputs(tr)
     return denoise_loop(tr, noisy_start(z_warp, sigma0, noise), sigma0, global_sigmas(STEPS, 3.0), cond, uncond,
                         guidance, interval)
 
@@ -82,8 +79,7 @@ def test_no_state_leaks_between_loops_and_batches_keep_their_own_state(block_run
 
 def test_official_loop_reports_cached_forwards():
     tr = _model("first_block", 0.5)
-    z_warp, noise, cond, uncond, _ = _inputs(tr)
-    valid = torch.rand(T, h, w, generator=torch.Generator().manual_seed(2)) > 0.4
+    z_warp, noise, cond, uncond, _, valid = _inputs(tr)
     timesteps, sigmas = official_schedule(STEPS, 5.0)
     levels = level_matrix(valid, 1, timesteps, 0.8)
     z = official_start(z_warp, noise, levels, sigma_lookup(levels[0], timesteps, sigmas), 1)
