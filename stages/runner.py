@@ -7,14 +7,19 @@ from whatever the store already holds.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from worldwarp.config import WorldWarpConfig
 from worldwarp.io.video import to_uint8
 from worldwarp.store import RunStore, StoreError, new_run_id
+from worldwarp.store.keys import check_name
+from worldwarp.store.lease import Lease
 
 from . import STAGES, denoise, gaussians, geometry, handoff, warp
 from .common import span
@@ -22,7 +27,7 @@ from .inputs import prepare_inputs
 from .keys import all_keys, code_version, upstream
 
 # knobs that change where or how a run is reported (or belong to another benchmark), never what it computes
-NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments", "real_photo"}
+NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments", "real_photo", "lease"}
 MODULES = {"geometry": geometry, "gaussians": gaussians, "warp": warp, "denoise": denoise, "handoff": handoff}
 log = logging.getLogger("worldwarp.store")
 
@@ -39,6 +44,31 @@ def open_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = Fa
     ``replace`` lets a named run take new params (DVC experiments): stages then recompute by content key.
     ``store_path`` continues that very store (``worldwarp resume``) instead of ``<artifacts>/runs/<run id>.zarr``.
     """
+    return _open_planned(cfg, _plan(cfg, run_id, replace, store_path))
+
+
+@contextmanager
+def leased_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = False,
+               store_path: Path | str | None = None) -> Iterator[tuple[RunStore, dict, Lease | None]]:
+    """``open_run`` under the run's lease: taken before the store is touched, held (heartbeat) until the
+    block ends. A second job on the same run fails here with a one-line StoreError, before writing anything."""
+    plan = _plan(cfg, run_id, replace, store_path)
+    if not cfg.lease.enabled:
+        yield (*_open_planned(cfg, plan), None)
+        return
+    with Lease(plan.path, stale_s=cfg.lease.stale_s, heartbeat_s=cfg.lease.heartbeat_s) as lease:
+        yield (*_open_planned(cfg, plan), lease)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    inputs: Any
+    common: dict
+    path: Path
+    create: str | None  # the run id to create under <artifacts>/runs, or None to reopen ``path``
+
+
+def _plan(cfg: WorldWarpConfig, run_id: str | None, replace: bool, store_path: Path | str | None) -> _Plan:
     inputs = prepare_inputs(cfg)
     # where the store lives is not part of what the run computes
     params = cfg.model_dump(mode="json", exclude=NOT_RUN_PARAMS)
@@ -46,13 +76,19 @@ def open_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = Fa
                   total_frames=cfg.chunk.total_frames, frame_shape=(cfg.resolution.height, cfg.resolution.width),
                   replace_params=replace, settings=run_settings(cfg))
     if store_path is not None:
-        store = RunStore.reopen(store_path, **common)
+        return _Plan(inputs, common, Path(store_path).resolve(), None)
+    rid = run_id or new_run_id(params, inputs.digest)
+    return _Plan(inputs, common, (Path(cfg.artifacts) / "runs" / f"{check_name(rid, 'run id')}.zarr").resolve(), rid)
+
+
+def _open_planned(cfg: WorldWarpConfig, plan: _Plan) -> tuple[RunStore, dict]:
+    if plan.create is None:
+        store = RunStore.reopen(plan.path, **plan.common)
     else:
-        rid = run_id or new_run_id(params, inputs.digest)
-        store = RunStore.open_or_create(Path(cfg.artifacts) / "runs", rid, **common)
-    keys = all_keys(cfg, inputs.digest)
+        store = RunStore.open_or_create(Path(cfg.artifacts) / "runs", plan.create, **plan.common)
+    keys = all_keys(cfg, plan.inputs.digest)
     heal(store, cfg, keys)
-    store.write_input(inputs.arrays(), inputs.attrs)
+    store.write_input(plan.inputs.arrays(), plan.inputs.attrs)
     return store, keys
 
 
@@ -152,20 +188,23 @@ def run_longshot(cfg: WorldWarpConfig, run_id: str | None = None,
                  on_open: Callable[[RunStore], None] | None = None,
                  on_chunk: Callable[[int], None] | None = None, replace: bool = False,
                  store_path: Path | str | None = None) -> RunStore:
-    store, keys = open_run(cfg, run_id, replace, store_path)
-    if on_open:
-        on_open(store)
-    store.set_status("running")
-    try:
-        for k in range(cfg.chunk.count):
-            for stage in STAGES:
-                if on_stage:
-                    on_stage(k, stage)
-                run_stage(store, k, stage, cfg, keys[(k, stage)])
-            if on_chunk:
-                on_chunk(k)
-    except BaseException:
-        store.set_status("failed")
-        raise
-    store.set_status("complete")
+    with leased_run(cfg, run_id, replace, store_path) as (store, keys, lease):
+        if on_open:
+            on_open(store)
+        store.set_status("running")
+        try:
+            for k in range(cfg.chunk.count):
+                for stage in STAGES:
+                    if lease:
+                        lease.check()  # taken over (we were presumed dead): stop before writing more
+                    if on_stage:
+                        on_stage(k, stage)
+                    run_stage(store, k, stage, cfg, keys[(k, stage)])
+                if on_chunk:
+                    on_chunk(k)
+        except BaseException:
+            if not (lease and lease.lost):  # the new owner's status is not ours to overwrite
+                store.set_status("failed")
+            raise
+        store.set_status("complete")
     return store

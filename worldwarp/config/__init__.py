@@ -15,6 +15,7 @@ from .diffusion import DiffusionConfig
 from .estimator import EstimatorConfig
 from .evaluation import EvalConfig
 from .experiments import ExperimentsConfig
+from .lease import LeaseConfig
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, apply_profile
 from .prompt import PromptConfig
 from .real_photo import RealPhotoConfig
@@ -49,6 +50,7 @@ class WorldWarpConfig(Section):
     eval: EvalConfig = EvalConfig()
     experiments: ExperimentsConfig = ExperimentsConfig()
     real_photo: RealPhotoConfig = RealPhotoConfig()
+    lease: LeaseConfig = LeaseConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -135,7 +137,7 @@ def dump_params(cfg: WorldWarpConfig) -> str:
 
 
 __all__ = [
-    "ChunkConfig", "ConfigError", "DiffusionConfig", "Preset", "ResolutionConfig", "SceneConfig",
+    "ChunkConfig", "ConfigError", "DiffusionConfig", "LeaseConfig", "Preset", "ResolutionConfig", "SceneConfig",
     "SplatConfig", "TrajectoryConfig", "WorldWarpConfig", "apply_overrides", "dump_params",
     "load_params", "validate",
 ]

@@ -1,0 +1,200 @@
+"""One writer per run: a lease file beside the store, ``<run-id>.zarr.lease``, holding its owner and a heartbeat.
+
+The lease is created exclusively (local disk: ``O_CREAT | O_EXCL``; an fsspec URL: ``open(mode="xb")``, which
+s3fs turns into a conditional put with ``If-None-Match: *`` and the memory filesystem checks itself; a
+filesystem without exclusive create makes it best effort, see docs/SCALING.md). It sits beside the store, not
+inside it, so it can be taken before the store exists and is never part of the store's integrity manifests.
+
+A second job on the same run finds the lease held and stops at once with a one-line ``StoreError``. A lease
+whose heartbeat is older than ``stale_s`` (its owner died: kill -9, a lost machine), or whose owner is a dead
+process on this very host, is taken over by the next job. Two jobs taking over the same stale lease at once
+both write it; each heartbeat re-reads the lease, and the one whose token is gone stops before its next stage.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreError
+
+SUFFIX = ".lease"
+
+
+def lease_path(store: str | Path) -> str:
+    """Where the lease of the store at ``store`` (a local path or an fsspec URL) lives."""
+    return str(store).rstrip("/") + SUFFIX
+
+
+def _is_url(p: str) -> bool:
+    return "://" in p and not p.startswith("file://")
+
+
+def _local(p: str) -> str:
+    return p[len("file://"):] if p.startswith("file://") else p
+
+
+def _fs(p: str):
+    import fsspec  # only URLs need it; a local run never imports it
+
+    return fsspec.core.url_to_fs(p)
+
+
+def _create_exclusive(p: str, body: bytes) -> bool:
+    """Write ``body`` to ``p`` only if nothing is there; False when something is."""
+    if _is_url(p):
+        fs, path = _fs(p)
+        try:
+            with fs.open(path, "xb") as f:
+                f.write(body)
+        except FileExistsError:
+            return False
+        return True
+    local = Path(_local(p))
+    local.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(local, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as f:
+        f.write(body)
+    return True
+
+
+def _overwrite(p: str, body: bytes) -> None:
+    if _is_url(p):
+        fs, path = _fs(p)
+        fs.pipe_file(path, body)  # one PUT: an object store replaces the object whole
+        return
+    local = Path(_local(p))
+    tmp = local.with_name(f".{local.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp.write_bytes(body)
+    os.replace(tmp, local)  # readers see the old heartbeat or the new one, never half a file
+
+
+def _read(p: str) -> dict[str, Any] | None:
+    try:
+        if _is_url(p):
+            fs, path = _fs(p)
+            raw = fs.cat_file(path)
+        else:
+            raw = Path(_local(p)).read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}  # half-written by a writer killed mid-create: no heartbeat, so stale
+    return data if isinstance(data, dict) else {}
+
+
+def _remove(p: str) -> None:
+    try:
+        if _is_url(p):
+            fs, path = _fs(p)
+            fs.rm_file(path)
+        else:
+            Path(_local(p)).unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _pid_alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, TypeError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Lease:
+    """Hold the run at ``store`` (path or URL) for this process: ``with Lease(store): ...``.
+
+    A daemon thread renews the heartbeat every ``heartbeat_s``; ``check()`` raises once the lease was
+    taken over (this process was presumed dead), so the writer stops before it writes another stage.
+    """
+
+    def __init__(self, store: str | Path, stale_s: float = 60.0, heartbeat_s: float = 10.0):
+        if heartbeat_s <= 0 or stale_s <= heartbeat_s:
+            raise StoreError(f"lease: need 0 < heartbeat_s < stale_s, got {heartbeat_s} and {stale_s}")
+        self.path = lease_path(store)
+        self.stale_s, self.heartbeat_s = float(stale_s), float(heartbeat_s)
+        self.token = uuid.uuid4().hex
+        self.lost: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _body(self) -> bytes:
+        host = socket.gethostname()
+        return json.dumps({"owner": f"{getpass.getuser()}@{host}:{os.getpid()}", "host": host, "pid": os.getpid(),
+                           "token": self.token, "heartbeat": time.time()}).encode()
+
+    def _stale(self, held: dict[str, Any]) -> bool:
+        beat = held.get("heartbeat")
+        if not isinstance(beat, (int, float)) or time.time() - beat > self.stale_s:
+            return True
+        # same host, owner gone: no need to wait out the heartbeat (kill -9 of a local job)
+        return held.get("host") == socket.gethostname() and not _pid_alive(held.get("pid"))
+
+    def acquire(self) -> "Lease":
+        for _ in range(3):
+            if _create_exclusive(self.path, self._body()):
+                break
+            held = _read(self.path)
+            if held is None:
+                continue  # released between our create and our read
+            if not self._stale(held):
+                age = time.time() - float(held.get("heartbeat") or 0)
+                raise StoreError(f"{self.path}: run is being written by {held.get('owner', '?')} "
+                                 f"(heartbeat {age:.0f} s ago); wait for it, or stop that job")
+            _overwrite(self.path, self._body())  # take over a dead owner's lease
+            break
+        else:
+            raise StoreError(f"{self.path}: lease changed hands repeatedly; try again")
+        self._confirm()
+        self._thread = threading.Thread(target=self._beat, name="worldwarp-lease", daemon=True)
+        self._thread.start()
+        return self
+
+    def _confirm(self) -> None:
+        held = _read(self.path) or {}
+        if held.get("token") != self.token:
+            self.lost = f"{self.path}: lease taken over by {held.get('owner', 'another job')}; this job stops"
+            raise StoreError(self.lost)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            try:
+                self._confirm()
+                _overwrite(self.path, self._body())
+            except StoreError:
+                return
+            except OSError:
+                continue  # a flaky network: the next beat tries again, the lease goes stale only after stale_s
+
+    def check(self) -> None:
+        """Raise when the lease is no longer ours (call between stages)."""
+        if self.lost:
+            raise StoreError(self.lost)
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if not self.lost and (_read(self.path) or {}).get("token") == self.token:
+            _remove(self.path)
+
+    def __enter__(self) -> "Lease":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
