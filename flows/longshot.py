@@ -62,7 +62,7 @@ def worldwarp(profile: Literal["demo", "default"] = "demo", params_file: str | N
     log = get_run_logger()
     cfg = resolve_config(profile, params_file, overrides or [])
     check_device(cfg)  # before a store exists: no failed run left behind
-    with leased_run(cfg, run_id, store_path=store_path) as (store, keys, lease):
+    with leased_run(cfg, run_id, store_path=store_path) as (store, keys, guard):
         tracker = make_tracker(cfg, store)
         tracker.start()
         store.set_status("running")
@@ -71,22 +71,24 @@ def worldwarp(profile: Literal["demo", "default"] = "demo", params_file: str | N
         try:
             for k in range(cfg.chunk.count):
                 for stage in STAGES:
-                    if lease:
-                        lease.check()  # taken over (we were presumed dead): stop before writing more
+                    guard.check()  # taken over (we were presumed dead): stop before writing more
                     complete = store.is_complete(k, MODULES[stage].GROUP, keys[(k, stage)])
                     t = stage_task.with_options(task_run_name=f"chunk{k:03d}-{stage}", result_storage=results,
                                                 refresh_cache=not complete)
                     t(str(store.path), k, stage, cfg.model_dump_json(), keys[(k, stage)])
+                    guard.sync(k)
                 # per chunk, not per stage: each update is an API call on the chunk's critical path
                 update_progress_artifact(progress, 100.0 * (k + 1) / cfg.chunk.count)
                 tracker.chunk(k)
                 log.info("chunk %d/%d done", k + 1, cfg.chunk.count)
         except BaseException:
-            if not (lease and lease.lost):  # the new owner's status is not ours to overwrite
+            if not guard.lost:  # the new owner's status is not ours to overwrite
                 store.set_status("failed")
+                guard.sync()
             tracker.finish("FAILED")
             raise
         store.set_status("complete")
+        guard.finish()
         tracker.finish("FINISHED", _video(store))
     return {"run_id": store.run_id, "store": str(store.path), "frames": cfg.chunk.total_frames}
 

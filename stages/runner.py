@@ -20,21 +20,26 @@ from worldwarp.io.video import to_uint8
 from worldwarp.store import RunStore, StoreError, new_run_id
 from worldwarp.store.keys import check_name
 from worldwarp.store.lease import Lease
+from worldwarp.store.remote import RemoteStore, remote_store_url
 
 from . import STAGES, denoise, gaussians, geometry, handoff, warp
 from .common import span
+from .guard import RunGuard
 from .inputs import prepare_inputs
 from .keys import all_keys, code_version, upstream
 
 # knobs that change where or how a run is reported (or belong to another benchmark), never what it computes
-NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments", "real_photo", "lease"}
+NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments", "real_photo", "lease", "remote"}
 MODULES = {"geometry": geometry, "gaussians": gaussians, "warp": warp, "denoise": denoise, "handoff": handoff}
 log = logging.getLogger("worldwarp.store")
 
 
 def run_settings(cfg: WorldWarpConfig) -> dict:
     """What a resume needs to report where the run first reported (kept in the store, not in its params)."""
-    return {"artifacts": str(Path(cfg.artifacts).resolve()), "tracking": cfg.tracking.model_dump(mode="json")}
+    out = {"artifacts": str(Path(cfg.artifacts).resolve()), "tracking": cfg.tracking.model_dump(mode="json")}
+    if cfg.remote.url:  # a resume keeps copying to the same shared storage
+        out["remote"] = cfg.remote.model_dump(mode="json")
+    return out
 
 
 def open_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = False,
@@ -49,15 +54,31 @@ def open_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = Fa
 
 @contextmanager
 def leased_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = False,
-               store_path: Path | str | None = None) -> Iterator[tuple[RunStore, dict, Lease | None]]:
+               store_path: Path | str | None = None) -> Iterator[tuple[RunStore, dict, RunGuard]]:
     """``open_run`` under the run's lease: taken before the store is touched, held (heartbeat) until the
-    block ends. A second job on the same run fails here with a one-line StoreError, before writing anything."""
+    block ends. A second job on the same run fails here with a one-line StoreError, before writing anything.
+
+    With ``remote.url`` the lease lives beside the shared copy (so jobs on other machines are refused too),
+    the shared copy's finished groups are pulled in before the store is opened, and ``guard.sync`` copies
+    new ones back."""
     plan = _plan(cfg, run_id, replace, store_path)
+    remote = RemoteStore(remote_store_url(cfg.remote.url, plan.path.name[:-len(".zarr")])) if cfg.remote.url else None
     if not cfg.lease.enabled:
-        yield (*_open_planned(cfg, plan), None)
+        guard = RunGuard(None, remote)
+        yield (*_open_guarded(cfg, plan, guard), guard)
         return
-    with Lease(plan.path, stale_s=cfg.lease.stale_s, heartbeat_s=cfg.lease.heartbeat_s) as lease:
-        yield (*_open_planned(cfg, plan), lease)
+    where = remote.url if remote else plan.path
+    with Lease(where, stale_s=cfg.lease.stale_s, heartbeat_s=cfg.lease.heartbeat_s) as lease:
+        guard = RunGuard(lease, remote)
+        yield (*_open_guarded(cfg, plan, guard), guard)
+
+
+def _open_guarded(cfg: WorldWarpConfig, plan: "_Plan", guard: RunGuard) -> tuple[RunStore, dict]:
+    guard.pull(plan.path)
+    store, keys = _open_planned(cfg, plan)
+    guard.store = store
+    guard.sync()  # groups this machine finished but had not copied yet (killed between a stage and its copy)
+    return store, keys
 
 
 @dataclass(frozen=True)
@@ -188,23 +209,25 @@ def run_longshot(cfg: WorldWarpConfig, run_id: str | None = None,
                  on_open: Callable[[RunStore], None] | None = None,
                  on_chunk: Callable[[int], None] | None = None, replace: bool = False,
                  store_path: Path | str | None = None) -> RunStore:
-    with leased_run(cfg, run_id, replace, store_path) as (store, keys, lease):
+    with leased_run(cfg, run_id, replace, store_path) as (store, keys, guard):
         if on_open:
             on_open(store)
         store.set_status("running")
         try:
             for k in range(cfg.chunk.count):
                 for stage in STAGES:
-                    if lease:
-                        lease.check()  # taken over (we were presumed dead): stop before writing more
+                    guard.check()  # taken over (we were presumed dead): stop before writing more
                     if on_stage:
                         on_stage(k, stage)
                     run_stage(store, k, stage, cfg, keys[(k, stage)])
+                    guard.sync(k)
                 if on_chunk:
                     on_chunk(k)
         except BaseException:
-            if not (lease and lease.lost):  # the new owner's status is not ours to overwrite
+            if not guard.lost:  # the new owner's status is not ours to overwrite
                 store.set_status("failed")
+                guard.sync()
             raise
         store.set_status("complete")
+        guard.finish()
     return store

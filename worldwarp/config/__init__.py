@@ -16,6 +16,7 @@ from .estimator import EstimatorConfig
 from .evaluation import EvalConfig
 from .experiments import ExperimentsConfig
 from .lease import LeaseConfig
+from .remote import RemoteConfig
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, apply_profile
 from .prompt import PromptConfig
 from .real_photo import RealPhotoConfig
@@ -51,6 +52,7 @@ class WorldWarpConfig(Section):
     experiments: ExperimentsConfig = ExperimentsConfig()
     real_photo: RealPhotoConfig = RealPhotoConfig()
     lease: LeaseConfig = LeaseConfig()
+    remote: RemoteConfig = RemoteConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -137,7 +139,7 @@ def dump_params(cfg: WorldWarpConfig) -> str:
 
 
 __all__ = [
-    "ChunkConfig", "ConfigError", "DiffusionConfig", "LeaseConfig", "Preset", "ResolutionConfig", "SceneConfig",
+    "ChunkConfig", "ConfigError", "DiffusionConfig", "LeaseConfig", "RemoteConfig", "Preset", "ResolutionConfig", "SceneConfig",
     "SplatConfig", "TrajectoryConfig", "WorldWarpConfig", "apply_overrides", "dump_params",
     "load_params", "validate",
 ]
