@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, ROOT, cli_env, free_port
+from conftest import BIN, ROOT, cli_env
+from moto_s3 import moto_s3
 from worldwarp.config import ConfigError, load_params
 from worldwarp.store import RunStore, StoreError
 from worldwarp.store.lease import Lease, lease_path
@@ -88,32 +89,13 @@ def test_lease_on_fsspec_memory_filesystem():
 
 
 @pytest.mark.server
-def test_lease_on_s3_is_a_conditional_create(tmp_path):
+def test_lease_on_s3_is_a_conditional_create(monkeypatch):
     """moto's S3 server honours If-None-Match: *, which s3fs sends for mode 'xb'."""
-    pytest.importorskip("s3fs")
-    port = free_port()
-    env = cli_env(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
-    server = subprocess.Popen([str(BIN / "moto_server"), "-p", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        import s3fs
-
-        fs = s3fs.S3FileSystem(key="test", secret="test", endpoint_url=f"http://127.0.0.1:{port}",
-                               client_kwargs={"region_name": "us-east-1"}, skip_instance_cache=True)
-        deadline = time.time() + 60
-        while True:  # the server takes a few seconds to start on a busy machine
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.time() < deadline and server.poll() is None, "moto_server did not start"
-                time.sleep(0.2)
-        import boto3
-
-        boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="test",
-                     aws_secret_access_key="test", region_name="us-east-1").create_bucket(Bucket="leases")
-        os.environ.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_DEFAULT_REGION": "us-east-1"})
+    s3fs = pytest.importorskip("s3fs")
+    with moto_s3("leases") as env:
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        fs = s3fs.S3FileSystem(skip_instance_cache=True)
         store = "s3://leases/runs/a.zarr"
         with Lease(store, stale_s=5, heartbeat_s=1) as lease:
             assert json.loads(fs.cat_file("leases/runs/a.zarr.lease"))["token"] == lease.token
@@ -121,11 +103,6 @@ def test_lease_on_s3_is_a_conditional_create(tmp_path):
                 Lease(store, stale_s=5, heartbeat_s=1).acquire()
         fs.invalidate_cache()
         assert not fs.exists("leases/runs/a.zarr.lease")
-    finally:
-        for k in ("AWS_ENDPOINT_URL",):
-            os.environ.pop(k, None)
-        server.kill()
-        server.wait()
 
 
 def test_lease_knobs_are_validated():
