@@ -9,6 +9,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from .base import Section
+from .batch import BatchConfig
 from .camera import Preset, ResolutionConfig, TrajectoryConfig
 from .chunk import ChunkConfig
 from .diffusion import DiffusionConfig
@@ -53,6 +54,7 @@ class WorldWarpConfig(Section):
     real_photo: RealPhotoConfig = RealPhotoConfig()
     lease: LeaseConfig = LeaseConfig()
     remote: RemoteConfig = RemoteConfig()
+    batch: BatchConfig = BatchConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -139,7 +141,7 @@ def dump_params(cfg: WorldWarpConfig) -> str:
 
 
 __all__ = [
-    "ChunkConfig", "ConfigError", "DiffusionConfig", "LeaseConfig", "RemoteConfig", "Preset", "ResolutionConfig", "SceneConfig",
+    "BatchConfig", "ChunkConfig", "ConfigError", "DiffusionConfig", "LeaseConfig", "RemoteConfig", "Preset", "ResolutionConfig", "SceneConfig",
     "SplatConfig", "TrajectoryConfig", "WorldWarpConfig", "apply_overrides", "dump_params",
     "load_params", "validate",
 ]
