@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 from uuid import UUID
 
 from prefect import flow, get_client, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.deployments import run_deployment
+from prefect.states import Crashed
 
-from stages.batch import BatchItem, ItemResult, batch_items, is_finished, write_summary
+from stages.batch import BatchItem, ItemResult, batch_items, is_finished, write_summary, writer_died
 from worldwarp.config import WorldWarpConfig
 
 from .longshot import resolve_config
@@ -33,15 +34,27 @@ def _submit(cfg: WorldWarpConfig, item: BatchItem, profile: str, params_file: st
     return run.id
 
 
-def _wait(ids: dict[str, UUID], poll_s: float, timeout_s: float) -> dict[str, Any]:
-    """Each item's flow run once final (or as it is when the batch stops waiting)."""
-    deadline = time.monotonic() + timeout_s
+def _wait(cfg: WorldWarpConfig, ids: dict[str, UUID], resubmit: Callable[[str], UUID]) -> dict[str, Any]:
+    """Each item's flow run once final (or as it is when the batch stops waiting). A running item whose
+    writer died (its lease is stale) is set Crashed, and submitted again while ``batch.retries`` allow."""
+    deadline = time.monotonic() + cfg.batch.timeout_s
+    tries = dict.fromkeys(ids, 0)
     with get_client(sync_client=True) as client:
         while True:
             runs = {name: client.read_flow_run(i) for name, i in ids.items()}
+            for name, run in runs.items():
+                if run.state is not None and run.state.is_running() and writer_died(cfg, name, str(run.id)):
+                    client.set_flow_run_state(run.id, Crashed(message="its worker died (the run's lease went stale)"),
+                                              force=True)
+                    runs[name] = client.read_flow_run(run.id)
+                crashed = runs[name].state is not None and runs[name].state.is_crashed()
+                if crashed and tries[name] < cfg.batch.retries:
+                    tries[name] += 1
+                    ids[name] = resubmit(name)
+                    runs[name] = client.read_flow_run(ids[name])
             if all(r.state is not None and r.state.is_final() for r in runs.values()) or time.monotonic() > deadline:
                 return runs
-            time.sleep(poll_s)
+            time.sleep(cfg.batch.poll_s)
 
 
 def _result(name: str, run: Any, frames: int) -> ItemResult:
@@ -72,7 +85,13 @@ def batch(profile: Literal["demo", "default"] = "demo", params_file: str | None 
         else:
             ids[item.name] = _submit(cfg, item, profile, params_file, overrides, name)
     log.info("batch %s: %d items, %d already complete, %d submitted", name, len(items), len(results), len(ids))
-    for item_name, run in _wait(ids, cfg.batch.poll_s, cfg.batch.timeout_s).items():
+    by_name = {i.name: i for i in items}
+
+    def resubmit(item_name: str) -> UUID:
+        log.warning("item %s: its run crashed; submitting it again (it resumes from its store)", item_name)
+        return _submit(cfg, by_name[item_name], profile, params_file, overrides, name)
+
+    for item_name, run in _wait(cfg, ids, resubmit).items():
         results[item_name] = _result(item_name, run, frames[item_name])
     ordered = [results[i.name] for i in items]
     table, plot = write_summary(ordered, Path(cfg.artifacts).resolve() / "batches" / name)

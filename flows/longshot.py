@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
+from prefect.runtime import flow_run
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from stages import STAGES
@@ -62,7 +63,8 @@ def worldwarp(profile: Literal["demo", "default"] = "demo", params_file: str | N
     log = get_run_logger()
     cfg = resolve_config(profile, params_file, overrides or [])
     check_device(cfg)  # before a store exists: no failed run left behind
-    with leased_run(cfg, run_id, store_path=store_path) as (store, keys, guard):
+    job = str(flow_run.id) if flow_run.id else None  # a batch watching this run finds it in the lease
+    with leased_run(cfg, run_id, store_path=store_path, job=job) as (store, keys, guard):
         tracker = make_tracker(cfg, store)
         tracker.start()
         store.set_status("running")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from worldwarp.config import ConfigError, WorldWarpConfig
 from worldwarp.store import RunStore, StoreError
+from worldwarp.store.lease import owner_died
 from worldwarp.store.remote import RemoteStore, remote_store_url
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
@@ -60,6 +61,18 @@ def batch_items(cfg: WorldWarpConfig) -> list[BatchItem]:
     if len({i.name for i in items}) != len(items):
         raise ConfigError("two batch items have the same run id (photos whose names differ only in odd characters?)")
     return items
+
+
+def store_location(cfg: WorldWarpConfig, name: str) -> str:
+    """Where the item's store is kept for good: the shared copy when there is one, else this machine's disk."""
+    if cfg.remote.url:
+        return remote_store_url(cfg.remote.url, name)
+    return str((Path(cfg.artifacts) / "runs" / f"{name}.zarr").resolve())
+
+
+def writer_died(cfg: WorldWarpConfig, name: str, job: str) -> bool:
+    """The item's run ``job`` holds a lease whose owner is gone (kill -9, a lost machine): it will never end."""
+    return owner_died(store_location(cfg, name), cfg.lease.stale_s, job)
 
 
 def is_finished(cfg: WorldWarpConfig, name: str) -> bool:

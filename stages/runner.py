@@ -54,13 +54,13 @@ def open_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = Fa
 
 @contextmanager
 def leased_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = False,
-               store_path: Path | str | None = None) -> Iterator[tuple[RunStore, dict, RunGuard]]:
+               store_path: Path | str | None = None, job: str | None = None) -> Iterator[tuple[RunStore, dict, RunGuard]]:
     """``open_run`` under the run's lease: taken before the store is touched, held (heartbeat) until the
     block ends. A second job on the same run fails here with a one-line StoreError, before writing anything.
 
     With ``remote.url`` the lease lives beside the shared copy (so jobs on other machines are refused too),
     the shared copy's finished groups are pulled in before the store is opened, and ``guard.sync`` copies
-    new ones back."""
+    new ones back. ``job`` names what runs it (a Prefect flow run id) in the lease."""
     plan = _plan(cfg, run_id, replace, store_path)
     remote = RemoteStore(remote_store_url(cfg.remote.url, plan.path.name[:-len(".zarr")])) if cfg.remote.url else None
     if not cfg.lease.enabled:
@@ -68,7 +68,7 @@ def leased_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = 
         yield (*_open_guarded(cfg, plan, guard), guard)
         return
     where = remote.url if remote else plan.path
-    with Lease(where, stale_s=cfg.lease.stale_s, heartbeat_s=cfg.lease.heartbeat_s) as lease:
+    with Lease(where, stale_s=cfg.lease.stale_s, heartbeat_s=cfg.lease.heartbeat_s, job=job) as lease:
         guard = RunGuard(lease, remote)
         yield (*_open_guarded(cfg, plan, guard), guard)
 

@@ -116,6 +116,22 @@ def _pid_alive(pid: Any) -> bool:
     return True
 
 
+def _stale(held: dict[str, Any], stale_s: float) -> bool:
+    beat = held.get("heartbeat")
+    if not isinstance(beat, (int, float)) or time.time() - beat > stale_s:
+        return True
+    # same host, owner gone: no need to wait out the heartbeat (kill -9 of a local job)
+    return held.get("host") == socket.gethostname() and not _pid_alive(held.get("pid"))
+
+
+def owner_died(store: str | Path, stale_s: float, job: str | None = None) -> bool:
+    """True when the store's lease is there but its owner is gone (what a batch takes as a crashed item);
+    False when it is free or alive. With ``job``, only a lease taken by that job counts (a new job that has
+    not yet taken over a dead one's lease is not dead)."""
+    held = _read(lease_path(store))
+    return held is not None and (job is None or held.get("job") == job) and _stale(held, stale_s)
+
+
 class Lease:
     """Hold the run at ``store`` (path or URL) for this process: ``with Lease(store): ...``.
 
@@ -123,12 +139,13 @@ class Lease:
     taken over (this process was presumed dead), so the writer stops before it writes another stage.
     """
 
-    def __init__(self, store: str | Path, stale_s: float = 60.0, heartbeat_s: float = 10.0):
+    def __init__(self, store: str | Path, stale_s: float = 60.0, heartbeat_s: float = 10.0, job: str | None = None):
         if heartbeat_s <= 0 or stale_s <= heartbeat_s:
             raise StoreError(f"lease: need 0 < heartbeat_s < stale_s, got {heartbeat_s} and {stale_s}")
         self.path = lease_path(store)
         self.stale_s, self.heartbeat_s = float(stale_s), float(heartbeat_s)
         self.token = uuid.uuid4().hex
+        self.job = job  # what runs it (a Prefect flow run id), for whoever watches the job
         self.lost: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -136,14 +153,7 @@ class Lease:
     def _body(self) -> bytes:
         host = socket.gethostname()
         return json.dumps({"owner": f"{getpass.getuser()}@{host}:{os.getpid()}", "host": host, "pid": os.getpid(),
-                           "token": self.token, "heartbeat": time.time()}).encode()
-
-    def _stale(self, held: dict[str, Any]) -> bool:
-        beat = held.get("heartbeat")
-        if not isinstance(beat, (int, float)) or time.time() - beat > self.stale_s:
-            return True
-        # same host, owner gone: no need to wait out the heartbeat (kill -9 of a local job)
-        return held.get("host") == socket.gethostname() and not _pid_alive(held.get("pid"))
+                           "token": self.token, "job": self.job, "heartbeat": time.time()}).encode()
 
     def acquire(self) -> "Lease":
         for _ in range(3):
@@ -152,7 +162,7 @@ class Lease:
             held = _read(self.path)
             if held is None:
                 continue  # released between our create and our read
-            if not self._stale(held):
+            if not _stale(held, self.stale_s):
                 age = time.time() - float(held.get("heartbeat") or 0)
                 raise StoreError(f"{self.path}: run is being written by {held.get('owner', '?')} "
                                  f"(heartbeat {age:.0f} s ago); wait for it, or stop that job")
