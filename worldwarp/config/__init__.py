@@ -24,6 +24,7 @@ from .real_photo import RealPhotoConfig
 from .scene import SceneConfig
 from .splat import SplatConfig
 from .tracking import TrackingConfig
+from .worker import WorkerConfig
 
 
 class ConfigError(ValueError):
@@ -55,6 +56,7 @@ class WorldWarpConfig(Section):
     lease: LeaseConfig = LeaseConfig()
     remote: RemoteConfig = RemoteConfig()
     batch: BatchConfig = BatchConfig()
+    worker: WorkerConfig = WorkerConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -142,6 +144,6 @@ def dump_params(cfg: WorldWarpConfig) -> str:
 
 __all__ = [
     "BatchConfig", "ChunkConfig", "ConfigError", "DiffusionConfig", "LeaseConfig", "RemoteConfig", "Preset", "ResolutionConfig", "SceneConfig",
-    "SplatConfig", "TrajectoryConfig", "WorldWarpConfig", "apply_overrides", "dump_params",
+    "SplatConfig", "TrajectoryConfig", "WorkerConfig", "WorldWarpConfig", "apply_overrides", "dump_params",
     "load_params", "validate",
 ]
