@@ -41,26 +41,29 @@ def _local(p: str) -> str:
     return p[len("file://"):] if p.startswith("file://") else p
 
 
-def _fs(p: str):
+def _target(p: str) -> Path | tuple[Any, str]:
+    """A local path, or (filesystem, key) for a URL: resolved once per lease, not per heartbeat."""
+    if not _is_url(p):
+        return Path(_local(p))
     import fsspec  # only URLs need it; a local run never imports it
 
-    return fsspec.core.url_to_fs(p)
+    # a fresh instance: fsspec's cache keys on arguments, not on the AWS_* environment the endpoint comes from
+    return fsspec.core.url_to_fs(p, skip_instance_cache=True)
 
 
-def _create_exclusive(p: str, body: bytes) -> bool:
-    """Write ``body`` to ``p`` only if nothing is there; False when something is."""
-    if _is_url(p):
-        fs, path = _fs(p)
+def _create_exclusive(t: Path | tuple[Any, str], body: bytes) -> bool:
+    """Write ``body`` only if nothing is there; False when something is."""
+    if not isinstance(t, Path):
+        fs, key = t
         try:
-            with fs.open(path, "xb") as f:
+            with fs.open(key, "xb") as f:
                 f.write(body)
         except FileExistsError:
             return False
         return True
-    local = Path(_local(p))
-    local.parent.mkdir(parents=True, exist_ok=True)
+    t.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd = os.open(local, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        fd = os.open(t, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
     with os.fdopen(fd, "wb") as f:
@@ -68,24 +71,24 @@ def _create_exclusive(p: str, body: bytes) -> bool:
     return True
 
 
-def _overwrite(p: str, body: bytes) -> None:
-    if _is_url(p):
-        fs, path = _fs(p)
-        fs.pipe_file(path, body)  # one PUT: an object store replaces the object whole
+def _overwrite(t: Path | tuple[Any, str], body: bytes) -> None:
+    if not isinstance(t, Path):
+        fs, key = t
+        fs.pipe_file(key, body)  # one PUT: an object store replaces the object whole
         return
-    local = Path(_local(p))
-    tmp = local.with_name(f".{local.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp = t.with_name(f".{t.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}")
     tmp.write_bytes(body)
-    os.replace(tmp, local)  # readers see the old heartbeat or the new one, never half a file
+    os.replace(tmp, t)  # readers see the old heartbeat or the new one, never half a file
 
 
-def _read(p: str) -> dict[str, Any] | None:
+def _read(t: Path | tuple[Any, str]) -> dict[str, Any] | None:
     try:
-        if _is_url(p):
-            fs, path = _fs(p)
-            raw = fs.cat_file(path)
+        if isinstance(t, Path):
+            raw = t.read_bytes()
         else:
-            raw = Path(_local(p)).read_bytes()
+            fs, key = t
+            fs.invalidate_cache()  # another machine may have written it since
+            raw = fs.cat_file(key)
     except FileNotFoundError:
         return None
     try:
@@ -95,13 +98,13 @@ def _read(p: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else {}
 
 
-def _remove(p: str) -> None:
+def _remove(t: Path | tuple[Any, str]) -> None:
     try:
-        if _is_url(p):
-            fs, path = _fs(p)
-            fs.rm_file(path)
+        if isinstance(t, Path):
+            t.unlink()
         else:
-            Path(_local(p)).unlink()
+            fs, key = t
+            fs.rm_file(key)
     except FileNotFoundError:
         pass
 
@@ -128,7 +131,7 @@ def owner_died(store: str | Path, stale_s: float, job: str | None = None) -> boo
     """True when the store's lease is there but its owner is gone (what a batch takes as a crashed item);
     False when it is free or alive. With ``job``, only a lease taken by that job counts (a new job that has
     not yet taken over a dead one's lease is not dead)."""
-    held = _read(lease_path(store))
+    held = _read(_target(lease_path(store)))
     return held is not None and (job is None or held.get("job") == job) and _stale(held, stale_s)
 
 
@@ -143,6 +146,7 @@ class Lease:
         if heartbeat_s <= 0 or stale_s <= heartbeat_s:
             raise StoreError(f"lease: need 0 < heartbeat_s < stale_s, got {heartbeat_s} and {stale_s}")
         self.path = lease_path(store)
+        self._t = _target(self.path)
         self.stale_s, self.heartbeat_s = float(stale_s), float(heartbeat_s)
         self.token = uuid.uuid4().hex
         self.job = job  # what runs it (a Prefect flow run id), for whoever watches the job
@@ -157,16 +161,16 @@ class Lease:
 
     def acquire(self) -> "Lease":
         for _ in range(3):
-            if _create_exclusive(self.path, self._body()):
+            if _create_exclusive(self._t, self._body()):
                 break
-            held = _read(self.path)
+            held = _read(self._t)
             if held is None:
                 continue  # released between our create and our read
             if not _stale(held, self.stale_s):
                 age = time.time() - float(held.get("heartbeat") or 0)
                 raise StoreError(f"{self.path}: run is being written by {held.get('owner', '?')} "
                                  f"(heartbeat {age:.0f} s ago); wait for it, or stop that job")
-            _overwrite(self.path, self._body())  # take over a dead owner's lease
+            _overwrite(self._t, self._body())  # take over a dead owner's lease
             break
         else:
             raise StoreError(f"{self.path}: lease changed hands repeatedly; try again")
@@ -176,7 +180,7 @@ class Lease:
         return self
 
     def _confirm(self) -> None:
-        held = _read(self.path) or {}
+        held = _read(self._t) or {}
         if held.get("token") != self.token:
             self.lost = f"{self.path}: lease taken over by {held.get('owner', 'another job')}; this job stops"
             raise StoreError(self.lost)
@@ -185,7 +189,7 @@ class Lease:
         while not self._stop.wait(self.heartbeat_s):
             try:
                 self._confirm()
-                _overwrite(self.path, self._body())
+                _overwrite(self._t, self._body())
             except StoreError:
                 return
             except OSError:
@@ -200,8 +204,8 @@ class Lease:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        if not self.lost and (_read(self.path) or {}).get("token") == self.token:
-            _remove(self.path)
+        if not self.lost and (_read(self._t) or {}).get("token") == self.token:
+            _remove(self._t)
 
     def __enter__(self) -> "Lease":
         return self.acquire()

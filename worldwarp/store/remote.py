@@ -28,7 +28,8 @@ def _fs(url: str):
     import fsspec  # a run without a shared copy never imports it
 
     try:
-        return fsspec.core.url_to_fs(url)
+        # a fresh instance: fsspec's cache keys on arguments, not on the AWS_* environment the endpoint comes from
+        return fsspec.core.url_to_fs(url, skip_instance_cache=True)
     except (ImportError, ValueError) as e:
         raise StoreError(f"{url}: cannot open this storage ({str(e).splitlines()[0][:120]})") from None
 
