@@ -1,5 +1,5 @@
 """The Prefect flow behind ``worldwarp/batch``: one ``worldwarp/longshot`` flow run per item, spread by the work
-pool over whatever workers are up, then one summary.
+pool over whatever workers are up, then one summary (csv, plot, Prefect table, MLflow parent run).
 
 Items come from ``stages.batch`` (a folder of photos and/or params.yaml experiments). An item whose store is
 already complete is skipped; any other is submitted again and resumes from its store (the longshot flow keeps
@@ -23,6 +23,7 @@ from stages.batch import BatchItem, ItemResult, batch_items, is_finished, write_
 from worldwarp.config import WorldWarpConfig
 
 from .longshot import resolve_config
+from .tracking import log_batch, prepare_tracking
 
 
 def _submit(cfg: WorldWarpConfig, item: BatchItem, profile: str, params_file: str | None,
@@ -77,6 +78,7 @@ def batch(profile: Literal["demo", "default"] = "demo", params_file: str | None 
     items = batch_items(cfg)
     frames = {i.name: resolve_config(profile, params_file, [*i.overrides, *overrides]).chunk.total_frames
               for i in items}  # every item's config is validated before any is submitted
+    prepare_tracking(cfg)
     results: dict[str, ItemResult] = {}
     ids = {}
     for item in items:
@@ -97,6 +99,7 @@ def batch(profile: Literal["demo", "default"] = "demo", params_file: str | None 
     table, plot = write_summary(ordered, Path(cfg.artifacts).resolve() / "batches" / name)
     create_table_artifact([{k: v for k, v in vars(r).items() if k != "extra"} for r in ordered],
                           key=f"batch-{name}".lower().replace("_", "-"), description=f"batch {name}: {table}")
+    log_batch(cfg, name, {r.name: r.state for r in ordered}, [table, plot])
     failed = [r for r in ordered if r.state not in ("Completed", "skipped")]
     for r in failed:
         log.error("item %s: %s %s", r.name, r.state, r.error)

@@ -106,10 +106,24 @@ def _check_batch(cluster: "Cluster", out: subprocess.CompletedProcess, art: Path
         assert any(i in cluster.log(w) for i in ids.values()), f"{w} ran none of the batch"
     assert (art / "batches" / name / "summary.csv").read_text().count("Completed") == 3
     assert (art / "batches" / name / "summary.png").stat().st_size > 0
+    _check_mlflow(art, name)
     for n in ITEMS:
         store = stores[n]()
         assert store.status == "complete" and store.verify().damaged == {}
         assert store.read_video().shape == (15, 64, 96, 3) and np.std(store.read_video()) > 0.02
+
+
+def _check_mlflow(art: Path, name: str) -> None:
+    """The batch's MLflow run holds the summary and is the parent of its three longshot runs."""
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{art / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("worldwarp")
+    batch = client.search_runs([exp.experiment_id], f"tags.`worldwarp.batch` = '{name}'")
+    assert len(batch) == 1 and batch[0].data.metrics["items_completed"] == 3
+    assert {a.path for a in client.list_artifacts(batch[0].info.run_id)} == {"summary.csv", "summary.png"}
+    kids = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{batch[0].info.run_id}'")
+    assert sorted(r.data.tags["worldwarp.run_id"] for r in kids) == sorted(ITEMS)
 
 
 def _check_rerun_skips(cluster: "Cluster", params: Path, overrides: list[str], name: str) -> None:
