@@ -466,6 +466,28 @@ def serve() -> None:
     _serve()
 
 
+@app.command()
+def worker(pool: Annotated[str, typer.Option(help="Prefect work pool (prefect.yaml: worldwarp)")] = "worldwarp",
+           queue: Annotated[str, typer.Option(help="work queue: longshot (GPU) or batch (no GPU)")] = "longshot",
+           limit: Annotated[int, typer.Option(help="flow runs at once on this worker (one per GPU: 1)")] = 1,
+           params: Annotated[Optional[Path], typer.Option(help="params.yaml the runs will use")] = None,
+           set_: SetOpt = None) -> None:
+    """Check this machine's GPU against the configured model, then become `prefect worker start` on the pool.
+
+    Pin one GPU per worker with CUDA_VISIBLE_DEVICES (docs/SCALING.md)."""
+    def go() -> None:
+        import shutil
+
+        from stages.common import check_gpu_memory
+
+        found = check_gpu_memory(load_params(params, set_ or [])) if queue != "batch" else "batch queue: no GPU"
+        typer.echo(f"worker: {found}", err=True)
+        beside = Path(sys.executable).parent / "prefect"  # this environment's prefect, whatever PATH says
+        prefect = str(beside) if beside.is_file() else shutil.which("prefect") or _fail("`prefect` is not installed here")
+        os.execv(prefect, [prefect, "worker", "start", "--pool", pool, "--work-queue", queue, "--limit", str(limit)])
+    _guarded(go)()
+
+
 weights_app = typer.Typer(no_args_is_help=True, help="Check or convert model weights (no GPU; see docs/WEIGHTS.md).")
 app.add_typer(weights_app, name="weights")
 

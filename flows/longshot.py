@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
+from prefect.runtime import flow_run
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from stages import STAGES
 from stages.common import DeviceError, check_device
-from stages.runner import MODULES, open_run, run_stage
+from stages.runner import MODULES, leased_run, run_stage
 from worldwarp.config import ConfigError, WorldWarpConfig, load_params
 from worldwarp.config.demo import DEMO_OVERRIDES
 from worldwarp.store import RunStore
@@ -62,29 +63,35 @@ def worldwarp(profile: Literal["demo", "default"] = "demo", params_file: str | N
     log = get_run_logger()
     cfg = resolve_config(profile, params_file, overrides or [])
     check_device(cfg)  # before a store exists: no failed run left behind
-    store, keys = open_run(cfg, run_id, store_path=store_path)
-    tracker = make_tracker(cfg, store)
-    tracker.start()
-    store.set_status("running")
-    results = Path(cfg.artifacts).resolve() / "prefect-results"
-    progress = create_progress_artifact(0.0, key="longshot-progress", description=f"run {store.run_id}")
-    try:
-        for k in range(cfg.chunk.count):
-            for stage in STAGES:
-                complete = store.is_complete(k, MODULES[stage].GROUP, keys[(k, stage)])
-                t = stage_task.with_options(task_run_name=f"chunk{k:03d}-{stage}", result_storage=results,
-                                            refresh_cache=not complete)
-                t(str(store.path), k, stage, cfg.model_dump_json(), keys[(k, stage)])
-            # per chunk, not per stage: each update is an API call on the chunk's critical path
-            update_progress_artifact(progress, 100.0 * (k + 1) / cfg.chunk.count)
-            tracker.chunk(k)
-            log.info("chunk %d/%d done", k + 1, cfg.chunk.count)
-    except BaseException:
-        store.set_status("failed")
-        tracker.finish("FAILED")
-        raise
-    store.set_status("complete")
-    tracker.finish("FINISHED", _video(store))
+    job = str(flow_run.id) if flow_run.id else None  # a batch watching this run finds it in the lease
+    with leased_run(cfg, run_id, store_path=store_path, job=job) as (store, keys, guard):
+        tracker = make_tracker(cfg, store)
+        tracker.start()
+        store.set_status("running")
+        results = Path(cfg.artifacts).resolve() / "prefect-results"
+        progress = create_progress_artifact(0.0, key="longshot-progress", description=f"run {store.run_id}")
+        try:
+            for k in range(cfg.chunk.count):
+                for stage in STAGES:
+                    guard.check()  # taken over (we were presumed dead): stop before writing more
+                    complete = store.is_complete(k, MODULES[stage].GROUP, keys[(k, stage)])
+                    t = stage_task.with_options(task_run_name=f"chunk{k:03d}-{stage}", result_storage=results,
+                                                refresh_cache=not complete)
+                    t(str(store.path), k, stage, cfg.model_dump_json(), keys[(k, stage)])
+                    guard.sync(k)
+                # per chunk, not per stage: each update is an API call on the chunk's critical path
+                update_progress_artifact(progress, 100.0 * (k + 1) / cfg.chunk.count)
+                tracker.chunk(k)
+                log.info("chunk %d/%d done", k + 1, cfg.chunk.count)
+        except BaseException:
+            if not guard.lost:  # the new owner's status is not ours to overwrite
+                store.set_status("failed")
+                guard.sync()
+            tracker.finish("FAILED")
+            raise
+        store.set_status("complete")
+        guard.finish()
+        tracker.finish("FINISHED", _video(store))
     return {"run_id": store.run_id, "store": str(store.path), "frames": cfg.chunk.total_frames}
 
 

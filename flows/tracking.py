@@ -41,6 +41,52 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+def experiment_id(client: Any, cfg: WorldWarpConfig) -> str:
+    exp = client.get_experiment_by_name(cfg.tracking.experiment)
+    if exp is not None:
+        return exp.experiment_id
+    where = (Path(cfg.artifacts) / "mlartifacts").resolve().as_uri()
+    return client.create_experiment(cfg.tracking.experiment, artifact_location=where)
+
+
+def prepare_tracking(cfg: WorldWarpConfig) -> None:
+    """Create the tracking store's tables and the experiment once, before many runs start at the same time:
+    two processes creating a fresh sqlite store together race on its schema migration, and one stops tracking."""
+    if cfg.tracking.mlflow:
+        import mlflow
+
+        mlflow.set_tracking_uri(tracking_uri(cfg))
+        experiment_id(mlflow.MlflowClient(), cfg)
+
+
+def log_batch(cfg: WorldWarpConfig, name: str, states: dict[str, str], files: list[Path]) -> str | None:
+    """One MLflow run for a batch: how many items ended how, and the summary table and plot as artifacts. It is
+    the parent of its items' longshot runs (found by their ``worldwarp.run_id`` tag) in the same tracking store."""
+    if not cfg.tracking.mlflow:
+        return None
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(cfg))
+    client = mlflow.MlflowClient()
+    run = client.create_run(experiment_id(client, cfg), run_name=f"batch-{name}",
+                            tags={"worldwarp.batch": name, "worldwarp.items": ",".join(states)[:5000]})
+    counts: dict[str, int] = {}
+    for state in states.values():
+        counts[state] = counts.get(state, 0) + 1
+    for state, n in counts.items():
+        client.log_metric(run.info.run_id, f"items_{state.lower()}", n)
+    client.log_metric(run.info.run_id, "items", len(states))
+    for f in files:
+        client.log_artifact(run.info.run_id, str(f))
+    for item in states:
+        for r in client.search_runs([run.info.experiment_id], f"tags.`{RUN_TAG}` = '{item}'", max_results=1000):
+            if CHUNK_TAG not in r.data.tags:  # the item's longshot run, not one of its chunk runs
+                client.set_tag(r.info.run_id, "mlflow.parentRunId", run.info.run_id)
+    ok = all(s in ("Completed", "skipped") for s in states.values())
+    client.set_terminated(run.info.run_id, status="FINISHED" if ok else "FAILED")
+    return run.info.run_id
+
+
 class Tracker:
     """Logs a longshot into MLflow. Construct, then ``start()``, ``chunk(k)`` per finished chunk, ``finish()``."""
 
@@ -54,11 +100,7 @@ class Tracker:
         self.parent_id: str | None = None
 
     def _experiment(self) -> str:
-        exp = self.client.get_experiment_by_name(self.cfg.tracking.experiment)
-        if exp is not None:
-            return exp.experiment_id
-        where = (Path(self.cfg.artifacts) / "mlartifacts").resolve().as_uri()
-        return self.client.create_experiment(self.cfg.tracking.experiment, artifact_location=where)
+        return experiment_id(self.client, self.cfg)
 
     def _find(self, extra: str = "") -> list:
         q = f"tags.`{RUN_TAG}` = '{self.store.run_id}'" + extra

@@ -23,6 +23,27 @@ def check_device(cfg: WorldWarpConfig) -> None:
         raise DeviceError("device=cuda was asked for but no CUDA device is available here (use device=auto or cpu)")
 
 
+def needs_gpu(cfg: WorldWarpConfig) -> bool:
+    return cfg.device == "cuda" or (cfg.device == "auto" and cfg.diffusion.backend == "stdiff")
+
+
+def check_gpu_memory(cfg: WorldWarpConfig) -> str:
+    """At a worker's start-up: refuse a GPU smaller than ``worker.min_gpu_gib`` (or none) when the config needs
+    one, so a too-small GPU never takes runs off the pool only to fail them. Returns what was found."""
+    if not needs_gpu(cfg):
+        return "no GPU needed (CPU config)"
+    if not torch.cuda.is_available():
+        raise DeviceError(f"this worker has no CUDA GPU, and the configured model needs one with at least "
+                          f"{cfg.worker.min_gpu_gib:g} GiB (worker.min_gpu_gib)")
+    idx = torch.cuda.current_device()
+    total = torch.cuda.get_device_properties(idx).total_memory / 2**30
+    name = torch.cuda.get_device_name(idx)
+    if total < cfg.worker.min_gpu_gib:
+        raise DeviceError(f"GPU {idx} ({name}) has {total:.1f} GiB; the configured model needs at least "
+                          f"{cfg.worker.min_gpu_gib:g} GiB (worker.min_gpu_gib)")
+    return f"GPU {idx} ({name}, {total:.1f} GiB)"
+
+
 def resolve_device(cfg: WorldWarpConfig) -> torch.device:
     """The run's device, with PyTorch's determinism switched to the run's ``deterministic`` knob.
 

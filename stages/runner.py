@@ -7,29 +7,39 @@ from whatever the store already holds.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from worldwarp.config import WorldWarpConfig
 from worldwarp.io.video import to_uint8
 from worldwarp.store import RunStore, StoreError, new_run_id
+from worldwarp.store.keys import check_name
+from worldwarp.store.lease import Lease
+from worldwarp.store.remote import RemoteStore, remote_store_url
 
 from . import STAGES, denoise, gaussians, geometry, handoff, warp
 from .common import span
+from .guard import RunGuard
 from .inputs import prepare_inputs
 from .keys import all_keys, code_version, upstream
 
 # knobs that change where or how a run is reported (or belong to another benchmark), never what it computes
-NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments", "real_photo"}
+NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments", "real_photo", "lease", "remote", "batch", "worker"}
 MODULES = {"geometry": geometry, "gaussians": gaussians, "warp": warp, "denoise": denoise, "handoff": handoff}
 log = logging.getLogger("worldwarp.store")
 
 
 def run_settings(cfg: WorldWarpConfig) -> dict:
     """What a resume needs to report where the run first reported (kept in the store, not in its params)."""
-    return {"artifacts": str(Path(cfg.artifacts).resolve()), "tracking": cfg.tracking.model_dump(mode="json")}
+    out = {"artifacts": str(Path(cfg.artifacts).resolve()), "tracking": cfg.tracking.model_dump(mode="json")}
+    if cfg.remote.url:  # a resume keeps copying to the same shared storage
+        out["remote"] = cfg.remote.model_dump(mode="json")
+    return out
 
 
 def open_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = False,
@@ -39,6 +49,47 @@ def open_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = Fa
     ``replace`` lets a named run take new params (DVC experiments): stages then recompute by content key.
     ``store_path`` continues that very store (``worldwarp resume``) instead of ``<artifacts>/runs/<run id>.zarr``.
     """
+    return _open_planned(cfg, _plan(cfg, run_id, replace, store_path))
+
+
+@contextmanager
+def leased_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = False,
+               store_path: Path | str | None = None, job: str | None = None) -> Iterator[tuple[RunStore, dict, RunGuard]]:
+    """``open_run`` under the run's lease: taken before the store is touched, held (heartbeat) until the
+    block ends. A second job on the same run fails here with a one-line StoreError, before writing anything.
+
+    With ``remote.url`` the lease lives beside the shared copy (so jobs on other machines are refused too),
+    the shared copy's finished groups are pulled in before the store is opened, and ``guard.sync`` copies
+    new ones back. ``job`` names what runs it (a Prefect flow run id) in the lease."""
+    plan = _plan(cfg, run_id, replace, store_path)
+    remote = RemoteStore(remote_store_url(cfg.remote.url, plan.path.name[:-len(".zarr")])) if cfg.remote.url else None
+    if not cfg.lease.enabled:
+        guard = RunGuard(None, remote)
+        yield (*_open_guarded(cfg, plan, guard), guard)
+        return
+    where = remote.url if remote else plan.path
+    with Lease(where, stale_s=cfg.lease.stale_s, heartbeat_s=cfg.lease.heartbeat_s, job=job) as lease:
+        guard = RunGuard(lease, remote)
+        yield (*_open_guarded(cfg, plan, guard), guard)
+
+
+def _open_guarded(cfg: WorldWarpConfig, plan: "_Plan", guard: RunGuard) -> tuple[RunStore, dict]:
+    guard.pull(plan.path)
+    store, keys = _open_planned(cfg, plan)
+    guard.store = store
+    guard.sync()  # groups this machine finished but had not copied yet (killed between a stage and its copy)
+    return store, keys
+
+
+@dataclass(frozen=True)
+class _Plan:
+    inputs: Any
+    common: dict
+    path: Path
+    create: str | None  # the run id to create under <artifacts>/runs, or None to reopen ``path``
+
+
+def _plan(cfg: WorldWarpConfig, run_id: str | None, replace: bool, store_path: Path | str | None) -> _Plan:
     inputs = prepare_inputs(cfg)
     # where the store lives is not part of what the run computes
     params = cfg.model_dump(mode="json", exclude=NOT_RUN_PARAMS)
@@ -46,13 +97,19 @@ def open_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = Fa
                   total_frames=cfg.chunk.total_frames, frame_shape=(cfg.resolution.height, cfg.resolution.width),
                   replace_params=replace, settings=run_settings(cfg))
     if store_path is not None:
-        store = RunStore.reopen(store_path, **common)
+        return _Plan(inputs, common, Path(store_path).resolve(), None)
+    rid = run_id or new_run_id(params, inputs.digest)
+    return _Plan(inputs, common, (Path(cfg.artifacts) / "runs" / f"{check_name(rid, 'run id')}.zarr").resolve(), rid)
+
+
+def _open_planned(cfg: WorldWarpConfig, plan: _Plan) -> tuple[RunStore, dict]:
+    if plan.create is None:
+        store = RunStore.reopen(plan.path, **plan.common)
     else:
-        rid = run_id or new_run_id(params, inputs.digest)
-        store = RunStore.open_or_create(Path(cfg.artifacts) / "runs", rid, **common)
-    keys = all_keys(cfg, inputs.digest)
+        store = RunStore.open_or_create(Path(cfg.artifacts) / "runs", plan.create, **plan.common)
+    keys = all_keys(cfg, plan.inputs.digest)
     heal(store, cfg, keys)
-    store.write_input(inputs.arrays(), inputs.attrs)
+    store.write_input(plan.inputs.arrays(), plan.inputs.attrs)
     return store, keys
 
 
@@ -152,20 +209,25 @@ def run_longshot(cfg: WorldWarpConfig, run_id: str | None = None,
                  on_open: Callable[[RunStore], None] | None = None,
                  on_chunk: Callable[[int], None] | None = None, replace: bool = False,
                  store_path: Path | str | None = None) -> RunStore:
-    store, keys = open_run(cfg, run_id, replace, store_path)
-    if on_open:
-        on_open(store)
-    store.set_status("running")
-    try:
-        for k in range(cfg.chunk.count):
-            for stage in STAGES:
-                if on_stage:
-                    on_stage(k, stage)
-                run_stage(store, k, stage, cfg, keys[(k, stage)])
-            if on_chunk:
-                on_chunk(k)
-    except BaseException:
-        store.set_status("failed")
-        raise
-    store.set_status("complete")
+    with leased_run(cfg, run_id, replace, store_path) as (store, keys, guard):
+        if on_open:
+            on_open(store)
+        store.set_status("running")
+        try:
+            for k in range(cfg.chunk.count):
+                for stage in STAGES:
+                    guard.check()  # taken over (we were presumed dead): stop before writing more
+                    if on_stage:
+                        on_stage(k, stage)
+                    run_stage(store, k, stage, cfg, keys[(k, stage)])
+                    guard.sync(k)
+                if on_chunk:
+                    on_chunk(k)
+        except BaseException:
+            if not guard.lost:  # the new owner's status is not ours to overwrite
+                store.set_status("failed")
+                guard.sync()
+            raise
+        store.set_status("complete")
+        guard.finish()
     return store

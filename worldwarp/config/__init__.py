@@ -9,18 +9,22 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from .base import Section
+from .batch import BatchConfig
 from .camera import Preset, ResolutionConfig, TrajectoryConfig
 from .chunk import ChunkConfig
 from .diffusion import DiffusionConfig
 from .estimator import EstimatorConfig
 from .evaluation import EvalConfig
 from .experiments import ExperimentsConfig
+from .lease import LeaseConfig
+from .remote import RemoteConfig
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, apply_profile
 from .prompt import PromptConfig
 from .real_photo import RealPhotoConfig
 from .scene import SceneConfig
 from .splat import SplatConfig
 from .tracking import TrackingConfig
+from .worker import WorkerConfig
 
 
 class ConfigError(ValueError):
@@ -49,6 +53,10 @@ class WorldWarpConfig(Section):
     eval: EvalConfig = EvalConfig()
     experiments: ExperimentsConfig = ExperimentsConfig()
     real_photo: RealPhotoConfig = RealPhotoConfig()
+    lease: LeaseConfig = LeaseConfig()
+    remote: RemoteConfig = RemoteConfig()
+    batch: BatchConfig = BatchConfig()
+    worker: WorkerConfig = WorkerConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -135,7 +143,7 @@ def dump_params(cfg: WorldWarpConfig) -> str:
 
 
 __all__ = [
-    "ChunkConfig", "ConfigError", "DiffusionConfig", "Preset", "ResolutionConfig", "SceneConfig",
-    "SplatConfig", "TrajectoryConfig", "WorldWarpConfig", "apply_overrides", "dump_params",
+    "BatchConfig", "ChunkConfig", "ConfigError", "DiffusionConfig", "LeaseConfig", "RemoteConfig", "Preset", "ResolutionConfig", "SceneConfig",
+    "SplatConfig", "TrajectoryConfig", "WorkerConfig", "WorldWarpConfig", "apply_overrides", "dump_params",
     "load_params", "validate",
 ]
