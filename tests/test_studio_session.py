@@ -1,0 +1,80 @@
+"""The Studio's logic on real tiny runs (no browser): generate chunk by chunk, roll back, one writer per run."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import TINY
+from flows.studio import session as S
+from flows.studio.lock import BusyError, writer
+
+
+def _base(tmp_path: Path) -> list[str]:
+    return [*TINY, f"artifacts={tmp_path / 'artifacts'}", "tracking.mlflow=false"]
+
+
+def _arrays(store: S.RunStore) -> dict[str, np.ndarray]:
+    out = {"video": store.read_video()}
+    for k in store.chunks():
+        for stage in store.stages(k):
+            for name, a in store.read_stage(k, stage).items():
+                out[f"{k}/{stage}/{name}"] = np.asarray(a)
+    return out
+
+
+def _run(cfg, path, n):
+    return [e for e in S.generate(cfg, path, n, track=False)]
+
+
+def test_rollback_then_generate_again_gives_the_same_store(tmp_path):
+    cfg = S.build_config(_base(tmp_path), S.Choice(movement="DOLLY_IN + PAN_RIGHT", chunks=3))
+    path = S.store_path(cfg, "r")
+    events = _run(cfg, path, 2)
+    assert [e for e in events if e[0] == "chunk"] == [("chunk", 0, ""), ("chunk", 1, "")]
+    store = S.RunStore.open(path)
+    before = _arrays(store)
+    assert store.video_ranges() == [(0, S.span(cfg, 1).stop)] and store.status == "running"
+
+    assert S.rollback(path) == 1
+    assert store.chunks() == [0] and store.status == "running"
+    assert store.video_ranges() == [(0, S.span(cfg, 1).new_start)]
+    assert store.verify(deep=True).ok  # dropping a chunk leaves every checksum right
+    assert len(store.read_video()) == S.span(cfg, 1).new_start
+
+    _run(S.config_of(store), path, 1)  # continue with the store's own settings, as the page does
+    after = _arrays(S.RunStore.open(path))
+    assert sorted(after) == sorted(before)
+    for name, a in before.items():
+        assert a.dtype == after[name].dtype and np.array_equal(a, after[name], equal_nan=True), name
+
+    mp4, sheet = S.chunk_media(store, 1)
+    import imageio.v3 as iio
+
+    img = iio.imread(sheet)
+    assert img.shape[1] == 5 * cfg.resolution.width  # history | warped | mask | noise level | output
+
+
+def test_a_run_being_written_refuses_a_second_writer(tmp_path):
+    cfg = S.build_config(_base(tmp_path), S.Choice(chunks=3))
+    path = S.store_path(cfg, "busy")
+    with writer(path):
+        with pytest.raises(BusyError, match="being written by another job"):
+            _run(cfg, path, 1)
+        with pytest.raises(BusyError):
+            S.rollback(path)
+    assert not path.exists()  # refused before anything was written
+    _run(cfg, path, 1)  # the lock went with its holder
+    assert S.RunStore.open(path).chunks() == [0]
+
+
+def test_a_bad_upload_is_one_line_and_writes_no_store(tmp_path):
+    bad = tmp_path / "photo.png"
+    bad.write_text("not an image")
+    from worldwarp.io.images import InputImageError
+
+    cfg = S.build_config(_base(tmp_path), S.Choice(image=str(bad), chunks=3))
+    path = S.store_path(cfg, "bad")
+    with pytest.raises(InputImageError) as e:
+        _run(cfg, path, 1)
+    assert "\n" not in str(e.value) and not path.exists()
