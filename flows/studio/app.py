@@ -174,8 +174,11 @@ def build(base: list[str]):
             reset_btn = gr.Button("Reset", elem_id="reset")
         status = gr.Markdown(START, elem_id="status")
         info = gr.Markdown(_run_info(None), elem_id="run-info")
-        videos = gr.Gallery(label="Chunk videos", elem_id="chunk-videos", columns=3, height="auto")
-        sheets = gr.Gallery(label="Contact sheets", elem_id="contact-sheets", columns=1, height="auto")
+        # a grid, never the single-item zoom: every chunk stays visible as it arrives
+        videos = gr.Gallery(label="Chunk videos", elem_id="chunk-videos", columns=4, height=260, preview=False,
+                            object_fit="contain")
+        sheets = gr.Gallery(label="Contact sheets (history | warped | validity mask | noise level | output)",
+                            elem_id="contact-sheets", columns=2, height=420, preview=False, object_fit="contain")
         with gr.Row():
             dl_btn = gr.Button("Prepare downloads", elem_id="downloads-btn")
             dl = gr.File(label="Downloads", file_count="multiple", elem_id="downloads", interactive=False)
