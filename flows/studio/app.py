@@ -157,7 +157,7 @@ def build(base: list[str]):
             with gr.Column():
                 movement = gr.Dropdown(moves, value=cfg0.trajectory.movements and cfg0.trajectory.movements[0]
                                        or cfg0.trajectory.preset, allow_custom_value=True, elem_id="movement",
-                                       label="Movement (preset, or movements joined by +)")
+                                       label="Movement: a preset, movements joined by + (combined), or ; between chunks")
                 speed = gr.Slider(0.25, 4.0, value=cfg0.trajectory.speed, step=0.25, label="Speed")
                 camera_file = gr.File(label="Camera file (cameras.npz / RealEstate10K .txt)", type="filepath",
                                       file_types=[".npz", ".txt"])

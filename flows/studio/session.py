@@ -18,7 +18,7 @@ from stages.common import span
 from stages.runner import MODULES, open_run, run_stage
 from stages import STAGES
 from worldwarp.config import WorldWarpConfig, load_params, validate
-from worldwarp.store import RunStore
+from worldwarp.store import RunStore, StoreError  # noqa: F401 - StoreError for the page's messages
 
 from .lock import writer
 
@@ -53,19 +53,29 @@ def _keep_upload(path: str, root: Path) -> str:
 
 def build_config(base: list[str], choice: Choice) -> WorldWarpConfig:
     """The run's config: the app's base overrides, then the page's choices (validated like the CLI's)."""
-    from flows.cli import _trajectory_override
-
     root = Path(load_params(None, base).artifacts)
     extra = [f"scene.name={choice.scene}", f"trajectory.speed={choice.speed}"]
     if choice.image:
         extra.append(f"scene.image={_keep_upload(choice.image, root)}")
     if choice.prompt.strip():
         extra.append(f"prompt.text={json.dumps(choice.prompt.strip())}")
-    camera = _keep_upload(choice.camera_file, root) if choice.camera_file else choice.movement
-    extra.append(_trajectory_override(camera))
+    extra.append(_camera_override(choice, root))
     if choice.chunks:
         extra.append(f"chunk.count={int(choice.chunks)}")
     return load_params(None, [*base, *extra])
+
+
+def _camera_override(choice: Choice, root: Path) -> str:
+    """A camera file wins; "A; B + C; D" gives one movement per chunk (the last repeats); else as the CLI's
+    --trajectory (a preset, or movements joined by +)."""
+    from flows.cli import _trajectory_override
+
+    if choice.camera_file:
+        return _trajectory_override(_keep_upload(choice.camera_file, root))
+    parts = [p.strip() for p in choice.movement.split(";") if p.strip()]
+    if len(parts) > 1:
+        return f"trajectory.movements={json.dumps(parts)}"
+    return _trajectory_override(parts[0] if parts else "forward")
 
 
 def config_of(store: RunStore) -> WorldWarpConfig:
