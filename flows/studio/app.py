@@ -87,7 +87,8 @@ def build(base: list[str]):
         state = dict(state or {})
         try:
             store = _store(state)
-            if store is not None:  # continue this run with its own settings
+            continuing = store is not None
+            if continuing:  # continue this run with its own settings
                 cfg, path = S.config_of(store), store.path
             else:
                 cfg = S.build_config(base, _choice(*inputs))
@@ -100,7 +101,9 @@ def build(base: list[str]):
                 else:
                     yield state, *_gallery(S.RunStore.open(path)), f"Chunk {k} done.", _run_info(S.RunStore.open(path))
             store = S.RunStore.open(path)
-            yield state, *_gallery(store), f"Generated up to chunk {len(S.finished_chunks(store, cfg)) - 1}.", _run_info(store)
+            note = " (an existing run keeps its own input and camera: **Reset** to change them)" if continuing else ""
+            yield (state, *_gallery(store), f"Generated up to chunk {len(S.finished_chunks(store, cfg)) - 1}.{note}",
+                   _run_info(store))
         except Exception as e:  # noqa: BLE001
             store = _store(state)
             yield state, *_gallery(store), _message(e), _run_info(store)
@@ -195,6 +198,8 @@ def build(base: list[str]):
         reset_btn.click(reset, [state], outs)
         resume_btn.click(resume, [state, run_pick], outs)
         dl_btn.click(files, [state], [dl, status])
+        # runs made since the page was built (by this or another tab, or the CLI) are offered too
+        demo.load(lambda: gr.Dropdown(choices=S.runs(cfg0)), None, [run_pick])
     return demo
 
 
