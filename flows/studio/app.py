@@ -7,6 +7,7 @@ readable line in the page's status box: never a stack trace.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import typing
@@ -29,7 +30,9 @@ def _message(e: BaseException) -> str:
     first = (str(e).splitlines() or [""])[0][:300]
     if isinstance(e, (S.StudioError, BusyError, ValueError, *_known_errors())):
         return f"**Error:** {first or type(e).__name__}"
-    return f"**Internal error** {type(e).__name__}: {first}"
+    # a bug: the page gets one line, the server's log the traceback
+    logging.getLogger("worldwarp.studio").error("internal error", exc_info=e)
+    return f"**Internal error** {type(e).__name__}: {first} (traceback in the server's log)"
 
 
 def _store(state: dict) -> S.RunStore | None:
