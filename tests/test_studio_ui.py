@@ -84,6 +84,7 @@ def test_generate_roll_back_generate_download_in_chromium(studio, tmp_path):
         page.on("request", lambda r: None if r.url.startswith(url) else outside.append(r.url))
         page.goto(url)
         page.wait_for_selector("#generate")
+        assert "diffusion classical" in page.inner_text("body")  # the configured backends are shown
         page.set_input_files("#photo input[type=file]", str(photo))
         page.wait_for_selector("#photo img")
         page.locator("#movement input").fill("PAN_RIGHT")
