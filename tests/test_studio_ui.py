@@ -86,7 +86,7 @@ def test_generate_roll_back_generate_download_in_chromium(studio, tmp_path):
         page.wait_for_selector("#generate")
         assert "diffusion classical" in page.inner_text("body")  # the configured backends are shown
         page.set_input_files("#photo input[type=file]", str(photo))
-        page.wait_for_selector("#photo img")
+        page.wait_for_selector("#photo-view img")  # checked and shown as the run will use it
         page.locator("#movement input").fill("PAN_RIGHT")
         page.keyboard.press("Enter")
         page.wait_for_selector("#trajectory img", timeout=WAIT_MS)  # the preview comes before any generation
@@ -107,10 +107,18 @@ def test_generate_roll_back_generate_download_in_chromium(studio, tmp_path):
         other.goto(url)
         other.wait_for_selector("#generate")
         assert "No run yet" in other.inner_text("#run-info")
+        junk = tmp_path / "junk.png"
+        junk.write_text("not an image")
+        other.set_input_files("#photo input[type=file]", str(junk))
+        other.wait_for_function("document.querySelector('#status').innerText.includes('not a readable image')",
+                                timeout=WAIT_MS)
+        assert "Traceback" not in other.inner_text("body")  # what a person sees: one line, no stack trace
         other.locator("#movement input").fill("WIGGLE_SIDEWAYS")
         other.keyboard.press("Enter")
-        other.wait_for_function("document.querySelector('#status').innerText.includes('Error')", timeout=WAIT_MS)
-        assert "Traceback" not in other.content() and "\n" not in other.inner_text("#status").strip()
+        other.wait_for_function("document.querySelector('#status').innerText.includes('WIGGLE')", timeout=WAIT_MS)
+        errors = [ln for ln in other.inner_text("#status").splitlines() if "Error" in ln]
+        assert len(errors) == 1 and "Traceback" not in other.inner_text("body"), errors
+        assert not list((artifacts / "runs").glob("*.zarr"))[1:]  # bad input wrote no store (only the first tab's)
         other.close()
 
         page.click("#rollback")

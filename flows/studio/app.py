@@ -86,6 +86,14 @@ def build(base: list[str]):
         except Exception as e:  # noqa: BLE001 - the page shows every failure as one line
             return None, _message(e)
 
+    def photo(path):
+        if not path:
+            return None, START
+        try:
+            return S.photo_as_used(path, cfg0), "Photo accepted."
+        except Exception as e:  # noqa: BLE001
+            return None, _message(e)
+
     def generate(state, n, *inputs, progress=gr.Progress()):
         state = dict(state or {})
         try:
@@ -157,7 +165,11 @@ def build(base: list[str]):
                     f"{cfg0.resolution.width}x{cfg0.resolution.height}, {cfg0.chunk.frames} frames per chunk.")
         with gr.Row():
             with gr.Column():
-                image = gr.Image(type="filepath", label="Photo (empty: procedural scene)", elem_id="photo")
+                # a plain file upload: the bytes reach the CLI's own checks (gr.Image would convert them first)
+                image = gr.File(label="Photo (empty: procedural scene)", type="filepath", file_types=["image"],
+                                elem_id="photo")
+                photo_view = gr.Image(label="The photo as the run uses it", interactive=False, elem_id="photo-view",
+                                      height=160)
                 scene = gr.Dropdown(["room", "garden"], value=cfg0.scene.name, label="Procedural scene")
                 prompt = gr.Textbox(label="Prompt (empty: the configured one)", value=cfg0.prompt.text or "")
             with gr.Column():
@@ -192,6 +204,7 @@ def build(base: list[str]):
             run_pick = gr.Dropdown(S.runs(cfg0), label="Continue an existing run (store path)", allow_custom_value=True)
             resume_btn = gr.Button("Open run")
         outs = [state, videos, sheets, status, info]
+        image.change(photo, [image], [photo_view, status])
         preview_btn.click(preview, inputs, [traj, status])
         for c in (movement, speed, camera_file, chunks):
             c.change(preview, inputs, [traj, status])

@@ -229,6 +229,15 @@ def runs(cfg: WorldWarpConfig) -> list[str]:
     return [str(p) for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
 
 
+def photo_as_used(path: str, cfg: WorldWarpConfig) -> np.ndarray:
+    """The uploaded photo checked as the CLI checks ``--image`` (type, size, mode), cropped and resized as the
+    run will use it; raises InputImageError with one line otherwise."""
+    from worldwarp.io.images import fit_to_resolution, read_image
+
+    photo, _ = read_image(path)
+    return fit_to_resolution(photo, cfg.resolution.height, cfg.resolution.width)
+
+
 def preview_png(cfg: WorldWarpConfig, out: Path) -> str:
     """The camera path the run would follow (top view + side view with frustums), before any rendering."""
     from stages.inputs import chunk_labels, new_frame_starts, trajectory_cameras
