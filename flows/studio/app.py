@@ -50,6 +50,15 @@ def _gallery(store: S.RunStore | None) -> tuple[list, list]:
             [(str(p), f"chunk {k}: history | warped | mask | noise level | output") for k, (_, p) in zip(ks, media)])
 
 
+def _view(state: dict) -> tuple[list, list, str]:
+    """(videos, sheets, run info) after a failure: whatever of the run can still be shown, never an exception."""
+    try:
+        store = _store(state)
+        return (*_gallery(store), _run_info(store))
+    except Exception as e:  # noqa: BLE001 - e.g. a damaged store: the next Generate heals it
+        return [], [], _message(e)
+
+
 def _run_info(store: S.RunStore | None) -> str:
     if store is None:
         return "No run yet: **Generate** starts one."
@@ -116,8 +125,8 @@ def build(base: list[str]):
             yield (state, *_gallery(store), f"Generated up to chunk {len(S.finished_chunks(store, cfg)) - 1}.{note}",
                    _run_info(store))
         except Exception as e:  # noqa: BLE001
-            store = _store(state)
-            yield state, *_gallery(store), _message(e), _run_info(store)
+            videos, sheets, info = _view(state)
+            yield state, videos, sheets, _message(e), info
 
     def rollback(state):
         state = dict(state or {})
@@ -130,8 +139,8 @@ def build(base: list[str]):
             msg = f"Rolled back chunk {k}."
         except Exception as e:  # noqa: BLE001
             msg = _message(e)
-        store = _store(state)
-        return state, *_gallery(store), msg, _run_info(store)
+        videos, sheets, info = _view(state)
+        return state, videos, sheets, msg, info
 
     def reset(state):
         return {}, [], [], "Reset: the next **Generate** starts a new run (the old one stays in the store).", _run_info(None)
@@ -145,8 +154,8 @@ def build(base: list[str]):
             state["store"] = str(store.path)
             return state, *_gallery(store), f"Continuing run {store.run_id}.", _run_info(store)
         except Exception as e:  # noqa: BLE001
-            store = _store(state)
-            return state, *_gallery(store), _message(e), _run_info(store)
+            videos, sheets, info = _view(state)
+            return state, videos, sheets, _message(e), info
 
     def files(state):
         try:
