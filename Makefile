@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/worldwarp demo
 
 test: $(STAMP)
-	# the MLflow UI test drives Debian's headless Chromium
+	# the MLflow UI and Studio tests drive Debian's headless Chromium (the Studio test through playwright, no browser download)
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	# the Blender export test runs import_blender.py in Debian's Blender 3.4.1 (install ~30 s, test ~3 s)
 	command -v blender >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq blender >/dev/null)

@@ -278,6 +278,30 @@ def preview_trajectory(
 
 
 @app.command()
+def studio(port: Annotated[int, typer.Option(min=1, max=65535, help="port to serve on")] = 7860,
+           host: Annotated[str, typer.Option(help="address to bind (anything but 127.0.0.1 is reachable by others)")] = "127.0.0.1",
+           params: Annotated[Optional[Path], typer.Option(help="params.yaml (default: the CPU-sized demo settings)")] = None,
+           set_: SetOpt = None) -> None:
+    """WorldWarp Studio: a web page to direct a longshot chunk by chunk (needs the `studio` extra: gradio)."""
+    def go() -> None:
+        base = [*([] if params else DEMO_OVERRIDES), *(set_ or [])]
+        cfg = load_params(params, base)  # bad --set fails here, in one line, before the server starts
+        _check_writable(Path(cfg.artifacts))
+        if params:  # the page rebuilds configs from overrides: the file's knobs become the first of them
+            base = _as_overrides(cfg)
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            typer.echo(f"warning: binding {host}: anyone who can reach this machine can use the Studio and "
+                       "write runs under its artifacts", err=True)
+        try:
+            from flows.studio.app import launch
+        except ImportError as e:
+            _fail(f"the Studio needs gradio: pip install -e '.[studio]' ({e})")
+        typer.echo(f"WorldWarp Studio on http://{host}:{port}", err=True)
+        launch(base, host, port)
+    _guarded(go)()
+
+
+@app.command()
 def resume(store: Annotated[Path, typer.Argument(help="a run store: artifacts/runs/<id>.zarr")],
            use_prefect: PrefectOpt = False) -> None:
     """Continue a run from its last completed stage, with the params stored in it; damaged stages recompute.

@@ -10,13 +10,21 @@ import numpy as np
 from .video import to_uint8
 
 COLUMNS = ("history", "warped", "mask", "output")
+NOISE_COLUMNS = ("history", "warped", "mask", "noise level", "output")
+
+
+def _viridis(levels: np.ndarray) -> np.ndarray:
+    from matplotlib import colormaps
+
+    return colormaps["viridis"](np.clip(levels, 0, 1))[..., :3].astype(np.float32)
 
 
 def contact_sheet(history: np.ndarray, warped: np.ndarray, mask: np.ndarray, output: np.ndarray,
-                  rows: int = 4) -> np.ndarray:
+                  rows: int = 4, noise: np.ndarray | None = None) -> np.ndarray:
     """(H', W', 3) uint8: per row, history | warped | mask | output of evenly spaced new frames.
 
     history (h, H, W, 3); warped, output (F, H, W, 3) of the whole chunk (history first); mask (F, H, W).
+    ``noise`` (F, H, W) in [0, 1], when given, adds a viridis "noise level" column before the output.
     """
     h = len(history)
     new = np.arange(h, len(warped)) if len(warped) > h else np.arange(len(warped))
@@ -24,15 +32,15 @@ def contact_sheet(history: np.ndarray, warped: np.ndarray, mask: np.ndarray, out
     lines = []
     for r, f in enumerate(picks):
         m = np.repeat(mask[f][..., None].astype(np.float32), 3, axis=-1)
-        cells = [history[min(r, h - 1)], warped[f], m, output[f]]
+        cells = [history[min(r, h - 1)], warped[f], m, *([] if noise is None else [_viridis(noise[f])]), output[f]]
         lines.append(np.concatenate([to_uint8(np.asarray(c, np.float32)) for c in cells], axis=1))
     sheet = np.concatenate(lines, axis=0)
-    return _with_header(sheet, warped.shape[2])
+    return _with_header(sheet, warped.shape[2], COLUMNS if noise is None else NOISE_COLUMNS)
 
 
-def _with_header(sheet: np.ndarray, cell_w: int) -> np.ndarray:
+def _with_header(sheet: np.ndarray, cell_w: int, columns: tuple[str, ...] = COLUMNS) -> np.ndarray:
     bar = np.full((22, sheet.shape[1], 3), 255, np.uint8)
-    for i, name in enumerate(COLUMNS):
+    for i, name in enumerate(columns):
         cv2.putText(bar, name, (i * cell_w + 4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     return np.concatenate([bar, sheet], axis=0)
 

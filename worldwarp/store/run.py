@@ -398,6 +398,17 @@ class RunStore:
             os.rename(d, trash)  # atomic: readers see the whole group or none
             shutil.rmtree(trash, ignore_errors=True)
 
+    def drop_chunk(self, chunk: int, first_frame: int) -> None:
+        """Roll back chunk ``chunk``: the video forgets frames from ``first_frame`` on (the chunk's new frames),
+        then the chunk's groups leave in one rename. Killed in between, the store only lacks frames that a
+        resume writes again; the run is marked running (unfinished) first."""
+        if chunk not in self.chunks():
+            raise StoreError(f"{self.path}: chunk {chunk} is not in this store (chunks: {self.chunks()})")
+        self.set_status("running")
+        if video.shape(self.path / "video") is not None:
+            video.truncate(self.path / "video", int(first_frame))
+        self.remove_group(f"chunks/{int(chunk)}")
+
     def reset_video(self) -> None:
         """Replace the video with an empty one of the same shape (to be written again from the chunks)."""
         vdir, a = self.path / "video", self.attrs

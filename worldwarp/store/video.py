@@ -93,6 +93,15 @@ def write(path: Path, start: int, frames: np.ndarray) -> None:
                             "files": dict(sorted({**files, **manifest(path, touched)}.items()))})
 
 
+def truncate(path: Path, stop: int) -> None:
+    """Forget every frame from ``stop`` on: only the finished ranges shrink (the shards keep their bytes and
+    checksums), so a later write of the same frames lands exactly where the forgotten ones were."""
+    with _locked(path):
+        kept = [(a, min(b, stop)) for a, b in done_ranges(path) if a < stop]
+        group = zarr.open_group(LocalStore(path), mode="r+", zarr_format=3)
+        group.attrs.update({"done": [list(r) for r in merge(kept)]})
+
+
 def _shard_files(arr: zarr.Array, start: int, stop: int) -> list[str]:
     per = (arr.shards or arr.chunks)[0]
     rest = (0,) * (arr.ndim - 1)
