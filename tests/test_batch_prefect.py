@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, TINY, cli_env, free_port
+from conftest import BIN, ROOT, TINY, cli_env, free_port, wait_http
 from moto_s3 import moto_s3
-from test_prefect_deployment import _wait_healthy
 from worldwarp.store import RunStore
 from worldwarp.store.remote import RemoteStore
 
@@ -42,7 +41,7 @@ class Cluster:
         self.procs: list[subprocess.Popen] = []
         self.server = self._start("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
                                              "--port", str(port)])
-        _wait_healthy(self.api, self.server)
+        wait_http(f"{self.api}/health", self.server)
         self._prefect("work-pool", "create", "worldwarp", "--type", "process")
         self._prefect("--no-prompt", "deploy", "--all")
         self.workers = [self._start(f"worker-{i}", [str(BIN / "prefect"), "worker", "start", "--pool", "worldwarp",

@@ -2,14 +2,12 @@
 
 import shutil
 import subprocess
-import time
-import urllib.request
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from conftest import BIN, ROOT, cli_env, free_port
+from conftest import BIN, ROOT, cli_env, free_port, wait_http
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
@@ -74,18 +72,6 @@ def test_resume_logs_no_duplicate_runs(tracked):
     assert len(runs) == 4
 
 
-def _wait(url, timeout=90):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(url)
-
-
 def test_contact_sheet_shows_in_the_mlflow_ui(tracked, tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "Debian's chromium is required (make test installs it)"
@@ -98,7 +84,7 @@ def test_contact_sheet_shows_in_the_mlflow_ui(tracked, tmp_path):
                               env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait(base + "/health")
+        wait_http(base + "/health", timeout=90)
         url = f"{base}/#/experiments/{exp.experiment_id}/runs/{child.info.run_id}/artifacts/contact_sheet.png"
         common = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
         dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout

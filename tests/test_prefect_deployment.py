@@ -8,23 +8,8 @@ import urllib.request
 
 import pytest
 
-from conftest import BIN, ROOT, cli_env, free_port
+from conftest import BIN, ROOT, cli_env, free_port, wait_http
 from worldwarp.store import RunStore
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"prefect server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(1)
-    raise TimeoutError("prefect server not healthy in time")
 
 
 def _wait_deployment(env: dict, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -64,7 +49,7 @@ def test_deployment_run_via_prefect_cli(tmp_path, tiny):
                               env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     served = None
     try:
-        _wait_healthy(api, server)
+        wait_http(f"{api}/health", server)
         log = (tmp_path / "serve.log").open("w")
         served = subprocess.Popen([str(BIN / "worldwarp"), "serve"], env=env, cwd=work,
                                   stdout=log, stderr=subprocess.STDOUT)

@@ -4,15 +4,13 @@ generates 2 chunks of the CPU-sized run, rolls one back, generates it again and 
 
 import shutil
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from conftest import BIN, ROOT, TINY, cli_env, free_port
+from conftest import BIN, ROOT, TINY, cli_env, free_port, wait_http
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 WAIT_MS = 180_000
@@ -29,19 +27,6 @@ def _arrays(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def _wait(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        assert proc.poll() is None, "the studio exited"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(url)
-
-
 @pytest.fixture
 def studio(tmp_path):
     port = free_port()
@@ -50,7 +35,7 @@ def studio(tmp_path):
     proc = subprocess.Popen([str(BIN / "worldwarp"), "studio", "--port", str(port), *[a for o in sets for a in ("--set", o)]],
                             env=cli_env(HOME=str(tmp_path), GRADIO_TEMP_DIR=str(tmp_path / "gradio")), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait(f"http://127.0.0.1:{port}/", proc)
+        wait_http(f"http://127.0.0.1:{port}/", proc)
         yield f"http://127.0.0.1:{port}/", tmp_path / "artifacts"
     finally:
         proc.terminate()
