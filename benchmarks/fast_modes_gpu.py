@@ -100,7 +100,8 @@ def run(tab: Table, name: str, den, chunk, *, steps: int, warmup: bool = False, 
         if warmup:
             rec["warmup"] = True
         else:
-            tab.ref.setdefault(name, out) if name in ("eager", "compiled") else None
+            if name in ("eager", "compiled"):
+                tab.ref[name] = out
             for other in ((ref,) if ref else ()) + also:
                 if other in tab.ref and other != name:
                     rec[f"vs_{other}"] = compare(out, tab.ref[other])
@@ -177,10 +178,12 @@ def main() -> None:
     gc.collect()
     torch.cuda.empty_cache() if device.type == "cuda" else None
 
+    from worldwarp.diffusion.step_cache import SkipCounter
+
     thresholds = [float(x) for x in a.thresholds.split(",")]
     fb = make(tmp, device, text_dim, compile=device.type == "cuda", step_cache="first_block",
               step_cache_threshold=thresholds[0])
-    hook = __import__("worldwarp.diffusion.step_cache", fromlist=["SkipCounter"]).SkipCounter(fb.bb.transformer).hook
+    hook = SkipCounter(fb.bb.transformer).hook  # the leader block's hook: its threshold is read at every step
     t = time.perf_counter()
     run(tab, "fbcache-warmup", fb, chunk, steps=4, warmup=True)
     tab.res["fbcache_compile_warmup_s"] = time.perf_counter() - t
