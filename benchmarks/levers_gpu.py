@@ -4,10 +4,11 @@
     tokens, per-token timesteps with a few distinct levels, batch 2 = CFG): bf16 eager (the reference), bf16 +
     torch.compile, + the time-embedding table (worldwarp.diffusion.time_table, when present), + FP8 rowwise
     linears (torchao, when importable) + compile. Median ms per forward and max / mean |difference| to the
-    reference output.
+    reference output. Part "attention": the eager forward per SDPA backend (flash, cuDNN, efficient), the fastest
+    exact one also compiled. Part "batch1": compiled forwards at batch 2 and batch 1, alone and alternating.
 (2) The 3DGS optimisation step at 480x720 on the room scene (5 views, ~430k Gaussians): the time of 500 steps
     as the pipeline runs them, and a per-part breakdown (rasterise forward+backward, SSIM+L1 forward+backward,
-    Adam), then variants (compiled loss).
+    Adam), then variants (compiled loss, the stacked SSIM of worldwarp/splat/ssim.py); 500 steps with either SSIM.
 Each part is guarded; the JSON is rewritten after each measurement.
 
     python benchmarks/levers_gpu.py --out DIR
@@ -106,6 +107,8 @@ def transformer(rec: dict, reps: int) -> None:
         with time_table(tr, kw["timestep"]):
             ms, out = timed(lambda: tr(**kw)[0], reps)
         compare(rec, "bf16_eager_time_table", out, ref, ms)
+        if "attention" in PARTS:
+            attention_backends(rec, tr, kw, ref, reps)
         if "bf16_compile" in PARTS:
             for blk in tr.blocks:  # regional compile, as diffusion.compile does
                 blk.compile()
@@ -118,6 +121,21 @@ def transformer(rec: dict, reps: int) -> None:
             with time_table(tr, kw["timestep"]):
                 ms, out = timed(lambda: tr(**kw)[0], reps)
             compare(rec, "bf16_compile_time_table", out, ref, ms)
+            if "batch1" in PARTS:
+                batch_sizes(rec, tr, kw, reps)
+            best = rec.get("attention_best")
+            if best and best != "native":
+                tr.set_attention_backend(best)
+                torch._dynamo.reset()
+                t = time.perf_counter()
+                tr(**kw)
+                torch.cuda.synchronize()
+                rec[f"compile_{best}_s"] = time.perf_counter() - t
+                with time_table(tr, kw["timestep"]):
+                    ms, out = timed(lambda: tr(**kw)[0], reps)
+                compare(rec, f"bf16_compile_time_table_{best}", out, ref, ms)
+                tr.set_attention_backend("native")
+                torch._dynamo.reset()
         if "fp8" not in PARTS:
             return
         try:
@@ -142,6 +160,51 @@ def transformer(rec: dict, reps: int) -> None:
     torch.cuda.empty_cache()
 
 
+ATTENTION = ("native", "_native_flash", "_native_cudnn", "_native_efficient")
+
+
+def attention_backends(rec: dict, tr, kw: dict, ref: torch.Tensor, reps: int) -> None:
+    """Eager forward per SDPA backend (diffusers' names, as `diffusion.attention` takes them); the fastest one
+    whose output stays at bf16 rounding of the reference is also timed compiled."""
+    best = ("native", float("inf"))
+    for name in ATTENTION:
+        try:
+            tr.set_attention_backend(name)
+            ms, out = timed(lambda: tr(**kw)[0], reps)
+        except Exception as e:  # noqa: BLE001 - a backend this GPU/torch lacks is recorded, not fatal
+            rec[f"attention_{name}"] = {"error": f"{type(e).__name__}: {e}"}
+            log(f"attention {name}: {type(e).__name__}: {e}")
+            continue
+        compare(rec, f"attention_{name}", out, ref, ms)
+        d = float((out.float() - ref.float()).abs().mean())
+        if ms < best[1] and d < 0.02:
+            best = (name, ms)
+    tr.set_attention_backend("native")
+    rec["attention_best"] = best[0]
+
+
+def batch_sizes(rec: dict, tr, kw: dict, reps: int) -> None:
+    """Compiled forward at batch 2 (a CFG step) and batch 1 (an unguided step), alone and alternating: why
+    the CFG interval's unguided steps cost more than expected under compile (docs/BENCHMARKS.md §10)."""
+    kw1 = {k: (v[:1].contiguous() if torch.is_tensor(v) else v) for k, v in kw.items()}
+    res = {}
+    res["b2_ms"], _ = timed(lambda: tr(**kw)[0], reps)
+    res["b1_ms"], _ = timed(lambda: tr(**kw1)[0], reps)
+    res["b2_again_ms"], _ = timed(lambda: tr(**kw)[0], reps)
+    ts = []
+    for _ in range(reps):
+        for k in (kw, kw1):
+            t = time.perf_counter()
+            tr(**k)
+            torch.cuda.synchronize()
+            ts.append(time.perf_counter() - t)
+    res["alternating_b2_ms"] = statistics.median(ts[0::2])
+    res["alternating_b1_ms"] = statistics.median(ts[1::2])
+    rec["compiled_batch_sizes"] = {k: round(v * 1e3, 2) for k, v in res.items()}
+    log(f"compiled batch sizes: {rec['compiled_batch_sizes']}")
+    save()
+
+
 def room_cache(dev):
     """The cache a chunk optimises: Gaussians from the exact RGB-D of 5 history views of the room at 720x480."""
     from worldwarp.config.camera import TrajectoryConfig
@@ -162,8 +225,6 @@ def room_cache(dev):
 
 @guarded("splat_step")
 def splat(rec: dict, steps: int) -> None:
-    from pytorch_msssim import ssim
-
     from worldwarp.splat import optimize, rasterize
     from worldwarp.splat.optimize import make_adam, photometric_loss, scene_extent
 
@@ -171,12 +232,17 @@ def splat(rec: dict, steps: int) -> None:
     g, rgb, depth, K, w2c, cfg = room_cache(dev)
     rec["gaussians"] = len(g)
     optimize(g, rgb, K, w2c, steps=5, cfg=cfg, backend="gsplat", depth=depth)  # gsplat JIT and warm-up
-    torch.cuda.synchronize()
-    t = time.perf_counter()
-    optimize(g, rgb, K, w2c, steps=steps, cfg=cfg, backend="gsplat", depth=depth)
-    torch.cuda.synchronize()
-    rec["optimize_s"] = time.perf_counter() - t
-    log(f"3DGS {steps} steps: {rec['optimize_s']:.2f} s ({len(g)} Gaussians)")
+    for impl in ("pytorch_msssim", "stacked"):
+        c = cfg.model_copy(update={"ssim": impl})
+        optimize(g, rgb, K, w2c, steps=5, cfg=c, backend="gsplat", depth=depth)
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        out, losses = optimize(g, rgb, K, w2c, steps=steps, cfg=c, backend="gsplat", depth=depth)
+        torch.cuda.synchronize()
+        rec[f"optimize_{impl}_s"] = time.perf_counter() - t
+        rec[f"final_loss_{impl}"] = sum(losses[-50:]) / max(1, len(losses[-50:]))
+        log(f"3DGS {steps} steps, ssim={impl}: {rec[f'optimize_{impl}_s']:.2f} s ({len(g)} Gaussians), "
+            f"mean loss of the last 50 steps {rec[f'final_loss_{impl}']:.5f}")
     # per-part breakdown on one view
     params = {n: getattr(g, n).clone().requires_grad_(True) for n in ("means", "quats", "scales", "opacities")}
     params["sh_dc"], params["sh_rest"] = g.sh[:, :1].clone().requires_grad_(True), g.sh[:, 1:].clone().requires_grad_(True)
@@ -195,18 +261,25 @@ def splat(rec: dict, steps: int) -> None:
     pred = rasterize(cur(), K[:1], w2c[:1], W, H, backend="gsplat").rgb.detach().requires_grad_(True)
 
     def loss_fb():
-        photometric_loss(pred, rgb[:1], cfg.lambda_dssim).backward()
+        photometric_loss(pred, rgb[:1], cfg.lambda_dssim, "pytorch_msssim").backward()
+
+    def loss_fb_stacked():
+        photometric_loss(pred, rgb[:1], cfg.lambda_dssim, "stacked").backward()
 
     comp_loss = torch.compile(photometric_loss)
 
     def loss_fb_compiled():
-        comp_loss(pred, rgb[:1], cfg.lambda_dssim).backward()
+        comp_loss(pred, rgb[:1], cfg.lambda_dssim, "pytorch_msssim").backward()
+
+    def loss_fb_stacked_compiled():
+        comp_loss(pred, rgb[:1], cfg.lambda_dssim, "stacked").backward()
 
     opt = make_adam(params, cfg, scene_extent(g, w2c))
     for p in params.values():
         p.grad = torch.zeros_like(p)
     reps = 50
     for name, fn in (("raster_fwd_bwd", raster_fb), ("loss_fwd_bwd", loss_fb), ("loss_fwd_bwd_compiled", loss_fb_compiled),
+                     ("loss_fwd_bwd_stacked", loss_fb_stacked), ("loss_fwd_bwd_stacked_compiled", loss_fb_stacked_compiled),
                      ("adam_step", opt.step)):
         ms, _ = timed(fn, reps)
         rec[f"{name}_ms"] = round(ms * 1e3, 3)
@@ -219,7 +292,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--steps", type=int, default=500)
-    ap.add_argument("--parts", default="transformer,splat,bf16_compile,fp8")
+    ap.add_argument("--parts", default="transformer,splat,bf16_compile,fp8,attention,batch1")
     a = ap.parse_args()
     PARTS.update(a.parts.split(","))
     OUT = a.out

@@ -94,8 +94,24 @@ def _run(cfg, stdiff: bool, run_id: str) -> tuple[list[dict], float]:
 
     rows[-1]["store_total_mb"] = tree_nbytes(store.path)[0] / 1e6
     rows[-1]["video_mb"] = tree_nbytes(store.path / "video")[0] / 1e6
+    rows[-1]["video_layout"] = store.video_layout
     rows[-1]["frames"] = cfg.chunk.total_frames
+    rows[-1]["mb_by_array"] = _bytes_by_array(store.path)
+    if torch.cuda.is_available():
+        rows[-1]["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
     return rows, total
+
+
+def _bytes_by_array(path: Path) -> dict[str, float]:
+    """MB on disk per stage/array summed over the chunks (where the store's bytes are)."""
+    from worldwarp.store.atomic import tree_nbytes
+
+    out: dict[str, float] = {}
+    for arr in sorted(path.glob("chunks/*/*/*/")):
+        if (arr / "zarr.json").is_file():
+            name = f"{arr.parent.name}/{arr.name}"
+            out[name] = out.get(name, 0.0) + tree_nbytes(arr)[0] / 1e6
+    return {k: round(v, 2) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
 
 
 def _report(out_dir: Path, profile: str, cfg, rows: list[dict], total: float, machine: dict) -> None:

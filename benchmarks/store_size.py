@@ -170,14 +170,14 @@ def gt_psnr(store, stride: int = 4) -> float:
 def quality(before, after) -> dict:
     """The precision's cost: the two runs' videos and the warps the denoiser got, compared with each other,
     and each video against the scene's exact frames."""
+    from stages.warp import read_render
     from worldwarp.io.video import to_uint8
 
     out = {"before_vs_gt_psnr_db": gt_psnr(before), "after_vs_gt_psnr_db": gt_psnr(after),
            "video_psnr_db": psnr(before.read_video(), after.read_video()),
            "video_max_abs_8bit": int(np.abs(before.read_video().astype(int) - after.read_video().astype(int)).max())}
     for k in after.chunks():
-        out[f"chunk{k}_warp_rgb_psnr_db"] = psnr(to_uint8(before.read_stage(k, "warp")["rgb"]),
-                                                  to_uint8(after.read_stage(k, "warp")["rgb"]))
+        out[f"chunk{k}_warp_rgb_psnr_db"] = psnr(to_uint8(read_render(before, k)), to_uint8(read_render(after, k)))
         out[f"chunk{k}_frames_psnr_db"] = psnr(to_uint8(before.read_stage(k, "frames")["rgb"]),
                                                to_uint8(after.read_stage(k, "frames")["rgb"]))
     return out
@@ -222,7 +222,7 @@ def main() -> None:
             return load_params(None, [f"resolution.height={a.height}", f"resolution.width={a.width}",
                                       f"chunk.frames={a.frames}", f"chunk.history={a.history}",
                                       f"chunk.count={a.chunks}", f"splat.steps={a.steps}", f"scene.name={a.scene}",
-                                      "diffusion.backend=classical", "device=cpu", "tracking.mlflow=false",
+                                      "diffusion.backend=classical", "device=cpu", "tracking.mlflow=false", "store.keep_renders=true",
                                       f"artifacts={tmp}/{label}"])
 
         runs = {}

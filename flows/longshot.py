@@ -16,7 +16,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from stages import STAGES
 from stages.common import DeviceError, check_device
-from stages.runner import MODULES, leased_run, run_stage
+from stages.runner import MODULES, finish_chunk, leased_run, run_stage
 from worldwarp.config import ConfigError, WorldWarpConfig, load_params
 from worldwarp.config.demo import DEMO_OVERRIDES
 from worldwarp.store import RunStore
@@ -82,6 +82,7 @@ def worldwarp(profile: Literal["demo", "default"] = "demo", params_file: str | N
                 # per chunk, not per stage: each update is an API call on the chunk's critical path
                 update_progress_artifact(progress, 100.0 * (k + 1) / cfg.chunk.count)
                 tracker.chunk(k)
+                finish_chunk(store, cfg, k, guard)
                 log.info("chunk %d/%d done", k + 1, cfg.chunk.count)
         except BaseException:
             if not guard.lost:  # the new owner's status is not ours to overwrite

@@ -15,6 +15,7 @@ import numpy as np
 from stages import STAGES
 from stages.common import span
 from stages.runner import MODULES
+from stages.warp import read_render
 from worldwarp.config import WorldWarpConfig
 from worldwarp.geometry.trajectory_io import save_cameras_npz
 from worldwarp.geometry.cameras import Cameras
@@ -147,7 +148,9 @@ class Tracker:
         rid = run.info.run_id
         read = self.store.read_array
         # each full-size array is read once, here, for both the metrics and the files
-        out, warp_rgb, warp_mask = read(k, "frames", "rgb"), read(k, "warp", "rgb"), read(k, "warp", "mask")
+        out, warp_mask = read(k, "frames", "rgb"), read(k, "warp", "mask")
+        # the render is dropped once the chunk is finished (store.keep_renders): a chunk logged later shows none
+        warp_rgb = read_render(self.store, k)
         metrics = chunk_metrics(self.store, k, out, warp_rgb, warp_mask)
         ms = [Metric(n, float(v), 0, 0) for n, v in metrics.items() if v is not None and np.isfinite(v)]
         loss = self.store.read_array(k, "gaussians", "loss").astype(float)
@@ -161,9 +164,10 @@ class Tracker:
         self.client.set_terminated(rid)
         return rid
 
-    def _chunk_files(self, k: int, d: Path, out: np.ndarray, warp_rgb: np.ndarray, warp_mask: np.ndarray) -> None:
+    def _chunk_files(self, k: int, d: Path, out: np.ndarray, warp_rgb: np.ndarray | None, warp_mask: np.ndarray) -> None:
         write_mp4(d / f"chunk-{k:03d}.mp4", out)
-        sheet = contact_sheet(self.store.read_array(k, "geometry", "rgb"), warp_rgb, warp_mask, out)
+        warped = np.zeros_like(out) if warp_rgb is None else warp_rgb  # a dropped render shows black
+        sheet = contact_sheet(self.store.read_array(k, "geometry", "rgb"), warped, warp_mask, out)
         write_png(d / "contact_sheet.png", sheet)
         inp, sp = self.store.read_input(), span(self.cfg, k)
         sl = slice(sp.start, sp.stop)
@@ -202,7 +206,7 @@ class Tracker:
         self.client.set_terminated(self.parent_id, status=status)
 
 
-def chunk_metrics(store: RunStore, k: int, frames: np.ndarray, warp_rgb: np.ndarray,
+def chunk_metrics(store: RunStore, k: int, frames: np.ndarray, warp_rgb: np.ndarray | None,
                   warp_mask: np.ndarray) -> dict[str, float | None]:
     """Numbers of one finished chunk: stage times, holes, cache size, estimator residuals, warp-vs-output
     agreement. ``frames``, ``warp_rgb``, ``warp_mask``: the chunk's output and warp arrays, history included."""
@@ -221,6 +225,8 @@ def chunk_metrics(store: RunStore, k: int, frames: np.ndarray, warp_rgb: np.ndar
     out["splat_final_loss"] = float(loss[-1]) if loss.size else None
     abs_sum = sq_sum = 0.0
     n = int(mask.sum()) * 3
+    if warp_rgb is None:  # dropped already (store.keep_renders): logged late, after the next chunk finished
+        return out
     for f, w, m in zip(frames[h:], warp_rgb[h:], mask):  # a frame at a time: no chunk-sized temporaries
         diff = f[m] - w[m]
         abs_sum += float(np.abs(diff, dtype=np.float64).sum())

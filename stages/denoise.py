@@ -17,8 +17,10 @@ from worldwarp.config import DiffusionConfig, WorldWarpConfig
 from worldwarp.config.prompt import PromptConfig
 from worldwarp.diffusion import make_denoiser
 from worldwarp.prompts import chunk_prompt, fixed_prompt, load_captioner
+from worldwarp.store import StoreError
 
 from .common import once, resolve_device, to_np
+from .warp import read_render
 
 GROUP = "frames"
 
@@ -54,11 +56,15 @@ def resolve_prompt(store, k: int, cfg: WorldWarpConfig) -> str:
 
 
 def _compute(store, k: int, cfg: WorldWarpConfig, key: str) -> tuple[dict[str, np.ndarray], dict]:
-    warp = store.read_stage(k, "warp")
+    rgb = read_render(store, k)
+    if rgb is None:  # heal re-renders a dropped render before a chunk is denoised again; this is a bug guard
+        raise StoreError(f"{store.path}: chunk {k}'s warped render was dropped (store.keep_renders=false); "
+                         "run `worldwarp resume` on the store to render it again")
+    mask = store.read_array(k, "warp", "mask")
     h = int(store.stage_attrs(k, "warp")["history"])
     prompt = resolve_prompt(store, k, cfg)
     den = _denoiser(cfg.diffusion.model_dump_json(), str(resolve_device(cfg)))
-    out = den(torch.from_numpy(np.asarray(warp["rgb"])), torch.from_numpy(np.asarray(warp["mask"]).astype(np.float32)),
+    out = den(torch.from_numpy(np.asarray(rgb)), torch.from_numpy(np.asarray(mask).astype(np.float32)),
               h, seed=cfg.seed + k, prompt=prompt, progress=True)
     if out.latents:
         store.write_stage(k, "latents", key, {n: to_np(v).astype(np.float32) for n, v in out.latents.items()}, {})

@@ -49,6 +49,11 @@ class RunGuard:
             for stage in self.store.stages(k):
                 self.remote.push_group(path, f"chunks/{k}/{stage}")
 
+    def drop(self, rel: str) -> None:
+        """A group the local store dropped on purpose (a finished chunk's render) leaves the shared copy too."""
+        if self.remote:
+            self.remote.remove_group(rel)
+
     def finish(self) -> None:
         """After the run's status is final: the video, then every group and the root (its status) last."""
         if not (self.remote and self.store):

@@ -16,7 +16,7 @@ def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray]
     sp = span(cfg, k)
     frames = np.asarray(store.read_stage(k, "frames")["rgb"])
     skip = sp.new_start - sp.start
-    store.write_video_frames(sp.new_start, to_uint8(frames[skip:]))
+    store.add_video_frames(sp.new_start, k, skip, len(frames) - skip, lambda: to_uint8(frames[skip:]))
     inp = store.read_input()
     h = cfg.chunk.history
     last = slice(sp.stop - h, sp.stop)

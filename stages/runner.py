@@ -29,7 +29,8 @@ from .inputs import prepare_inputs
 from .keys import all_keys, code_version, upstream
 
 # knobs that change where or how a run is reported (or belong to another benchmark), never what it computes
-NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments", "real_photo", "lease", "remote", "batch", "worker"}
+NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments", "real_photo", "lease", "remote", "batch", "worker",
+                  "store"}
 MODULES = {"geometry": geometry, "gaussians": gaussians, "warp": warp, "denoise": denoise, "handoff": handoff}
 log = logging.getLogger("worldwarp.store")
 
@@ -133,6 +134,8 @@ def heal(store: RunStore, cfg: WorldWarpConfig, keys: dict) -> list[str]:
     if "video" in report.damaged:
         store.reset_video()
         dropped.append("video")
+    # a view must not point at frames groups that recompute (dropped, or stale under replaced params)
+    store.forget_video_chunks({k for k, stage in bad if stage == "denoise"})
     _refill_video(store, cfg, bad)
     if dropped:
         store.set_status("running")  # a store with dropped groups is unfinished until they are back
@@ -161,7 +164,26 @@ def _stages_to_redo(store: RunStore, cfg: WorldWarpConfig, keys: dict, damaged: 
             # a stale group (other key: not yet run, or params replaced) is simply overwritten when it runs
             if (hit or (after_bad and not stale)) and (store.path / rel).exists():
                 drop.append(rel)
+    # a chunk that is denoised again needs its warped render: one dropped after the chunk finished
+    # (store.keep_renders=false) is rendered again from the stored Gaussians
+    for k in range(cfg.chunk.count):
+        if (k, "denoise") in bad and (k, "warp") not in bad and not warp.has_render(store, k, keys[(k, "warp")]):
+            bad.add((k, "warp"))
+            if (store.path / f"chunks/{k}/{warp.GROUP}").exists():
+                drop.append(f"chunks/{k}/{warp.GROUP}")
     return bad, drop
+
+
+def finish_chunk(store: RunStore, cfg: WorldWarpConfig, k: int, guard: RunGuard | None = None) -> None:
+    """After chunk k: drop the warped renders of the finished chunks before it unless kept (store.keep_renders).
+    One chunk behind: the newest chunk stays inspectable, and MLflow logging, which runs in the background while
+    the next chunk computes, has that chunk's time to read it. Every earlier chunk, so a render left by a run
+    killed before this step goes on the next pass."""
+    if cfg.store.keep_renders:
+        return
+    for j in range(k):
+        if store.stage_status(j, MODULES["handoff"].GROUP).complete and warp.drop_render(store, j) and guard:
+            guard.drop(f"chunks/{j}/{warp.RENDER}")
 
 
 def _refill_video(store: RunStore, cfg: WorldWarpConfig, bad: set[tuple[int, str]]) -> None:
@@ -196,8 +218,9 @@ def _damaged_side_groups(store: RunStore, damaged: dict, keys: dict) -> dict[str
 def _rewrite_video(store: RunStore, cfg: WorldWarpConfig, k: int) -> None:
     """Chunk k's new frames, exactly as the handoff stage puts them into the video."""
     sp = span(cfg, k)
-    frames = np.asarray(store.read_array(k, MODULES["denoise"].GROUP, "rgb", slice(sp.new_start - sp.start, None)))
-    store.write_video_frames(sp.new_start, to_uint8(frames))
+    skip, group = sp.new_start - sp.start, MODULES["denoise"].GROUP
+    store.add_video_frames(sp.new_start, k, skip, sp.stop - sp.new_start,
+                           lambda: to_uint8(np.asarray(store.read_array(k, group, "rgb", slice(skip, None)))))
 
 
 def run_stage(store: RunStore, k: int, stage: str, cfg: WorldWarpConfig, key: str):
@@ -223,6 +246,7 @@ def run_longshot(cfg: WorldWarpConfig, run_id: str | None = None,
                     guard.sync(k)
                 if on_chunk:
                     on_chunk(k)
+                finish_chunk(store, cfg, k, guard)
         except BaseException:
             if not guard.lost:  # the new owner's status is not ours to overwrite
                 store.set_status("failed")

@@ -1,5 +1,9 @@
 """Stage 3, render (forward warp): chunk k's cache seen from the chunk's commanded cameras; the validity mask is
-the one cfg.splat.mask selects (longshot or the authors' official), eroded by cfg.splat.mask_erosion."""
+the one cfg.splat.mask selects (longshot or the authors' official), eroded by cfg.splat.mask_erosion.
+
+The rendered rgb goes to its own group, ``render`` (same key), written before ``warp``'s mark: it is the
+denoiser's input and the one large array nothing needs once the chunk is finished, so a finished chunk drops it
+(``store.keep_renders``) and a resume that must denoise the chunk again renders it again (stages/runner.heal)."""
 
 from __future__ import annotations
 
@@ -14,9 +18,27 @@ from .gaussians import load_gaussians
 from .inputs import chunk_cameras
 
 GROUP = "warp"
+RENDER = "render"
 
 
-def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray], dict]:
+def read_render(store, k: int) -> np.ndarray | None:
+    """Chunk k's warped rgb (history frames included), or None when it was dropped after the chunk finished.
+    Stores made before the render group keep it in the warp group."""
+    if "rgb" in (store.stage_attrs(k, GROUP).get("arrays") or []):
+        return store.read_array(k, GROUP, "rgb")
+    key = store.stage_status(k, GROUP).key
+    return store.read_array(k, RENDER, "rgb") if store.is_complete(k, RENDER, key) else None
+
+
+def has_render(store, k: int, key: str) -> bool:
+    """Whether the denoiser's input of chunk k is there for the warp key ``key``."""
+    st = store.stage_status(k, GROUP)
+    if st.complete and st.key == key and "rgb" in (store.stage_attrs(k, GROUP).get("arrays") or []):
+        return True
+    return store.is_complete(k, RENDER, key)
+
+
+def _compute(store, k: int, cfg: WorldWarpConfig, key: str) -> tuple[dict[str, np.ndarray], dict]:
     sp = span(cfg, k)
     device = resolve_device(cfg)
     cams = chunk_cameras(store.read_input(), sp).to(device)
@@ -30,10 +52,18 @@ def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray]
     rgb[:h], depth[:h], mask[:h] = geo["rgb"][-h:], geo["depth"][-h:], True
     mask = mask.astype(np.uint8)
     new = mask[h:]
-    return ({"rgb": rgb.astype(np.float32), "depth": depth.astype(np.float32), "alpha": alpha.astype(np.float32),
-             "mask": mask},
+    store.write_stage(k, RENDER, key, {"rgb": rgb.astype(np.float32)}, {"history": h})
+    return ({"depth": depth.astype(np.float32), "alpha": alpha.astype(np.float32), "mask": mask},
             {"hole_fraction": float(1 - new.mean()) if new.size else 0.0, "history": h})
 
 
 def run(store, k: int, cfg: WorldWarpConfig, key: str):
-    return once(store, k, GROUP, key, lambda: _compute(store, k, cfg))
+    return once(store, k, GROUP, key, lambda: _compute(store, k, cfg, key))
+
+
+def drop_render(store, k: int) -> bool:
+    """Drop a finished chunk's render (its frames are written); True when there was one."""
+    if not (store.stage_dir(k, RENDER)).exists():
+        return False
+    store.remove_group(f"chunks/{k}/{RENDER}")
+    return True

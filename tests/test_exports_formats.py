@@ -49,7 +49,10 @@ def finished_store(root: Path) -> RunStore:
     rng = np.random.default_rng(0)
     s.write_input({"image": rng.integers(0, 255, (H, W, 3), np.uint8), "K": K, "w2c": w2c})
     s.write_stage(0, "gaussians", "k", {k: v.numpy() for k, v in random_gaussians().tensors().items()})
-    s.write_video_frames(0, rng.integers(0, 255, (FRAMES, H, W, 3), np.uint8))
+    pixels = rng.integers(0, 255, (FRAMES, H, W, 3), np.uint8)
+    s.write_stage(0, "frames", "k", {"rgb": pixels.astype(np.float32) / 255})
+    s.add_video_frames(0, 0, 0, FRAMES, lambda: pixels)
+    np.testing.assert_array_equal(s.read_video(), pixels)  # the view reads back the very bytes
     s.set_status("complete")
     return s
 

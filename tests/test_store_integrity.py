@@ -17,7 +17,8 @@ H, W = 24, 32
 
 
 def _store(tmp_path) -> RunStore:
-    s = RunStore.create(tmp_path, "r", params={}, input_digest="d", code_version="v", total_frames=12, frame_shape=(H, W))
+    s = RunStore.create(tmp_path, "r", params={}, input_digest="d", code_version="v", total_frames=12, frame_shape=(H, W),
+                        video_layout="pixels")  # a store from before video views: the video's own shards
     rng = np.random.default_rng(0)
     # frames of >= 1 MiB (a file each), small sharded rows, a bool array: every layout encoding.py makes
     # ("plain" is outside the precision table: the float32 frames stay float32)
@@ -148,7 +149,7 @@ def _same_run(a: RunStore, b: RunStore) -> None:
 def test_any_damaged_chunk_file_of_a_run_is_found_and_refused(finished, tmp_path, how):
     s = _copy(finished, tmp_path / "runs" / "x.zarr")
     files = [p for p in s.path.rglob("*") if p.is_file() and "c" in p.relative_to(s.path).parts]
-    assert len(files) > 50  # every chunk file of every group, the video's shards and the input's
+    assert len(files) > 50  # every chunk file of every group (the video's frames are the frames groups') and the input's
     for p in files:
         saved = p.read_bytes()
         _damage(p, how)
@@ -188,11 +189,10 @@ def test_resume_heals_in_place_with_the_runs_own_settings(finished, tmp_path):
     """A store moved outside <artifacts>/runs: resume repairs that store, writes nothing beside its parents,
     and keeps tracking off as the run had it (no mlflow.db anywhere)."""
     s = _copy(finished, tmp_path / "elsewhere" / "some" / "dir" / "run.zarr")
-    # damage the last chunk's output, the video and the input: no earlier stage needs recomputing
+    # damage the last chunk's output, the video (a view: its zarr.json) and the input: no earlier stage recomputes
     frames = next(p for p in (s.stage_dir(2, "frames") / "rgb" / "c").rglob("*") if p.is_file())
     _damage(frames, "truncate")
-    shard = next(p for p in (s.path / "video" / "rgb" / "c").rglob("*") if p.is_file())
-    _damage(shard, "truncate")
+    (s.path / "video" / "zarr.json").write_text("{not json")
     next(p for p in (s.path / "input").rglob("*") if p.is_file() and p.name != "zarr.json").unlink()
     before = {k: s.stage_status(k, "gaussians").finished_at for k in s.chunks()}
     _cli("resume", tmp_path / "elsewhere" / "some" / "dir" / "run.zarr", check=True)

@@ -89,13 +89,15 @@ def test_two_runs_in_one_root_never_touch_each_others_files(tmp_path):
     a = open_run(tmp_path)
     b = open_run(tmp_path, params={**PARAMS, "seed": 1})
     b.write_stage(0, "warp", "kb", {"x": np.ones((3, 4))}, {})
-    b.write_video_frames(0, np.full((5, 4, 4, 3), 9, np.uint8))
+    b.write_stage(0, "frames", "kb", {"rgb": np.full((5, 4, 4, 3), 9 / 255, np.float32)}, {})
+    b.add_video_frames(0, 0, 0, 5, lambda: np.full((5, 4, 4, 3), 9, np.uint8))
     before = snapshot(b.path)
     for k in range(3):  # everything a run does to its own store
         a.write_input({"image": np.zeros((4, 4, 3), np.float32)})
         a.write_stage(k, "warp", "kb", {"x": np.zeros((3, 4))}, {})
         a.write_stage(k, "warp", "ka", {"x": np.zeros((3, 4))}, {})
-        a.write_video_frames(0, np.full((5, 4, 4, 3), 1, np.uint8))
+        a.write_stage(k, "frames", "ka", {"rgb": np.full((5, 4, 4, 3), 1 / 255, np.float32)}, {})
+        a.add_video_frames(0, k, 0, 5, lambda: np.full((5, 4, 4, 3), 1, np.uint8))
         a.set_status("failed")
         a.collect_garbage(older_than_s=-1)
     assert snapshot(b.path) == before

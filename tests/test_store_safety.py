@@ -15,7 +15,8 @@ def store(tmp_path):
                         total_frames=4, frame_shape=(2, 2))
     s.write_input({"image": np.zeros((2, 2, 3), np.float32)})
     s.write_stage(0, "warp", "k", {"rgb": np.ones((4, 2, 2, 3), np.float32), "mask": np.ones((4, 2, 2), bool)}, {})
-    s.write_video_frames(0, np.ones((4, 2, 2, 3), np.uint8))
+    s.write_stage(1, "frames", "k", {"rgb": np.ones((4, 2, 2, 3), np.float32)}, {})
+    s.add_video_frames(0, 1, 0, 4, lambda: np.ones((4, 2, 2, 3), np.uint8))
     return s
 
 

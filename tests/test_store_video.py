@@ -1,4 +1,5 @@
-"""The run's video: chunks write their frames at fixed places, idempotently; only marked frames count."""
+"""The run's pixel video (stores made before video views): chunks write their frames at fixed places,
+idempotently; only marked frames count. The view layout of new stores: tests/test_store_video_view.py."""
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ H, W, N = 6, 8, 30
 def store(tmp_path, monkeypatch):
     monkeypatch.setattr(video, "VIDEO_SHARD_BYTES", 4 * H * W * 3)  # 4-frame shards: writes straddle shards
     return RunStore.create(tmp_path, "r", params={}, input_digest="d", code_version="v",
-                           total_frames=N, frame_shape=(H, W))
+                           total_frames=N, frame_shape=(H, W), video_layout=video.PIXELS)
 
 
 def frames(start, stop, seed=0):

@@ -16,6 +16,7 @@ import numpy as np
 
 from stages.common import span
 from stages.runner import MODULES, open_run, run_stage
+from stages.warp import read_render
 from stages import STAGES
 from worldwarp.config import WorldWarpConfig, load_params, validate
 from worldwarp.store import RunStore, StoreError  # noqa: F401 - StoreError for the page's messages
@@ -188,7 +189,9 @@ def chunk_media(store: RunStore, k: int) -> tuple[Path, Path]:
         return mp4, png
     d.mkdir(parents=True, exist_ok=True)
     cfg, read = config_of(store), store.read_array
-    out, warped, mask = read(k, "frames", "rgb"), read(k, "warp", "rgb"), read(k, "warp", "mask")
+    out, mask = read(k, "frames", "rgb"), read(k, "warp", "mask")
+    warped = read_render(store, k)  # Studio's own chunks keep it; a run made elsewhere may have dropped it
+    warped = np.zeros_like(out) if warped is None else warped
     history = read(k, "geometry", "rgb")
     noise = noise_levels(mask, span(cfg, k).history, cfg)
     write_png(png, contact_sheet(history, warped, mask, out, noise=noise))

@@ -23,6 +23,7 @@ from .prompt import PromptConfig
 from .real_photo import RealPhotoConfig
 from .scene import SceneConfig
 from .splat import SplatConfig
+from .store import StoreConfig
 from .tracking import TrackingConfig
 from .worker import WorkerConfig
 
@@ -55,6 +56,7 @@ class WorldWarpConfig(Section):
     real_photo: RealPhotoConfig = RealPhotoConfig()
     lease: LeaseConfig = LeaseConfig()
     remote: RemoteConfig = RemoteConfig()
+    store: StoreConfig = StoreConfig()
     batch: BatchConfig = BatchConfig()
     worker: WorkerConfig = WorkerConfig()
 

@@ -101,16 +101,17 @@ def open_array(path: Path) -> zarr.Array:
     return zarr.open_array(LocalStore(path, read_only=True), mode="r", zarr_format=3)
 
 
-def read_checked(group: Path, name: str, files: Manifest | None, sel: Any = Ellipsis) -> np.ndarray:
+def read_checked(group: Path, name: str, files: Manifest | None, sel: Any = Ellipsis, raw: bool = False) -> np.ndarray:
     """``group/name[sel]``, refused when the array's recorded files are missing or resized, and with
-    zarr's decode errors on damaged bytes (crc32c of a shard index, blosc) turned into a StoreError."""
+    zarr's decode errors on damaged bytes (crc32c of a shard index, blosc) turned into a StoreError.
+    ``raw``: the stored values, not decoded by their precision (uint8 frames stay uint8)."""
     arr = open_array(group / name)  # refuses unsafe metadata first, whatever else is wrong
     require_intact(group, files, f"{name}/")
     how = (read_meta(group / name) or {}).get("attributes", {}).get("precision")
     if how is not None and how not in ENCODINGS:
         raise StoreError(f"{group / name}: unknown precision {how!r}")
     try:
-        return decode(np.asarray(arr[sel]), how)
+        return np.asarray(arr[sel]) if raw else decode(np.asarray(arr[sel]), how)
     except StoreError:
         raise
     except (ValueError, RuntimeError, OSError, IndexError) as e:

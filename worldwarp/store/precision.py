@@ -37,7 +37,8 @@ PRECISION: dict[tuple[str, str], str] = {
     ("gaussians", "scales"): "f16",  # log scales: within 0.2 % in scale
     ("gaussians", "opacities"): "f16",  # logits: opacity within 3e-4
     ("gaussians", "sh"): "f16",  # colour error < 1e-3, under an 8-bit step
-    ("warp", "rgb"): "unit8",  # the denoiser's input
+    ("warp", "rgb"): "unit8",  # the denoiser's input (stores made before the render group)
+    ("render", "rgb"): "unit8",  # the denoiser's input
     ("warp", "depth"): "f16",  # inspection only
     ("warp", "alpha"): "unit8",  # inspection only
     ("frames", "rgb"): "unit8",

@@ -77,6 +77,10 @@ class RemoteStore:
         self.fs.pipe_file(self._key(f"{rel}/{META}"), body)  # the mark, last
         return True
 
+    def remove_group(self, rel: str) -> None:
+        """Take a group out of the shared copy (the local store dropped it)."""
+        self._remove(rel)
+
     def _remove(self, rel: str) -> None:
         """Unmark first, then delete: a reader never trusts a group whose files are going."""
         key = self._key(rel)
@@ -141,6 +145,7 @@ class RemoteStore:
                     self.fs.get_file(key, str(dest))
             if json.loads(self.meta_bytes(rel) or b"{}") != json.loads(body):
                 raise StoreError(f"{self.url}: group {rel} changed while being copied; run again")
+            tmp.mkdir(parents=True, exist_ok=True)  # a group of attrs only (a video view) has no other file
             (tmp / META).write_bytes(body)  # the mark read before the files: they are what it lists
             publish(tmp, final)
         except BaseException:

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,8 @@ from .refs import StageRef, StageStatus, SummaryRow, Verification
 FORMAT = "worldwarp-run/1"
 STATUSES = ("running", "complete", "failed")
 # display order in summaries; any other stage name sorts after these
-STAGE_ORDER = ("geometry", "gaussians", "warp", "latents", "frames", "handoff")
+STAGE_ORDER = ("geometry", "gaussians", "warp", "render", "latents", "frames", "handoff")
+FRAMES = "frames"  # the group whose rgb a video view reads
 GC_AGE_S = 3600.0
 
 
@@ -49,7 +50,8 @@ class RunStore:
     @classmethod
     def create(cls, root: Path | str, run_id: str, *, params: Mapping[str, Any], input_digest: str,
                code_version: str, total_frames: int | None = None,
-               frame_shape: tuple[int, ...] | None = None, settings: Mapping[str, Any] | None = None) -> "RunStore":
+               frame_shape: tuple[int, ...] | None = None, settings: Mapping[str, Any] | None = None,
+               video_layout: str = video.VIEW) -> "RunStore":
         """Make ``<root>/<run_id>.zarr``; it appears whole (built aside, then renamed) or not at all.
 
         ``settings``: where and how the run reports (artifact root, tracking), kept so that a resume
@@ -59,7 +61,7 @@ class RunStore:
         if final.exists():
             raise StoreError(f"{final}: already exists; open it, or choose another run id")
         stamp = now()
-        attrs = {"format": FORMAT, "run_id": run_id, "params": json.loads(canonical_json(params)),
+        attrs = {"format": FORMAT, "video_layout": video_layout, "run_id": run_id, "params": json.loads(canonical_json(params)),
                  "input_digest": input_digest, "code_version": code_version, "status": "running",
                  "created_at": stamp, "updated_at": stamp, "total_frames": total_frames,
                  "frame_shape": list(frame_shape) if frame_shape else None,
@@ -69,7 +71,7 @@ class RunStore:
             zarr.create_group(LocalStore(tmp), zarr_format=3, attributes=attrs)
             ensure_group(tmp / "chunks")
             if total_frames is not None:
-                video.create(tmp / "video", total_frames, tuple(frame_shape or ()))
+                video.create(tmp / "video", total_frames, tuple(frame_shape or ()), video_layout)
             os.rename(tmp, final)
         except OSError as e:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -145,13 +147,16 @@ class RunStore:
             return
         vdir = self.path / "video"
         want = (int(total_frames), *map(int, frame_shape or ()), *(() if len(frame_shape or ()) == 3 else (3,)))
-        have = video.shape(vdir)
+        try:
+            have = video.shape(vdir)
+        except StoreError:  # its zarr.json is damaged: verify reports it and heal replaces it (resume)
+            return
         if have == want:
             return
         if have is not None and not replace:
             raise StoreError(f"{self.path}: video is {have}, asked for {want}")
         tmp = temp_sibling(vdir)
-        video.create(tmp, total_frames, tuple(frame_shape or ()))
+        video.create(tmp, total_frames, tuple(frame_shape or ()), self.video_layout)
         publish(tmp, vdir)
         self._update(total_frames=int(total_frames), frame_shape=list(frame_shape or ()))
 
@@ -310,15 +315,51 @@ class RunStore:
             raise StoreError(f"{self.path}: the input group is missing or incomplete")
         return read_arrays(self.path / "input", a.get("manifest"))
 
+    @property
+    def video_layout(self) -> str:
+        """``view`` (frames kept once, in the chunks' frames groups) or ``pixels`` (stores made before views)."""
+        return str(self.attrs.get("video_layout", video.PIXELS))
+
     def write_video_frames(self, start: int, frames: np.ndarray) -> None:
-        """Put frames at [start, start + n) of the video; writing the same frames again is a no-op in effect."""
+        """Put frames at [start, start + n) of a pixel video; writing the same frames again is a no-op in effect."""
         video.write(self.path / "video", int(start), frames)
 
+    def add_video_frames(self, start: int, chunk: int, offset: int, count: int,
+                         pixels: Callable[[], np.ndarray]) -> None:
+        """Frames [start, start + count) of the video are chunk's frames/rgb[offset:offset + count]: a view
+        records where they are; a pixel video gets a copy, ``pixels()`` (uint8)."""
+        if video.is_view(self.path / "video"):
+            self._require(chunk, FRAMES, None)
+            video.link(self.path / "video", int(start), int(start) + int(count), int(chunk), int(offset))
+        else:
+            video.write(self.path / "video", int(start), pixels())
+
+    def forget_video_chunks(self, chunks: set[int]) -> None:
+        """A view forgets the frames of these chunks (their frames groups are being recomputed)."""
+        video.forget_chunks(self.path / "video", {int(k) for k in chunks})
+
     def read_video(self, frames: slice = slice(None)) -> np.ndarray:
-        """The video's frames from 0 up to the first frame not yet written (or a slice of those)."""
-        if video.shape(self.path / "video") is None:
+        """The video's frames from 0 up to the first frame not yet written (or a slice of those), uint8."""
+        vdir = self.path / "video"
+        if video.shape(vdir) is None:
             return np.zeros((0, 0, 0, 3), np.uint8)
-        return video.read(self.path / "video", frames)
+        if not video.is_view(vdir):
+            return video.read(vdir, frames)
+        start, stop, step = video.prefix_slice(vdir, frames)
+        parts = []
+        for a, b, chunk, offset in video.sources(vdir):
+            lo, hi = max(a, start), min(b, stop)
+            if lo < hi:
+                parts.append(self._frames_uint8(chunk, slice(offset + lo - a, offset + hi - a)))
+        out = np.concatenate(parts) if parts else np.zeros((0, *video.shape(vdir)[1:]), np.uint8)
+        return out[::step]
+
+    def _frames_uint8(self, chunk: int, sel: slice) -> np.ndarray:
+        d = self._require(chunk, FRAMES, None)
+        a = read_checked(d, "rgb", (node_attrs(d) or {}).get("manifest"), sel, raw=True)
+        if a.dtype != np.uint8:  # frames kept as float (before the precision table): the video's own rounding
+            a = np.floor(np.clip(a, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+        return a
 
     def video_ranges(self) -> list[tuple[int, int]]:
         return video.merge(video.done_ranges(self.path / "video"))
@@ -415,7 +456,7 @@ class RunStore:
         if not a.get("total_frames"):
             return
         tmp = temp_sibling(vdir)  # the shape from the root attrs: the video's own metadata may be what is damaged
-        video.create(tmp, int(a["total_frames"]), tuple(a["frame_shape"]))
+        video.create(tmp, int(a["total_frames"]), tuple(a["frame_shape"]), self.video_layout)
         publish(tmp, vdir)
 
     def collect_garbage(self, older_than_s: float = GC_AGE_S) -> int:

@@ -1,4 +1,9 @@
-"""The run's video: one pre-sized uint8 array that chunks write their new frames into.
+"""The run's video: a *view* of the chunks' frames groups (new stores), or one pre-sized uint8 array that
+chunks write their new frames into (stores made before 2026-11-25, still read and written as they were).
+
+A view holds no pixels: its attrs list, per finished frame range, the chunk whose ``frames`` group holds them
+and where (``sources``); ``RunStore.read_video`` reads them from there, through that group's own integrity
+checks. Each frame is then stored once (docs/STORE.md): at full size the pixel copy was a quarter of the store.
 
 Frames land at fixed positions, so writing the same chunk twice gives the same bytes. The list of
 finished frame ranges is updated only after the frames are written. Shards hold VIDEO_SHARD_BYTES
@@ -26,12 +31,20 @@ from .integrity import problems as file_problems
 
 VIDEO_SHARD_BYTES = 64 << 20
 ARRAY = "rgb"
+VIEW = "view"
+PIXELS = "pixels"
 
 
-def create(path: Path, total_frames: int, frame_shape: tuple[int, ...]) -> None:
+def create(path: Path, total_frames: int, frame_shape: tuple[int, ...], layout: str = PIXELS) -> None:
     if total_frames < 1 or len(frame_shape) not in (2, 3):
         raise StoreError(f"video needs total_frames >= 1 and frame_shape (H, W[, C]), got {total_frames}, {frame_shape}")
     shape = (int(total_frames), *map(int, frame_shape), *(() if len(frame_shape) == 3 else (3,)))
+    if layout == VIEW:
+        zarr.create_group(LocalStore(path), zarr_format=3,
+                          attributes={"layout": VIEW, "frames": shape[0], "shape": list(shape), "done": [], "sources": []})
+        return
+    if layout != PIXELS:
+        raise StoreError(f"video layout must be {VIEW!r} or {PIXELS!r}, got {layout!r}")
     frame_bytes = int(np.prod(shape[1:]))
     per_shard = min(shape[0], rows_per_block(frame_bytes, VIDEO_SHARD_BYTES))
     group = zarr.create_group(LocalStore(path), zarr_format=3, attributes={"frames": shape[0], "done": []})
@@ -40,8 +53,48 @@ def create(path: Path, total_frames: int, frame_shape: tuple[int, ...]) -> None:
     group.attrs["files"] = manifest(path)
 
 
+def is_view(path: Path) -> bool:
+    return (node_attrs(path) or {}).get("layout") == VIEW
+
+
 def shape(path: Path) -> tuple[int, ...] | None:
+    attrs = node_attrs(path)
+    if attrs is not None and attrs.get("layout") == VIEW:
+        return tuple(int(n) for n in attrs["shape"])
     return None if node_attrs(path / ARRAY) is None else tuple(open_array(path / ARRAY).shape)
+
+
+def sources(path: Path) -> list[tuple[int, int, int, int]]:
+    """A view's (start, stop, chunk, offset): frames [start, stop) are chunk's frames/rgb[offset:offset + n]."""
+    attrs = node_attrs(path) or {}
+    return [(int(s["start"]), int(s["stop"]), int(s["chunk"]), int(s["offset"])) for s in attrs.get("sources", [])]
+
+
+def link(path: Path, start: int, stop: int, chunk: int, offset: int) -> None:
+    """Record that frames [start, stop) of a view are chunk's frames [offset, offset + stop - start).
+    Linking the same range again replaces its entry: writing a chunk twice gives the same attrs."""
+    total = shape(path)
+    if total is None or not is_view(path):
+        raise StoreError(f"{path}: not a video view")
+    if not 0 <= start < stop <= total[0] or offset < 0:
+        raise StoreError(f"video frames {start}..{stop} fall outside 0..{total[0]}")
+    with _locked(path):
+        kept = [s for s in sources(path) if s[1] <= start or s[0] >= stop]
+        new = sorted([*kept, (int(start), int(stop), int(chunk), int(offset))])
+        group = zarr.open_group(LocalStore(path), mode="r+", zarr_format=3)
+        group.attrs.update({"done": [list(r) for r in merge([(a, b) for a, b, _, _ in new])],
+                            "sources": [dict(start=a, stop=b, chunk=c, offset=o) for a, b, c, o in new]})
+
+
+def forget_chunks(path: Path, chunks: set[int]) -> None:
+    """A view forgets the frames of these chunks (their frames groups are being recomputed)."""
+    if not is_view(path) or not chunks:
+        return
+    with _locked(path):
+        kept = [s for s in sources(path) if s[2] not in chunks]
+        group = zarr.open_group(LocalStore(path), mode="r+", zarr_format=3)
+        group.attrs.update({"done": [list(r) for r in merge([(a, b) for a, b, _, _ in kept])],
+                            "sources": [dict(start=a, stop=b, chunk=c, offset=o) for a, b, c, o in kept]})
 
 
 def done_ranges(path: Path) -> list[tuple[int, int]]:
@@ -75,6 +128,8 @@ def write(path: Path, start: int, frames: np.ndarray) -> None:
     arr_shape = shape(path)
     if arr_shape is None:
         raise StoreError(f"{path}: this store has no video (created without total_frames/frame_shape)")
+    if is_view(path):
+        raise StoreError(f"{path}: the video is a view of the chunks' frames; link them (video.link), don't copy them")
     if frames.dtype != np.uint8 or frames.shape[1:] != arr_shape[1:]:
         raise StoreError(f"video frames must be uint8 of shape (n, {', '.join(map(str, arr_shape[1:]))}), "
                          f"got {frames.dtype} {frames.shape}")
@@ -99,7 +154,11 @@ def truncate(path: Path, stop: int) -> None:
     with _locked(path):
         kept = [(a, min(b, stop)) for a, b in done_ranges(path) if a < stop]
         group = zarr.open_group(LocalStore(path), mode="r+", zarr_format=3)
-        group.attrs.update({"done": [list(r) for r in merge(kept)]})
+        changes: dict = {"done": [list(r) for r in merge(kept)]}
+        if is_view(path):
+            changes["sources"] = [dict(start=a, stop=min(b, stop), chunk=c, offset=o)
+                                  for a, b, c, o in sources(path) if a < stop]
+        group.attrs.update(changes)
 
 
 def _shard_files(arr: zarr.Array, start: int, stop: int) -> list[str]:
@@ -114,7 +173,10 @@ def _files(path: Path) -> dict[str, list[int]] | None:
 
 
 def problems(path: Path, deep: bool = True) -> list[str] | None:
-    """What differs from the recorded files (None for a video written before they were recorded)."""
+    """What differs from the recorded files (None for a video written before they were recorded). A view has
+    no files of its own: its frames are checked with the chunks' frames groups."""
+    if is_view(path):
+        return []
     files = _files(path)
     return None if files is None else file_problems(path, files, deep)
 
@@ -125,12 +187,19 @@ def finished(path: Path) -> int:
     return ranges[0][1] if ranges and ranges[0][0] == 0 else 0
 
 
-def read(path: Path, frames: slice = slice(None)) -> np.ndarray:
-    """The finished prefix of the video, or a slice of that prefix."""
+def prefix_slice(path: Path, frames: slice) -> tuple[int, int, int]:
+    """``frames`` within the finished prefix, as (start, stop, step)."""
     start, stop, step = frames.indices(finished(path))
     if step < 0:
         raise StoreError("video slices must step forward")
-    stop = max(start, stop)
+    return start, max(start, stop), step
+
+
+def read(path: Path, frames: slice = slice(None)) -> np.ndarray:
+    """The finished prefix of a pixel video, or a slice of that prefix (a view: ``RunStore.read_video``)."""
+    if is_view(path):
+        raise StoreError(f"{path}: the video is a view of the chunks' frames; read it with RunStore.read_video")
+    start, stop, step = prefix_slice(path, frames)
     files = _files(path)
     if files is not None and stop > start:  # check only the shards read: a write killed elsewhere is no concern here
         arr = open_array(path / ARRAY)
