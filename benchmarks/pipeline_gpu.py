@@ -61,7 +61,7 @@ def _random_prompts(cfg) -> None:
         den.prompts.put(p, torch.randn(cfg.diffusion.text_len, 4096, generator=g) * 0.1)
 
 
-def _run(cfg, stdiff: bool, run_id: str) -> tuple[list[dict], float]:
+def _run(cfg, stdiff: bool, run_id: str, partial: Path | None = None) -> tuple[list[dict], float]:
     from stages import STAGES
     from stages.runner import MODULES, run_longshot
 
@@ -76,7 +76,27 @@ def _run(cfg, stdiff: bool, run_id: str) -> tuple[list[dict], float]:
         print(f"[{time.strftime('%X')}] {run_id} chunk {k} {stage}", flush=True)
 
     t0 = time.perf_counter()
-    store = run_longshot(cfg, run_id, on_stage=on_stage)
+    seen: list = []
+
+    def on_chunk(k: int) -> None:
+        """What a run cut short by a time limit still reports: per chunk, its seconds and the store's size."""
+        from worldwarp.store.atomic import tree_nbytes
+
+        if partial is None:
+            return
+        now = time.perf_counter()
+        start = next(t for kk, s, t in marks if kk == k)
+        path = seen[0] if seen else None
+        seen.append({"chunk": k, "wall_s": now - start, "elapsed_s": now - t0,
+                     "store_mb": tree_nbytes(path)[0] / 1e6 if path else None})
+        partial.write_text(json.dumps({"cfg_chunks": cfg.chunk.count, "chunks": seen[1:] if path else seen}, indent=1))
+        print(f"[{time.strftime('%X')}] chunk {k} done: {now - start:.1f} s, {now - t0:.1f} s so far, "
+              f"store {seen[-1]['store_mb']} MB", flush=True)
+
+    def on_open(store) -> None:
+        seen.insert(0, store.path)
+
+    store = run_longshot(cfg, run_id, on_stage=on_stage, on_chunk=on_chunk, on_open=on_open)
     total = time.perf_counter() - t0
     marks.append((cfg.chunk.count, "end", time.perf_counter()))
     rows = []
@@ -155,7 +175,7 @@ def main() -> None:
         for profile in a.profiles.split(","):
             cfg = load_params(ROOT / "params.yaml", [f"artifacts={d}", "tracking.mlflow=false", f"profile={profile}",
                                                      *extra])
-            rows, total = _run(cfg, a.stdiff, f"bench-{profile}")
+            rows, total = _run(cfg, a.stdiff, f"bench-{profile}", a.out / f"pipeline_gpu_{profile}_partial.json")
             _report(a.out, profile, cfg, rows, total, dict(device=dev, gsplat_warmup_s=warm, stdiff_build_s=build_s))
 
 if __name__ == "__main__":

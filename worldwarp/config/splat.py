@@ -27,10 +27,6 @@ class SplatConfig(Section):
     init_opacity: float = Field(0.9, gt=0, lt=1)
     # -- loss and Adam
     lambda_dssim: float = Field(0.2, ge=0, le=1)
-    ssim: Literal["auto", "pytorch_msssim", "stacked"] = Field(
-        "auto", description="SSIM of the loss, same function either way (equal to float32 rounding): pytorch_msssim, or "
-        "stacked (the five local statistics blurred in one grouped convolution, faster on CUDA: docs/BENCHMARKS.md "
-        "§11); auto: stacked on CUDA, pytorch_msssim on the CPU")
     lambda_depth: float = Field(0.0, ge=0, description="weight of the L1 loss on inverse depth (rendered vs the frames' depth, where depth > 0); 0: off")
     lr_means: float = Field(1.6e-4, ge=0)
     lr_means_scale: Literal["extent", "none"] = Field("extent", description="extent: lr_means times the scene extent; none: lr_means as is")

@@ -4,13 +4,12 @@ Adam, one random view per step."""
 from __future__ import annotations
 
 import torch
-from pytorch_msssim import ssim as msssim_ssim
+from pytorch_msssim import ssim
 from tqdm.auto import tqdm
 
 from ..config.splat import SplatConfig
 from ..geometry.cameras import camera_centers
 from .gaussians import Gaussians
-from . import ssim as stacked
 from .rasterize import Backend, rasterize
 
 
@@ -29,22 +28,15 @@ def scene_extent(g: Gaussians, w2c: torch.Tensor) -> float:
     return radius + (float(z.median()) if z.numel() else 1.0)
 
 
-def ssim_impl(name: str, device: torch.device) -> str:
-    """The SSIM implementation cfg.ssim picks on this device."""
-    return ("stacked" if device.type == "cuda" else "pytorch_msssim") if name == "auto" else name
-
-
-def photometric_loss(pred: torch.Tensor, target: torch.Tensor, lambda_dssim: float,
-                     ssim: str = "pytorch_msssim") -> torch.Tensor:
-    """(1 - lambda) L1 + lambda (1 - SSIM) on (B, H, W, 3) images; ``ssim`` names the implementation."""
+def photometric_loss(pred: torch.Tensor, target: torch.Tensor, lambda_dssim: float) -> torch.Tensor:
+    """(1 - lambda) L1 + lambda (1 - SSIM) on (B, H, W, 3) images."""
     l1 = (pred - target).abs().mean()
     if lambda_dssim == 0:
         return l1
     p, t = pred.permute(0, 3, 1, 2), target.permute(0, 3, 1, 2)
-    # both convolve without padding: the SSIM map covers only "valid" windows, as fused_ssim's padding="valid"
-    # (the authors' call) does; same 11-tap Gaussian, sigma 1.5, K = (0.01, 0.03)
-    s = stacked.ssim(p, t) if ssim == "stacked" else msssim_ssim(p, t, data_range=1.0, size_average=True)
-    return (1 - lambda_dssim) * l1 + lambda_dssim * (1 - s)
+    # pytorch_msssim convolves without padding: the SSIM map covers only "valid" windows, as fused_ssim's
+    # padding="valid" (the authors' call) does; same 11-tap Gaussian, sigma 1.5, K = (0.01, 0.03)
+    return (1 - lambda_dssim) * l1 + lambda_dssim * (1 - ssim(p, t, data_range=1.0, size_average=True))
 
 
 def inverse_depth_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -106,7 +98,6 @@ def optimize(
         "sh_rest": src.sh[:, 1:].clone().requires_grad_(True),
     }
     opt = make_adam(params, cfg, scene_extent(src, w2c))
-    ssim = ssim_impl(cfg.ssim, dev)
     gen = torch.Generator().manual_seed(seed)  # CPU generator: the view order is the same on any device
     losses: list[torch.Tensor] = []  # kept on the device: a float() per step would sync every step
     for _ in tqdm(range(steps), disable=not progress, desc="3DGS", leave=False):
@@ -114,7 +105,7 @@ def optimize(
         cur = Gaussians(params["means"], params["quats"], params["scales"], params["opacities"],
                         torch.cat([params["sh_dc"], params["sh_rest"]], 1))
         out = rasterize(cur, K[i : i + 1], w2c[i : i + 1], W, H, backend=backend, with_depth=use_depth)
-        loss = photometric_loss(out.rgb, rgb[i : i + 1], cfg.lambda_dssim, ssim)
+        loss = photometric_loss(out.rgb, rgb[i : i + 1], cfg.lambda_dssim)
         if use_depth:
             loss = loss + cfg.lambda_depth * inverse_depth_l1(out.depth, depth[i : i + 1])
         opt.zero_grad(set_to_none=True)
