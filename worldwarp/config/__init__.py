@@ -17,7 +17,7 @@ from .estimator import EstimatorConfig
 from .evaluation import EvalConfig
 from .experiments import ExperimentsConfig
 from .lease import LeaseConfig
-from .remote import RemoteConfig
+from .remote import RemoteConfig, split_artifacts
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, apply_profile
 from .prompt import PromptConfig
 from .real_photo import RealPhotoConfig
@@ -40,7 +40,9 @@ class WorldWarpConfig(Section):
     deterministic: bool = Field(False, description="bit-identical reruns on CUDA too: PyTorch's deterministic kernels and "
                                 "the torch rasteriser instead of gsplat (slower; see docs/DETERMINISM.md). CPU runs are "
                                 "deterministic either way")
-    artifacts: str = Field("artifacts", description="root of run stores and caches")
+    artifacts: str = Field("artifacts", description="root of run stores and caches: a local folder, or a URL "
+                           "(s3://bucket/prefix, any fsspec URL) that becomes remote.url, with a local working copy "
+                           "under remote.cache (see worldwarp/config/remote.py)")
     chunk: ChunkConfig = ChunkConfig()
     resolution: ResolutionConfig = ResolutionConfig()
     trajectory: TrajectoryConfig = TrajectoryConfig()
@@ -61,7 +63,7 @@ class WorldWarpConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _profile_layer(cls, data: Any) -> Any:
-        return apply_profile(data)
+        return split_artifacts(apply_profile(data))
 
     @model_validator(mode="after")
     def _deterministic_backend(self) -> "WorldWarpConfig":
