@@ -1,13 +1,16 @@
 """The Studio's logic on real tiny runs (no browser): generate chunk by chunk, roll back, one writer per run."""
 
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import TINY
+from conftest import BIN, ROOT, TINY, cli_env
 from flows.studio import session as S
 from flows.studio.lock import BusyError, writer
+from worldwarp.store.lease import Lease
 
 
 @pytest.fixture(autouse=True)
@@ -79,14 +82,30 @@ def test_rollback_then_generate_again_gives_the_same_store(tmp_path):
 def test_a_run_being_written_refuses_a_second_writer(tmp_path):
     cfg = S.build_config(_base(tmp_path), S.Choice(chunks=3))
     path = S.store_path(cfg, "busy")
-    with writer(path):
-        with pytest.raises(BusyError, match="being written by another job"):
+    with writer(path, cfg):
+        with pytest.raises(BusyError, match="being written by"):
             _run(cfg, path, 1)
         with pytest.raises(BusyError):
             S.rollback(path)
     assert not path.exists()  # refused before anything was written
-    _run(cfg, path, 1)  # the lock went with its holder
+    with Lease(path):  # the lease a CLI or flow run takes: the same one
+        with pytest.raises(BusyError, match="being written by"):
+            _run(cfg, path, 1)
+    _run(cfg, path, 1)  # the lease went with its holder
     assert S.RunStore.open(path).chunks() == [0]
+
+
+def test_a_cli_run_on_a_run_the_studio_holds_is_refused(tmp_path):
+    """A real `worldwarp demo` process on the run a Studio session is writing: exit 2, one line, nothing written."""
+    cfg = S.build_config(_base(tmp_path), S.Choice(chunks=3))
+    path = S.store_path(cfg, "busy")
+    cmd = [str(BIN / "worldwarp"), "demo", "--run-id", "busy", *[a for o in _base(tmp_path) for a in ("--set", o)]]
+    with writer(path, cfg):
+        done = subprocess.run(cmd, env=cli_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "busy.zarr.lease: run is being written by" in lines[0] and f":{os.getpid()}" in lines[0]
+    assert not path.exists()
 
 
 def test_a_bad_upload_is_one_line_and_writes_no_store(tmp_path):

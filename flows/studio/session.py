@@ -99,11 +99,11 @@ def finished_chunks(store: RunStore, cfg: WorldWarpConfig) -> list[int]:
 
 def generate(cfg: WorldWarpConfig, path: Path, n: int, track: bool = True) -> Iterator[tuple[str, int, str]]:
     """Generate the next ``n`` chunks of the run at ``path`` (created when new): yields ("stage", k, name)
-    before each stage and ("chunk", k, "") after each chunk. Holds the run's writer lock throughout."""
+    before each stage and ("chunk", k, "") after each chunk. Holds the run's lease throughout."""
     from flows.cli import _preflight
 
     _preflight(cfg)  # missing weights or device fail here, before the store is touched
-    with writer(path):
+    with writer(path, cfg):
         reopen = path if path.exists() else None
         store, keys = open_run(cfg, path.name.removesuffix(".zarr"), store_path=reopen)
         done = finished_chunks(store, cfg)
@@ -141,7 +141,9 @@ def _tracker(cfg: WorldWarpConfig, store: RunStore):
 
 def rollback(path: Path) -> int:
     """Drop the run's last chunk (its groups and its new frames); returns the chunk dropped."""
-    with writer(path):
+    # the store's own settings say where its lease lives (beside a shared copy, when it has one)
+    cfg = config_of(RunStore.open(path)) if (path / "zarr.json").is_file() else None
+    with writer(path, cfg):
         store = RunStore.open(path)
         chunks = store.chunks()
         if not chunks:
