@@ -151,6 +151,26 @@ def test_run_with_a_bucket_as_artifacts_root(tmp_path, monkeypatch):
 
 
 @pytest.mark.server
+def test_a_second_job_on_a_run_in_the_bucket_is_refused(tmp_path, monkeypatch):
+    """The lease of a run whose artifacts root is a bucket lives in the bucket: a job on any machine that finds it
+    held stops at once, with one line naming the holder, before it writes anything anywhere."""
+    from worldwarp.store.lease import Lease
+
+    with moto_s3("bkt") as s3:
+        for k, v in s3.items():
+            monkeypatch.setenv(k, v)
+        env = cli_env(**s3, XDG_CACHE_HOME=str(tmp_path))
+        with Lease(URL, stale_s=30, heartbeat_s=1, job="the-other-job"):  # a job on another machine, alive
+            done = _cli(env, "demo", "--run-id", "u", "--set", "artifacts=s3://bkt/ww",
+                        *[a for o in SIZE for a in ("--set", o)])
+        assert done.returncode == 2, done.stderr[-2000:]
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {URL}.lease: run is being written by"), done.stderr
+        assert not (tmp_path / "worldwarp" / "s3" / "bkt" / "ww" / "runs" / "u.zarr").exists()
+        assert not RemoteStore(URL).exists()
+
+
+@pytest.mark.server
 def test_missing_bucket_or_store_is_one_line_error(tmp_path):
     with moto_s3("bkt") as s3:
         env = cli_env(**s3, XDG_CACHE_HOME=str(tmp_path))
