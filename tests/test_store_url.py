@@ -35,7 +35,9 @@ def test_artifacts_url_is_remote_url_plus_a_local_working_copy(tmp_path, monkeyp
                      (["artifacts=s3://b/../p"], "'..' are not allowed")):
         with pytest.raises(ConfigError, match=why) as e:
             load_params(None, bad)
-        assert "\n" not in str(e.value)
+        assert "\n" not in str(e.value) and "assignment" not in str(e.value)
+    with pytest.raises(ValueError, match="not by assignment"):  # it would skip the split and leave remote.url unset
+        cfg.artifacts = "s3://bkt/other"
 
 
 def test_tracking_defaults_stay_local_for_a_url_root(tmp_path):

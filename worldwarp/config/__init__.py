@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .base import Section
 from .batch import BatchConfig
@@ -64,6 +64,16 @@ class WorldWarpConfig(Section):
     @classmethod
     def _profile_layer(cls, data: Any) -> Any:
         return split_artifacts(apply_profile(data))
+
+    @field_validator("artifacts")
+    @classmethod
+    def _local_after_split(cls, v: str) -> str:
+        # a URL was turned into remote.url + a working copy before validation; one left here came by assignment,
+        # which skips that step (and would leave remote.url unset): refuse it rather than write under "s3:/..."
+        if "://" in v:
+            raise ValueError(f"{v!r}: give a URL artifacts root through params or overrides (load_params, validate), "
+                             "not by assignment")
+        return v
 
     @model_validator(mode="after")
     def _deterministic_backend(self) -> "WorldWarpConfig":

@@ -71,14 +71,14 @@ def split_artifacts(data: Any) -> Any:
     art = data["artifacts"]
     if art.startswith("file://"):
         return {**data, "artifacts": art[len("file://"):]}
-    remote = data.get("remote") or {}
-    if not isinstance(remote, dict):
-        return data  # the remote section's own validation says what is wrong
     url = art.rstrip("/")
+    remote = data.get("remote") or {}
+    if not isinstance(remote, dict):  # the remote section's own validation says what is wrong
+        return {**data, "artifacts": str(working_copy(url, None))}
     other = remote.get("url")
     if isinstance(other, str) and other.rstrip("/") != url:
         raise ValueError(f"artifacts is {url} and remote.url is {other}: set only artifacts")
     cache = remote.get("cache")
     if cache is not None and (not isinstance(cache, str) or "://" in cache):
-        return data  # remote.cache's validator names the problem
+        cache = None  # remote.cache's validator names the problem; this only keeps it the one error
     return {**data, "artifacts": str(working_copy(url, cache)), "remote": {**remote, "url": url}}
