@@ -17,7 +17,7 @@ from worldwarp.config import WorldWarpConfig
 from worldwarp.config.lease import LeaseConfig
 from worldwarp.store import StoreError
 from worldwarp.store.lease import Lease
-from worldwarp.store.remote import remote_store_url
+from worldwarp.store.remote import RemoteStore, remote_store_url
 
 
 class BusyError(StoreError):
@@ -31,12 +31,18 @@ def lease_target(store: Path, cfg: WorldWarpConfig | None) -> str | Path:
     return Path(store)
 
 
+def shared_copy(store: Path, cfg: WorldWarpConfig | None) -> RemoteStore | None:
+    """The run's copy on shared storage, when it has one: the Studio keeps it current as the CLI and flows do."""
+    target = lease_target(store, cfg)
+    return RemoteStore(target) if isinstance(target, str) else None
+
+
 @contextmanager
-def writer(store: Path, cfg: WorldWarpConfig | None = None) -> Iterator[None]:
+def writer(store: Path, cfg: WorldWarpConfig | None = None) -> Iterator[Lease | None]:
     """Hold the run's lease while the block writes it (``lease.enabled=false`` turns it off, as for the CLI)."""
     knobs = cfg.lease if cfg is not None else LeaseConfig()
     if not knobs.enabled:
-        yield
+        yield None
         return
     lease = Lease(lease_target(store, cfg), stale_s=knobs.stale_s, heartbeat_s=knobs.heartbeat_s)
     try:
@@ -44,6 +50,6 @@ def writer(store: Path, cfg: WorldWarpConfig | None = None) -> Iterator[None]:
     except StoreError as e:
         raise BusyError(str(e)) from None
     try:
-        yield
+        yield lease
     finally:
         lease.release()

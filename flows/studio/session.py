@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from stages.common import span
+from stages.guard import RunGuard
 from stages.runner import MODULES, open_run, run_stage
 from stages import STAGES
 from worldwarp.config import WorldWarpConfig, load_params, validate
 from worldwarp.store import RunStore, StoreError  # noqa: F401 - StoreError for the page's messages
 
-from .lock import writer
+from .lock import shared_copy, writer
 
 
 class StudioError(RuntimeError):
@@ -103,9 +104,13 @@ def generate(cfg: WorldWarpConfig, path: Path, n: int, track: bool = True) -> It
     from flows.cli import _preflight
 
     _preflight(cfg)  # missing weights or device fail here, before the store is touched
-    with writer(path, cfg):
+    with writer(path, cfg) as lease:
+        guard = RunGuard(lease, shared_copy(path, cfg))
+        guard.pull(path)  # a run begun on another machine continues from its shared copy
         reopen = path if path.exists() else None
         store, keys = open_run(cfg, path.name.removesuffix(".zarr"), store_path=reopen)
+        guard.store = store
+        guard.sync()
         done = finished_chunks(store, cfg)
         first = len(done)
         todo = list(range(first, min(first + n, cfg.chunk.count)))
@@ -116,17 +121,26 @@ def generate(cfg: WorldWarpConfig, path: Path, n: int, track: bool = True) -> It
         try:
             for k in todo:
                 for stage in STAGES:
+                    guard.check()  # taken over (this job was presumed dead): stop before writing more
                     yield "stage", k, stage
                     run_stage(store, k, stage, cfg, keys[(k, stage)])
+                    guard.sync(k)
                 if tracker is not None:
                     tracker.chunk(k)
                 yield "chunk", k, ""
         except BaseException:
-            store.set_status("failed")
+            if not guard.lost:  # the new owner's status is not ours to overwrite
+                store.set_status("failed")
+                guard.sync()
             if tracker is not None:
                 tracker.finish("FAILED")
             raise
-        store.set_status("complete" if todo[-1] == cfg.chunk.count - 1 else "running")
+        complete = todo[-1] == cfg.chunk.count - 1
+        store.set_status("complete" if complete else "running")
+        if complete:
+            guard.finish()  # the video too, then the root's status
+        else:
+            guard.sync()
         if tracker is not None:
             tracker.finish("FINISHED")
 
@@ -149,7 +163,11 @@ def rollback(path: Path) -> int:
         if not chunks:
             raise StudioError("this run has no chunk to roll back")
         k = chunks[-1]
+        remote = shared_copy(path, cfg)
+        if remote is not None:  # first there: a roll back killed half-way leaves the chunk here, visibly not undone
+            remote.drop_chunk(k)
         store.drop_chunk(k, span(config_of(store), k).new_start)
+        RunGuard(None, remote, store).sync()  # the shared root's status: running again
         return k
 
 

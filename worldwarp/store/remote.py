@@ -77,6 +77,17 @@ class RemoteStore:
         self.fs.pipe_file(self._key(f"{rel}/{META}"), body)  # the mark, last
         return True
 
+    def drop_chunk(self, chunk: int) -> None:
+        """Roll back chunk ``chunk`` here (the Studio's roll back): the video first (it is only ever here whole,
+        for a complete run), then each of the chunk's groups, unmarked before its files go, then the rest."""
+        self.fs.invalidate_cache()
+        self._remove("video")
+        rel = f"chunks/{int(chunk)}"
+        for meta in sorted(self.fs.glob(self._key(f"{rel}/*/{META}"))):
+            self._remove(meta[len(self.root) + 1:-len(META) - 1])
+        if self.fs.exists(self._key(rel)):
+            self.fs.rm(self._key(rel), recursive=True)
+
     def _remove(self, rel: str) -> None:
         """Unmark first, then delete: a reader never trusts a group whose files are going."""
         key = self._key(rel)
