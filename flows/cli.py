@@ -9,13 +9,18 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from worldwarp.config import WorldWarpConfig, load_params
 from worldwarp.config.demo import DEMO_OVERRIDES
+
+if TYPE_CHECKING:
+    from worldwarp.store import RunStore
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="WorldWarp longshot: one photo to a long camera-controlled video.")
@@ -23,6 +28,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="override a knob: section.key=value")]
 PrefectOpt = Annotated[bool, typer.Option("--prefect", help="run through the Prefect flow (needs a Prefect API)")]
 RunIdOpt = Annotated[Optional[str], typer.Option(help="store name under artifacts/runs (default: from the content)")]
+StoreArg = Annotated[str, typer.Argument(help="a run store: a folder, or the URL of a shared copy "
+                                              "(s3://bucket/prefix/runs/<run-id>.zarr)")]
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
@@ -120,14 +127,54 @@ def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replac
             raise
         video = export_mp4(store, store.path.with_suffix(".mp4"))
         tracker.finish("FINISHED", video)
-        return _announce(store, video)
-    return _announce(store, export_mp4(store, store.path.with_suffix(".mp4")))
+        return _announce(cfg, store, video)
+    return _announce(cfg, store, export_mp4(store, store.path.with_suffix(".mp4")))
 
 
-def _announce(store, video: Path) -> Path:
+def _announce(cfg: WorldWarpConfig, store, video: Path) -> Path:
     typer.echo(f"store: {store.path}")
+    if cfg.remote.url:  # the copy other machines (and `worldwarp inspect <url>`) see
+        from worldwarp.store.remote import remote_store_url
+
+        typer.echo(f"shared: {remote_store_url(cfg.remote.url, store.path.name[:-len('.zarr')])}")
     typer.echo(f"video: {video}")
     return video
+
+
+@contextmanager
+def _reading(store: str) -> Iterator[tuple["RunStore", str]]:
+    """(the store, its name for messages). A URL is pulled, marked groups only, into a temporary folder that goes
+    away afterwards: a reader trusts only what the shared copy's completion marks vouch for, and never touches
+    the working copy a writer on this machine may be using."""
+    from worldwarp.config.remote import is_url
+    from worldwarp.store import RunStore
+
+    if not is_url(store):
+        s = RunStore.open(store[len("file://"):] if store.startswith("file://") else store)
+        yield s, str(s.path)
+        return
+    from worldwarp.store.remote import pull_store, split_store_url
+
+    _, run_id = split_store_url(store)
+    with tempfile.TemporaryDirectory(prefix="worldwarp-pull-") as d:
+        local = Path(d) / f"{run_id}.zarr"
+        pull_store(store, local)
+        yield RunStore.open(local), store.rstrip("/")
+
+
+def _resume_config(url: str) -> tuple[WorldWarpConfig, str]:
+    """A shared store's own params and settings, with this machine's working copy of its artifacts root."""
+    from worldwarp.config import validate
+    from worldwarp.store.remote import root_attrs, split_store_url
+
+    root, run_id = split_store_url(url)
+    attrs = root_attrs(url)
+    if "params" not in attrs:
+        _fail(f"{url}: not a run store (its zarr.json holds no params)")
+    # the writer's own working copy and cache are paths on its machine: this one uses its own
+    settings = {k: v for k, v in (attrs.get("settings") or {"tracking": {"mlflow": False}}).items()
+                if k not in ("artifacts", "remote")}
+    return validate({**attrs["params"], **settings, "artifacts": root}), run_id
 
 
 def _as_overrides(cfg: WorldWarpConfig) -> list[str]:
@@ -302,64 +349,70 @@ def studio(port: Annotated[int, typer.Option(min=1, max=65535, help="port to ser
 
 
 @app.command()
-def resume(store: Annotated[Path, typer.Argument(help="a run store: artifacts/runs/<id>.zarr")],
-           use_prefect: PrefectOpt = False) -> None:
+def resume(store: StoreArg, use_prefect: PrefectOpt = False) -> None:
     """Continue a run from its last completed stage, with the params stored in it; damaged stages recompute.
 
-    The run stays in this store, and reports to its own artifact root and tracking settings (kept in the store)."""
+    The run stays in this store, and reports to its own artifact root and tracking settings (kept in the store).
+    A shared copy's URL resumes into this machine's working copy (remote.cache) and keeps the shared copy current."""
     def go() -> None:
         from worldwarp.config import validate
+        from worldwarp.config.remote import is_url
         from worldwarp.store import RunStore
 
-        s = RunStore.open(store)
+        if is_url(store):
+            cfg, run_id = _resume_config(store)
+            _execute(cfg, run_id, use_prefect)
+            return
+        s = RunStore.open(store[len("file://"):] if store.startswith("file://") else store)
         _execute(validate({**s.params, **s.settings()}), s.run_id, use_prefect, store_path=s.path)
     _guarded(go)()
 
 
 @app.command()
-def inspect(store: Annotated[Path, typer.Argument(help="a run store")]) -> None:
+def inspect(store: StoreArg) -> None:
     """A table of chunks x stages: status, key, time, size."""
     def go() -> None:
-        from rich.console import Console
-        from rich.table import Table
-
-        from worldwarp.store import RunStore
-
-        s = RunStore.open(store)
-        report = s.verify(deep=True)
-        damaged = f"  damaged={len(report.damaged)}" if report.damaged else ""
-        t = Table(title=f"{s.path.name}  status={s.status}{damaged}")
-        for col in ("chunk", "stage", "status", "key", "seconds", "size"):
-            t.add_column(col)
-        for row in s.summary(report):
-            t.add_row(str(row.chunk), row.stage, row.status, row.key[:12] if row.key else "-",
-                      f"{row.seconds:.2f}" if row.seconds is not None else "-", _size(row.nbytes))
-        Console().print(t)
-        if "video" in report.damaged:
-            typer.echo(f"video: damaged ({report.damaged['video'][0]})")
+        with _reading(store) as (s, _):
+            _print_table(s)
     _guarded(go)()
 
 
+def _print_table(s: "RunStore") -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    report = s.verify(deep=True)
+    damaged = f"  damaged={len(report.damaged)}" if report.damaged else ""
+    t = Table(title=f"{s.path.name}  status={s.status}{damaged}")
+    for col in ("chunk", "stage", "status", "key", "seconds", "size"):
+        t.add_column(col)
+    for row in s.summary(report):
+        t.add_row(str(row.chunk), row.stage, row.status, row.key[:12] if row.key else "-",
+                  f"{row.seconds:.2f}" if row.seconds is not None else "-", _size(row.nbytes))
+    Console().print(t)
+    if "video" in report.damaged:
+        typer.echo(f"video: damaged ({report.damaged['video'][0]})")
+
+
 @app.command()
-def verify(store: Annotated[Path, typer.Argument(help="a run store")],
+def verify(store: StoreArg,
            quick: Annotated[bool, typer.Option(help="sizes only, no checksums (a stat per file)")] = False) -> None:
-    """Check every file of a store against the sizes and crc32c checksums recorded when it was written."""
+    """Check every file of a store against the sizes and crc32c checksums recorded when it was written.
+    A URL is checked as a reader sees it: its marked groups, downloaded, against their manifests."""
     def go() -> None:
         import time
 
-        from worldwarp.store import RunStore
-
-        s = RunStore.open(store)
         t0 = time.perf_counter()
-        report = s.verify(deep=not quick)
+        with _reading(store) as (s, name):
+            report = s.verify(deep=not quick)
         for rel, problems in report.damaged.items():
             for p in problems:
                 typer.echo(f"{rel}: {p}")
         for rel in report.unchecked:
             typer.echo(f"{rel}: no checksums recorded (written by an older version)")
         if not report.ok:
-            _fail(f"{s.path}: damaged ({report.first()}); repair it with `worldwarp resume {s.path}`")
-        typer.echo(f"{s.path}: intact ({report.checked} groups checked in {time.perf_counter() - t0:.2f} s)")
+            _fail(f"{name}: damaged ({report.first()}); repair it with `worldwarp resume {name}`")
+        typer.echo(f"{name}: intact ({report.checked} groups checked in {time.perf_counter() - t0:.2f} s)")
     _guarded(go)()
 
 
@@ -374,17 +427,17 @@ def _size(n: int | None) -> str:
 
 
 @app.command()
-def export(store: Annotated[Path, typer.Argument(help="a run store")],
+def export(store: StoreArg,
            out: Annotated[Path, typer.Option(help="output directory")] = Path("export"),
            chunk: Annotated[int, typer.Option(help="chunk whose Gaussians go to the .ply (-1 = last)")] = -1) -> None:
     """Write video.mp4, cameras.npz (K, R, t), gaussians.ply, transforms.json (nerfstudio), import_blender.py."""
     def go() -> None:
         from worldwarp.export import export_all
-        from worldwarp.store import RunStore
 
         # no _check_writable(out): it would leave an empty folder behind when the store is refused
-        for p in export_all(RunStore.open(store), out, chunk=chunk):
-            typer.echo(str(p))
+        with _reading(store) as (s, _):
+            for p in export_all(s, out, chunk=chunk):
+                typer.echo(str(p))
     _guarded(go)()
 
 
@@ -415,7 +468,7 @@ def _eval_overrides(at_frame: list[int] | None) -> list[str]:
 
 
 @app.command()
-def evaluate(store: Annotated[Path, typer.Argument(help="a finished run store")],
+def evaluate(store: StoreArg,
              out: Annotated[Path, typer.Option(help="directory for metrics.json, per_frame.csv, metrics.png")],
              params: Annotated[Optional[Path], typer.Option(help="params.yaml (its eval section)")] = None,
              at_frame: AtFrameOpt = None, set_: SetOpt = None) -> None:
@@ -424,12 +477,12 @@ def evaluate(store: Annotated[Path, typer.Argument(help="a finished run store")]
     def go() -> None:
         from stages.evaluate import evaluate_store
         from worldwarp.metrics import InceptionError
-        from worldwarp.store import RunStore
 
         ev = load_params(params, [*(set_ or []), *_eval_overrides(at_frame)]).eval
         _check_writable(out)
         try:
-            paths = evaluate_store(RunStore.open(store), ev, out, progress=True)
+            with _reading(store) as (s, _):
+                paths = evaluate_store(s, ev, out, progress=True)
         except InceptionError as e:
             _fail(str(e))
         for p in paths.values():

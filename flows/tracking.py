@@ -42,12 +42,26 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+# schemes whose artifact repository MLflow has built in (and fsspec can write too); memory:// and the like are not
+MLFLOW_SCHEMES = ("s3", "gs")
+
+
+def artifact_location(cfg: WorldWarpConfig) -> str:
+    """Where a new experiment keeps its artifacts: ``<shared storage>/mlflow`` when the run stores are on an
+    object store MLflow can write (S3: boto3, so AWS_ENDPOINT_URL or MLFLOW_S3_ENDPOINT_URL for MinIO/moto),
+    else ``<artifacts>/mlartifacts`` on this machine."""
+    url = cfg.remote.url
+    if url and url.split("://", 1)[0] in MLFLOW_SCHEMES:
+        return f"{url.rstrip('/')}/mlflow"
+    return (Path(cfg.artifacts) / "mlartifacts").resolve().as_uri()
+
+
 def experiment_id(client: Any, cfg: WorldWarpConfig) -> str:
+    """The experiment's id; created on first use. An existing experiment keeps the location it was made with."""
     exp = client.get_experiment_by_name(cfg.tracking.experiment)
     if exp is not None:
         return exp.experiment_id
-    where = (Path(cfg.artifacts) / "mlartifacts").resolve().as_uri()
-    return client.create_experiment(cfg.tracking.experiment, artifact_location=where)
+    return client.create_experiment(cfg.tracking.experiment, artifact_location=artifact_location(cfg))
 
 
 def prepare_tracking(cfg: WorldWarpConfig) -> None:

@@ -1,5 +1,7 @@
-"""worldwarp/batch on a real Prefect server: prefect.yaml deployed to a process work pool, two workers, three
-CPU-sized longshots whose stores live in a local S3 (moto's server) or on local disk."""
+"""worldwarp/batch on a real Prefect server: prefect.yaml deployed to a process work pool with `prefect deploy --all`,
+two longshot workers and one batch worker (each its own "machine": its own cache folder), the batch triggered as
+users do, `prefect deployment run worldwarp/batch --watch`; three CPU-sized longshots whose stores live on local
+disk, then in a local S3 bucket (moto's server) as the artifacts root."""
 
 import csv
 import json
@@ -29,7 +31,8 @@ def _params(tmp_path: Path) -> Path:
 
 
 class Cluster:
-    """A Prefect server, the work pool `worldwarp`, prefect.yaml's deployments, and two longshot workers."""
+    """A Prefect server, the work pool `worldwarp`, prefect.yaml's deployments, two longshot workers and a batch
+    worker. Every worker has its own XDG_CACHE_HOME: with a bucket as artifacts root, its own working copies."""
 
     def __init__(self, tmp_path: Path, extra_env: dict[str, str]):
         port = free_port()
@@ -44,13 +47,20 @@ class Cluster:
         wait_http(f"{self.api}/health", self.server)
         self._prefect("work-pool", "create", "worldwarp", "--type", "process")
         self._prefect("--no-prompt", "deploy", "--all")
-        self.workers = [self._start(f"worker-{i}", [str(BIN / "prefect"), "worker", "start", "--pool", "worldwarp",
-                                                    "--work-queue", "longshot", "--limit", "1", "--name", f"w{i}"])
-                        for i in (1, 2)]
+        self.workers = [self._worker(f"worker-{i}", "longshot") for i in (1, 2)]
+        self._worker("worker-batch", "batch")
 
-    def _start(self, name: str, cmd: list[str]) -> subprocess.Popen:
+    def _worker(self, name: str, queue: str) -> subprocess.Popen:
+        return self._start(name, [str(BIN / "prefect"), "worker", "start", "--pool", "worldwarp", "--work-queue", queue,
+                                  "--limit", "1", "--name", name], XDG_CACHE_HOME=str(self.cache(name)))
+
+    def cache(self, worker: str) -> Path:
+        return self.tmp / "cache" / worker
+
+    def _start(self, name: str, cmd: list[str], **env: str) -> subprocess.Popen:
         log = (self.tmp / f"{name}.log").open("w")
-        p = subprocess.Popen(cmd, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        p = subprocess.Popen(cmd, env={**self.env, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
         self.procs.append(p)
         return p
 
@@ -59,13 +69,15 @@ class Cluster:
         assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
         return out.stdout
 
+    def run_batch(self, params: Path, overrides: list[str], name: str) -> list[str]:
+        """The command a user types: the batch runs on the batch worker, its items on the longshot workers."""
+        parameters = {"profile": "default", "params_file": str(params), "overrides": overrides, "name": name}
+        return [str(BIN / "prefect"), "deployment", "run", "worldwarp/batch", "--params", json.dumps(parameters),
+                "--watch", "--watch-interval", "1", "--watch-timeout", "900"]
+
     def batch(self, params: Path, overrides: list[str], name: str) -> subprocess.CompletedProcess:
-        """The batch flow, run here (it only submits and waits); its items run on the workers."""
-        code = ("import json, sys; from flows.batch import batch; "
-                "r = batch(profile='default', params_file=sys.argv[1], overrides=json.loads(sys.argv[2]), name=sys.argv[3]); "
-                "print('SUMMARY', json.dumps(r))")
-        return subprocess.run([str(BIN / "python"), "-c", code, str(params), json.dumps(overrides), name],
-                              env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        return subprocess.run(self.run_batch(params, overrides, name), env=self.env, cwd=ROOT, capture_output=True,
+                              text=True, timeout=960)
 
     def log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text()
@@ -80,9 +92,10 @@ class Cluster:
                     p.kill()
 
 
-def _summary(out: subprocess.CompletedProcess) -> dict:
-    line = next(line for line in out.stdout.splitlines() if line.startswith("SUMMARY "))
-    return json.loads(line[len("SUMMARY "):])
+def _summary(art: Path, name: str) -> dict[str, dict]:
+    """The batch's summary.csv, by item."""
+    with (art / "batches" / name / "summary.csv").open() as f:
+        return {r["name"]: r for r in csv.DictReader(f)}
 
 
 def _flow_run_ids(api: str, names: list[str]) -> dict[str, str]:
@@ -96,40 +109,41 @@ def _flow_run_ids(api: str, names: list[str]) -> dict[str, str]:
 
 def _check_batch(cluster: "Cluster", out: subprocess.CompletedProcess, art: Path, name: str, stores: dict) -> None:
     """Every item Completed, spread over both workers, the summary written, every store complete."""
-    assert out.returncode == 0, out.stderr[-3000:] + cluster.log("worker-1")[-2000:]
-    items = {r["name"]: r for r in _summary(out)["items"]}
+    assert out.returncode == 0, out.stdout[-2000:] + cluster.log("worker-batch")[-3000:]
+    items = _summary(art, name)
     assert {n: r["state"] for n, r in items.items()} == {n: "Completed" for n in ITEMS}
-    assert all(r["frames"] == 9 + 6 for r in items.values())
+    assert all(r["frames"] == str(9 + 6) for r in items.values())
     ids = _flow_run_ids(cluster.api, [f"{name}-{n}" for n in ITEMS])
     assert len(ids) == 3
     for w in ("worker-1", "worker-2"):  # each worker picked up at least one of the three flow runs
         assert any(i in cluster.log(w) for i in ids.values()), f"{w} ran none of the batch"
-    assert (art / "batches" / name / "summary.csv").read_text().count("Completed") == 3
     assert (art / "batches" / name / "summary.png").stat().st_size > 0
-    _check_mlflow(art, name)
+    _check_mlflow(f"sqlite:///{art / 'mlflow.db'}", name)
     for n in ITEMS:
         store = stores[n]()
         assert store.status == "complete" and store.verify().damaged == {}
         assert store.read_video().shape == (15, 64, 96, 3) and np.std(store.read_video()) > 0.02
 
 
-def _check_mlflow(art: Path, name: str) -> None:
-    """The batch's MLflow run holds the summary and is the parent of its three longshot runs."""
+def _check_mlflow(uri: str, name: str, completed: int = 3) -> str:
+    """The batch's MLflow run holds the summary and is the parent of its three longshot runs. Returns the run's
+    artifact URI."""
     import mlflow
 
-    client = mlflow.MlflowClient(f"sqlite:///{art / 'mlflow.db'}")
+    client = mlflow.MlflowClient(uri)
     exp = client.get_experiment_by_name("worldwarp")
     batch = client.search_runs([exp.experiment_id], f"tags.`worldwarp.batch` = '{name}'")
-    assert len(batch) == 1 and batch[0].data.metrics["items_completed"] == 3
+    assert len(batch) == 1 and batch[0].data.metrics["items_completed"] == completed
     assert {a.path for a in client.list_artifacts(batch[0].info.run_id)} == {"summary.csv", "summary.png"}
     kids = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{batch[0].info.run_id}'")
     assert sorted(r.data.tags["worldwarp.run_id"] for r in kids) == sorted(ITEMS)
+    return batch[0].info.artifact_uri
 
 
-def _check_rerun_skips(cluster: "Cluster", params: Path, overrides: list[str], name: str) -> None:
+def _check_rerun_skips(cluster: "Cluster", params: Path, overrides: list[str], art: Path, name: str) -> None:
     again = cluster.batch(params, overrides, name)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert {r["state"] for r in _summary(again)["items"]} == {"skipped"}
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert {r["state"] for r in _summary(art, name).values()} == {"skipped"}
     assert _flow_run_ids(cluster.api, [f"{name}-{n}" for n in ITEMS]) == {}  # nothing was submitted
 
 
@@ -154,13 +168,15 @@ def _kill_tree(proc: subprocess.Popen) -> None:
 @pytest.mark.slow
 @pytest.mark.server
 def test_batches_over_two_workers_on_disk_then_on_s3_with_a_worker_killed(tmp_path, monkeypatch):
-    """One cluster (server, pool, prefect.yaml deployed, two workers), two batches of the same three items.
+    """One cluster (server, pool, prefect.yaml deployed, two longshot workers, a batch worker), two batches of the
+    same three items, each started with `prefect deployment run worldwarp/batch --watch`.
 
     b1, stores on local disk: every item Completed, spread over both workers, summary written; a rerun skips all.
-    b2, stores in moto's S3 (another local artifacts folder, so nothing comes from b1), plus a fourth item, a
-    broken photo: a worker is killed -9 mid-item; the batch sees that item's lease go stale, sets its run Crashed
-    and submits it again on the other worker, which resumes from the bucket. The broken photo fails alone and is
-    listed with its error; the batch ends Failed. Every store in the bucket equals b1's, array for array."""
+    b2, artifacts=s3://batch/shared (moto's S3; each worker works in its own cache folder, so nothing comes from b1
+    or from another worker's disk), plus a fourth item, a broken photo: a worker is killed -9 mid-item; the batch
+    sees that item's lease go stale, sets its run Crashed and submits it again on the other worker, which resumes
+    from the bucket. The broken photo fails alone and is listed with its error; the batch ends Failed. Every store
+    in the bucket equals b1's, array for array, and the batch's MLflow artifacts are in the bucket too."""
     params, art = _params(tmp_path), tmp_path / "artifacts"
     with moto_s3("batch") as s3:
         for k, v in s3.items():
@@ -172,18 +188,30 @@ def test_batches_over_two_workers_on_disk_then_on_s3_with_a_worker_killed(tmp_pa
             out = cluster.batch(params, on_disk, "b1")
             disk = {n: (lambda n=n: RunStore.open(art / "disk" / "runs" / f"{n}.zarr")) for n in ITEMS}
             _check_batch(cluster, out, art / "disk", "b1", disk)
-            _check_rerun_skips(cluster, params, on_disk, "b1-again")
+            _check_rerun_skips(cluster, params, on_disk, art / "disk", "b1-again")
 
             photos = tmp_path / "photos"
             photos.mkdir()
             (photos / "broken.png").write_bytes(b"not a png")
-            item = _run_and_kill(cluster, params, [*common, f"artifacts={art / 's3'}", "remote.url=s3://batch/shared",
+            # one tracking database for all workers (an MLflow server in real life); its artifacts go to the bucket
+            tracking = f"sqlite:///{tmp_path / 'mlflow-b2.db'}"
+            item = _run_and_kill(cluster, params, [*common, "artifacts=s3://batch/shared", f"tracking.uri={tracking}",
                                                    f"batch.images={photos}"])
             # the killed item ran twice: Crashed, then Completed on the surviving worker
             assert sorted(_flow_runs(cluster.api, f"b2-{item}")) == ["Completed", "Crashed"]
-            rows = {r["name"]: r for r in csv.DictReader((art / "s3" / "batches" / "b2" / "summary.csv").open())}
+            batch_copy = cluster.cache("worker-batch") / "worldwarp" / "s3" / "batch" / "shared"
+            rows = _summary(batch_copy, "b2")
             assert {n: r["state"] for n, r in rows.items()} == {"img-broken": "Failed", **{n: "Completed" for n in ITEMS}}
             assert "broken.png: not a readable image" in rows["img-broken"]["error"]
+            where = _check_mlflow(tracking, "b2")
+            assert where.startswith("s3://batch/shared/mlflow/")
+            import s3fs
+
+            assert s3fs.S3FileSystem(skip_instance_cache=True).exists(f"{where}/summary.csv")
+            # each longshot worker wrote only its own working copies
+            copies = {w: {p.stem for p in (cluster.cache(w) / "worldwarp/s3/batch/shared/runs").glob("*.zarr")}
+                      for w in ("worker-1", "worker-2")}
+            assert copies["worker-1"] and copies["worker-2"] and set(ITEMS) <= copies["worker-1"] | copies["worker-2"]
 
             for n in ITEMS:
                 a, b = disk[n](), _pulled(tmp_path, "shared", n)
@@ -205,14 +233,11 @@ def _run_and_kill(cluster: Cluster, params: Path, overrides: list[str]) -> str:
     import s3fs
 
     fs = s3fs.S3FileSystem(skip_instance_cache=True)
-    code = ("import json, sys; from flows.batch import batch; "
-            "r = batch(profile='default', params_file=sys.argv[1], overrides=json.loads(sys.argv[2]), name='b2'); "
-            "print('SUMMARY', json.dumps(r))")
-    b2 = subprocess.Popen([str(BIN / "python"), "-c", code, str(params), json.dumps(overrides)],
-                          env=cluster.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    b2 = subprocess.Popen(cluster.run_batch(params, overrides, "b2"), env=cluster.env, cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     victim = None
     while victim is None:
-        assert b2.poll() is None, b2.communicate()[1][-3000:]
+        assert b2.poll() is None, b2.communicate()[0][-3000:] + cluster.log("worker-batch")[-3000:]
         fs.invalidate_cache()
         for n in ITEMS:
             lease = f"batch/shared/runs/{n}.zarr.lease"
@@ -224,9 +249,10 @@ def _run_and_kill(cluster: Cluster, params: Path, overrides: list[str]) -> str:
                     break
         time.sleep(0.2)
     _kill_tree(victim[1])
-    _, err = b2.communicate(timeout=900)
-    assert b2.returncode != 0
-    assert "batch b2: 1 of 4 items did not complete (img-broken)" in err, err[-3000:]
+    out, _ = b2.communicate(timeout=960)
+    assert b2.returncode != 0, out[-3000:]  # --watch: the batch ended Failed
+    log = cluster.log("worker-batch")
+    assert "batch b2: 1 of 4 items did not complete (img-broken)" in log, out[-2000:] + log[-3000:]
     return victim[0]
 
 

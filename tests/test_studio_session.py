@@ -1,13 +1,17 @@
 """The Studio's logic on real tiny runs (no browser): generate chunk by chunk, roll back, one writer per run."""
 
+import json
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import TINY
+from conftest import BIN, ROOT, TINY, cli_env
 from flows.studio import session as S
 from flows.studio.lock import BusyError, writer
+from worldwarp.store.lease import Lease
 
 
 @pytest.fixture(autouse=True)
@@ -79,14 +83,30 @@ def test_rollback_then_generate_again_gives_the_same_store(tmp_path):
 def test_a_run_being_written_refuses_a_second_writer(tmp_path):
     cfg = S.build_config(_base(tmp_path), S.Choice(chunks=3))
     path = S.store_path(cfg, "busy")
-    with writer(path):
-        with pytest.raises(BusyError, match="being written by another job"):
+    with writer(path, cfg):
+        with pytest.raises(BusyError, match="being written by"):
             _run(cfg, path, 1)
         with pytest.raises(BusyError):
             S.rollback(path)
     assert not path.exists()  # refused before anything was written
-    _run(cfg, path, 1)  # the lock went with its holder
+    with Lease(path):  # the lease a CLI or flow run takes: the same one
+        with pytest.raises(BusyError, match="being written by"):
+            _run(cfg, path, 1)
+    _run(cfg, path, 1)  # the lease went with its holder
     assert S.RunStore.open(path).chunks() == [0]
+
+
+def test_a_cli_run_on_a_run_the_studio_holds_is_refused(tmp_path):
+    """A real `worldwarp demo` process on the run a Studio session is writing: exit 2, one line, nothing written."""
+    cfg = S.build_config(_base(tmp_path), S.Choice(chunks=3))
+    path = S.store_path(cfg, "busy")
+    cmd = [str(BIN / "worldwarp"), "demo", "--run-id", "busy", *[a for o in _base(tmp_path) for a in ("--set", o)]]
+    with writer(path, cfg):
+        done = subprocess.run(cmd, env=cli_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "busy.zarr.lease: run is being written by" in lines[0] and f":{os.getpid()}" in lines[0]
+    assert not path.exists()
 
 
 def test_a_bad_upload_is_one_line_and_writes_no_store(tmp_path):
@@ -160,3 +180,43 @@ def test_studio_runs_are_tracked_in_mlflow_like_cli_runs(tmp_path):
     runs = c.search_runs([c.get_experiment_by_name("worldwarp").experiment_id], "tags.`worldwarp.run_id` = 'tracked'")
     chunks = sorted(r.data.tags["worldwarp.chunk"] for r in runs if "worldwarp.chunk" in r.data.tags)
     assert chunks == ["0", "1"] and len(runs) == 3
+
+
+def test_studio_keeps_the_shared_copy_current(tmp_path):
+    """With remote.url (memory:// here: the Studio runs in this process), every finished group goes to the shared
+    copy, a roll back removes the chunk there too, and another machine (an empty disk) continues the run from it."""
+    import shutil
+    import uuid
+
+    from worldwarp.store.remote import RemoteStore, remote_store_url
+
+    url = f"memory://studio-{uuid.uuid4().hex}/ww"
+    cfg = S.build_config([*_base(tmp_path), f"remote.url={url}"], S.Choice(chunks=3))
+    path = S.store_path(cfg, "s")
+    _run(cfg, path, 2)
+    before = _arrays(S.RunStore.open(path))
+    remote = RemoteStore(remote_store_url(url, "s"))
+    chunks = lambda: sorted({g.split("/")[1] for g in remote.marked_groups() if g.startswith("chunks/")})  # noqa: E731
+    assert chunks() == ["0", "1"] and len(remote.marked_groups()) == 1 + 2 * 5
+
+    assert S.rollback(path) == 1
+    assert chunks() == ["0"] and not remote.fs.exists(f"{remote.root}/chunks/1")
+    assert json.loads(remote.meta_bytes(""))["attributes"]["status"] == "running"
+
+    # another machine: its own artifacts folder, nothing on its disk; the shared copy brings chunk 0
+    other = S.build_config([*TINY, f"artifacts={tmp_path / 'machine-b'}", "tracking.mlflow=false",
+                            f"remote.url={url}"], S.Choice(chunks=3))
+    path_b = S.store_path(other, "s")
+    shutil.rmtree(path)
+    events = _run(other, path_b, 1)
+    assert [e for e in events if e[0] == "chunk"] == [("chunk", 1, "")]  # chunk 0 came from the shared copy
+    after = _arrays(S.RunStore.open(path_b))
+    assert sorted(after) == sorted(before)
+    for name, a in before.items():
+        assert np.array_equal(a, after[name], equal_nan=True), name
+    _run(other, path_b, 1)
+    copy = tmp_path / "reader" / "s.zarr"
+    remote.pull(copy)
+    got = S.RunStore.open(copy)
+    assert got.status == "complete" and got.verify().ok and got.chunks() == [0, 1, 2]
+    assert np.array_equal(got.read_video(), S.RunStore.open(path_b).read_video())

@@ -1,8 +1,8 @@
 """The Studio's Gradio page. Gradio is imported here only (never by ``import worldwarp`` or the CLI's start-up).
 
-Each browser tab has its own ``gr.State`` (the run it works on), so two tabs never mix runs; the writer lock
-(lock.py) refuses a second job on a run that is being written. Every handler turns an exception into one
-readable line in the page's status box: never a stack trace.
+Each browser tab has its own ``gr.State`` (the run it works on), so two tabs never mix runs; the run's lease
+(lock.py: the very lease CLI and flow runs take) refuses a second job on a run that is being written. Every
+handler turns an exception into one readable line in the page's status box: never a stack trace.
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def build(base: list[str]):
         preview_btn.click(preview, inputs, [traj, status])
         for c in (movement, speed, camera_file, chunks):
             c.change(preview, inputs, [traj, status])
-        # one job at a time per tab; the writer lock refuses a second job on one run across tabs
+        # one job at a time per tab; the run's lease refuses a second job on one run across tabs
         gen_btn.click(generate, [state, n, *inputs], outs, concurrency_limit=None)
         back_btn.click(rollback, [state], outs)
         reset_btn.click(reset, [state], outs)

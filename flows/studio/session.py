@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from stages.common import span
+from stages.guard import RunGuard
 from stages.runner import MODULES, open_run, run_stage
 from stages.warp import read_render
 from stages import STAGES
 from worldwarp.config import WorldWarpConfig, load_params, validate
 from worldwarp.store import RunStore, StoreError  # noqa: F401 - StoreError for the page's messages
 
-from .lock import writer
+from .lock import shared_copy, writer
 
 
 class StudioError(RuntimeError):
@@ -100,13 +101,17 @@ def finished_chunks(store: RunStore, cfg: WorldWarpConfig) -> list[int]:
 
 def generate(cfg: WorldWarpConfig, path: Path, n: int, track: bool = True) -> Iterator[tuple[str, int, str]]:
     """Generate the next ``n`` chunks of the run at ``path`` (created when new): yields ("stage", k, name)
-    before each stage and ("chunk", k, "") after each chunk. Holds the run's writer lock throughout."""
+    before each stage and ("chunk", k, "") after each chunk. Holds the run's lease throughout."""
     from flows.cli import _preflight
 
     _preflight(cfg)  # missing weights or device fail here, before the store is touched
-    with writer(path):
+    with writer(path, cfg) as lease:
+        guard = RunGuard(lease, shared_copy(path, cfg))
+        guard.pull(path)  # a run begun on another machine continues from its shared copy
         reopen = path if path.exists() else None
         store, keys = open_run(cfg, path.name.removesuffix(".zarr"), store_path=reopen)
+        guard.store = store
+        guard.sync()
         done = finished_chunks(store, cfg)
         first = len(done)
         todo = list(range(first, min(first + n, cfg.chunk.count)))
@@ -117,17 +122,26 @@ def generate(cfg: WorldWarpConfig, path: Path, n: int, track: bool = True) -> It
         try:
             for k in todo:
                 for stage in STAGES:
+                    guard.check()  # taken over (this job was presumed dead): stop before writing more
                     yield "stage", k, stage
                     run_stage(store, k, stage, cfg, keys[(k, stage)])
+                    guard.sync(k)
                 if tracker is not None:
                     tracker.chunk(k)
                 yield "chunk", k, ""
         except BaseException:
-            store.set_status("failed")
+            if not guard.lost:  # the new owner's status is not ours to overwrite
+                store.set_status("failed")
+                guard.sync()
             if tracker is not None:
                 tracker.finish("FAILED")
             raise
-        store.set_status("complete" if todo[-1] == cfg.chunk.count - 1 else "running")
+        complete = todo[-1] == cfg.chunk.count - 1
+        store.set_status("complete" if complete else "running")
+        if complete:
+            guard.finish()  # the video too, then the root's status
+        else:
+            guard.sync()
         if tracker is not None:
             tracker.finish("FINISHED")
 
@@ -142,13 +156,19 @@ def _tracker(cfg: WorldWarpConfig, store: RunStore):
 
 def rollback(path: Path) -> int:
     """Drop the run's last chunk (its groups and its new frames); returns the chunk dropped."""
-    with writer(path):
+    # the store's own settings say where its lease lives (beside a shared copy, when it has one)
+    cfg = config_of(RunStore.open(path)) if (path / "zarr.json").is_file() else None
+    with writer(path, cfg):
         store = RunStore.open(path)
         chunks = store.chunks()
         if not chunks:
             raise StudioError("this run has no chunk to roll back")
         k = chunks[-1]
+        remote = shared_copy(path, cfg)
+        if remote is not None:  # first there: a roll back killed half-way leaves the chunk here, visibly not undone
+            remote.drop_chunk(k)
         store.drop_chunk(k, span(config_of(store), k).new_start)
+        RunGuard(None, remote, store).sync()  # the shared root's status: running again
         return k
 
 

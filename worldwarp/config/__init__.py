@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .base import Section
 from .batch import BatchConfig
@@ -17,7 +17,7 @@ from .estimator import EstimatorConfig
 from .evaluation import EvalConfig
 from .experiments import ExperimentsConfig
 from .lease import LeaseConfig
-from .remote import RemoteConfig
+from .remote import RemoteConfig, split_artifacts
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, apply_profile
 from .prompt import PromptConfig
 from .real_photo import RealPhotoConfig
@@ -41,7 +41,9 @@ class WorldWarpConfig(Section):
     deterministic: bool = Field(False, description="bit-identical reruns on CUDA too: PyTorch's deterministic kernels and "
                                 "the torch rasteriser instead of gsplat (slower; see docs/DETERMINISM.md). CPU runs are "
                                 "deterministic either way")
-    artifacts: str = Field("artifacts", description="root of run stores and caches")
+    artifacts: str = Field("artifacts", description="root of run stores and caches: a local folder, or a URL "
+                           "(s3://bucket/prefix, any fsspec URL) that becomes remote.url, with a local working copy "
+                           "under remote.cache (see worldwarp/config/remote.py)")
     chunk: ChunkConfig = ChunkConfig()
     resolution: ResolutionConfig = ResolutionConfig()
     trajectory: TrajectoryConfig = TrajectoryConfig()
@@ -63,7 +65,17 @@ class WorldWarpConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _profile_layer(cls, data: Any) -> Any:
-        return apply_profile(data)
+        return split_artifacts(apply_profile(data))
+
+    @field_validator("artifacts")
+    @classmethod
+    def _local_after_split(cls, v: str) -> str:
+        # a URL was turned into remote.url + a working copy before validation; one left here came by assignment,
+        # which skips that step (and would leave remote.url unset): refuse it rather than write under "s3:/..."
+        if "://" in v:
+            raise ValueError(f"{v!r}: give a URL artifacts root through params or overrides (load_params, validate), "
+                             "not by assignment")
+        return v
 
     @model_validator(mode="after")
     def _deterministic_backend(self) -> "WorldWarpConfig":

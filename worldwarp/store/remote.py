@@ -81,6 +81,17 @@ class RemoteStore:
         """Take a group out of the shared copy (the local store dropped it)."""
         self._remove(rel)
 
+    def drop_chunk(self, chunk: int) -> None:
+        """Roll back chunk ``chunk`` here (the Studio's roll back): the video first (it is only ever here whole,
+        for a complete run), then each of the chunk's groups, unmarked before its files go, then the rest."""
+        self.fs.invalidate_cache()
+        self._remove("video")
+        rel = f"chunks/{int(chunk)}"
+        for meta in sorted(self.fs.glob(self._key(f"{rel}/*/{META}"))):
+            self._remove(meta[len(self.root) + 1:-len(META) - 1])
+        if self.fs.exists(self._key(rel)):
+            self.fs.rm(self._key(rel), recursive=True)
+
     def _remove(self, rel: str) -> None:
         """Unmark first, then delete: a reader never trusts a group whose files are going."""
         key = self._key(rel)
@@ -168,4 +179,34 @@ def _write_atomic(path: Path, body: bytes) -> None:
 
 def remote_store_url(root: str, run_id: str) -> str:
     return f"{root.rstrip('/')}/runs/{run_id}.zarr"
+
+
+def split_store_url(url: str) -> tuple[str, str]:
+    """``<root>/runs/<run-id>.zarr`` -> (root, run id): the layout every shared copy has."""
+    head, _, name = url.rstrip("/").rpartition("/")
+    root, _, runs = head.rpartition("/")
+    if runs != "runs" or not name.endswith(".zarr") or len(name) == len(".zarr") or not root:
+        raise StoreError(f"{url}: a shared run store's URL ends in /runs/<run-id>.zarr")
+    return root, name[:-len(".zarr")]
+
+
+def root_attrs(url: str) -> dict:
+    """The shared store's root attributes (params, settings, status); a one-line StoreError when it is not there."""
+    remote = RemoteStore(url)
+    try:
+        body = remote.meta_bytes("")
+    except OSError as e:  # a missing bucket, no access, no endpoint
+        raise StoreError(f"{url}: cannot read it ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})") from None
+    if body is None:
+        raise StoreError(f"{url}: no run store there (no bucket, or no zarr.json under that prefix)")
+    try:
+        return json.loads(body).get("attributes", {})
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise StoreError(f"{url}: its zarr.json is not valid JSON") from None
+
+
+def pull_store(url: str, local: Path) -> list[str]:
+    """Copy the shared store at ``url`` to ``local``, marked groups only (a reader trusts nothing else)."""
+    root_attrs(url)  # the one-line error for a missing bucket or store, before anything is written here
+    return RemoteStore(url).pull(local)
 
