@@ -22,6 +22,7 @@ from worldwarp.config import WorldWarpConfig
 from worldwarp.geometry.cameras import Cameras
 from worldwarp.geometry.depth_fill import fill_depth_holes
 from worldwarp.splat import render
+from worldwarp.store import ArrayLink
 
 from .common import once, resolve_device, to_np
 from .gaussians import load_gaussians
@@ -83,7 +84,9 @@ def _from_cache(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarr
         confidence = mask.astype(np.float32)
     else:  # the model's depth, aligned to the cache, covers the holes too
         depth, confidence = to_np(est.depth), to_np(est.confidence)
-    return ({"rgb": hand["rgb"], "depth": depth.astype(np.float32), "K": hand["K"],
+    # the history frames are the handoff's (themselves chunk k-1's frames): linked, stored once
+    rgb = ArrayLink(k - 1, "handoff", "rgb", 0, len(hand["rgb"]))
+    return ({"rgb": rgb, "depth": depth.astype(np.float32), "K": hand["K"],
              "w2c": to_np(est.w2c).astype(np.float32), "confidence": confidence.astype(np.float32)},
             {"source": f"cache-render+{cfg.estimator.backend}", "pose": _pose_source(cfg),
              "hole_fraction": float(1 - mask.mean()), **_finite(est.residuals)})

@@ -1,4 +1,4 @@
-"""Stage 5, history handoff: append chunk k's new frames to the video; its last frames become k+1's history."""
+"""Stage 5, history handoff: chunk k's new frames join the video; its last frames become k+1's history."""
 
 from __future__ import annotations
 
@@ -6,21 +6,24 @@ import numpy as np
 
 from worldwarp.config import WorldWarpConfig
 from worldwarp.io.video import to_uint8
+from worldwarp.store import ArrayLink
 
 from .common import once, span
 
 GROUP = "handoff"
 
 
-def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray], dict]:
+def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray | ArrayLink], dict]:
     sp = span(cfg, k)
-    frames = np.asarray(store.read_stage(k, "frames")["rgb"])
-    skip = sp.new_start - sp.start
-    store.add_video_frames(sp.new_start, k, skip, len(frames) - skip, lambda: to_uint8(frames[skip:]))
+    n, skip, h = sp.stop - sp.start, sp.new_start - sp.start, cfg.chunk.history
+    # the new frames and the history handed over are the frames group's own: linked, not copied (docs/STORE.md);
+    # a store made before video views gets its pixel copy
+    store.add_video_frames(sp.new_start, k, skip, n - skip,
+                           lambda: to_uint8(np.asarray(store.read_array(k, "frames", "rgb", slice(skip, None)))))
     inp = store.read_input()
-    h = cfg.chunk.history
     last = slice(sp.stop - h, sp.stop)
-    return ({"rgb": frames[-h:], "K": np.asarray(inp["K"][last]), "w2c": np.asarray(inp["w2c"][last])},
+    return ({"rgb": ArrayLink(k, "frames", "rgb", n - h, n), "K": np.asarray(inp["K"][last]),
+             "w2c": np.asarray(inp["w2c"][last])},
             {"video_frames": [sp.new_start, sp.stop]})
 
 

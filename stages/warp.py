@@ -1,9 +1,10 @@
 """Stage 3, render (forward warp): chunk k's cache seen from the chunk's commanded cameras; the validity mask is
 the one cfg.splat.mask selects (longshot or the authors' official), eroded by cfg.splat.mask_erosion.
 
-The rendered rgb goes to its own group, ``render`` (same key), written before ``warp``'s mark: it is the
-denoiser's input and the one large array nothing needs once the chunk is finished, so a finished chunk drops it
-(``store.keep_renders``) and a resume that must denoise the chunk again renders it again (stages/runner.heal)."""
+The render (rgb, depth, alpha) goes to its own group, ``render`` (same key), written before ``warp``'s mark, which
+keeps the validity mask: the rgb is the denoiser's input, and nothing needs any of it once the chunk is finished,
+so a finished chunk drops it (``store.keep_renders``) and a resume that must denoise the chunk again renders it
+again (stages/runner.heal)."""
 
 from __future__ import annotations
 
@@ -52,8 +53,9 @@ def _compute(store, k: int, cfg: WorldWarpConfig, key: str) -> tuple[dict[str, n
     rgb[:h], depth[:h], mask[:h] = geo["rgb"][-h:], geo["depth"][-h:], True
     mask = mask.astype(np.uint8)
     new = mask[h:]
-    store.write_stage(k, RENDER, key, {"rgb": rgb.astype(np.float32)}, {"history": h})
-    return ({"depth": depth.astype(np.float32), "alpha": alpha.astype(np.float32), "mask": mask},
+    store.write_stage(k, RENDER, key, {"rgb": rgb.astype(np.float32), "depth": depth.astype(np.float32),
+                                       "alpha": alpha.astype(np.float32)}, {"history": h})
+    return ({"mask": mask},
             {"hole_fraction": float(1 - new.mean()) if new.size else 0.0, "history": h})
 
 

@@ -10,8 +10,9 @@
 
 from .errors import StoreError
 from .keys import array_digest, canonical_json, content_key, new_run_id
+from .links import ArrayLink
 from .refs import StageRef, StageStatus, SummaryRow, Verification
 from .run import RunStore
 
-__all__ = ["RunStore", "StageRef", "StageStatus", "StoreError", "SummaryRow", "Verification", "array_digest",
+__all__ = ["ArrayLink", "RunStore", "StageRef", "StageStatus", "StoreError", "SummaryRow", "Verification", "array_digest",
            "canonical_json", "content_key", "new_run_id"]

@@ -39,8 +39,10 @@ PRECISION: dict[tuple[str, str], str] = {
     ("gaussians", "sh"): "f16",  # colour error < 1e-3, under an 8-bit step
     ("warp", "rgb"): "unit8",  # the denoiser's input (stores made before the render group)
     ("render", "rgb"): "unit8",  # the denoiser's input
-    ("warp", "depth"): "f16",  # inspection only
-    ("warp", "alpha"): "unit8",  # inspection only
+    ("warp", "depth"): "f16",  # inspection only (stores made before the render group)
+    ("warp", "alpha"): "unit8",  # inspection only (stores made before the render group)
+    ("render", "depth"): "f16",  # inspection only
+    ("render", "alpha"): "unit8",  # inspection only
     ("frames", "rgb"): "unit8",
     ("handoff", "rgb"): "unit8",
     ("latents", "z_warp"): "f16",

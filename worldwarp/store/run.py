@@ -27,6 +27,7 @@ from .groups import (as_arrays, ensure_group, node_attrs, read_arrays, read_chec
                      write_published)
 from .integrity import manifest, problems
 from .keys import canonical_json, check_name
+from .links import ArrayLink
 from .meta import differences, link_or_copy, now, plain_attrs
 from .precision import encode_stage
 from .refs import StageRef, StageStatus, SummaryRow, Verification
@@ -207,7 +208,11 @@ class RunStore:
         ``seconds`` is the stage's ``compute_seconds`` attr, when given, plus the time spent writing.
         """
         final = self.stage_dir(chunk, stage)
-        data, precision = encode_stage(stage, as_arrays(arrays))
+        links = {n: a for n, a in arrays.items() if isinstance(a, ArrayLink)}
+        for n, link in links.items():
+            check_name(n, "array")
+            self._require(link.chunk, link.stage, None)  # a link to nothing would read as an error later
+        data, precision = encode_stage(stage, as_arrays({n: a for n, a in arrays.items() if n not in links}))
         user = plain_attrs(attrs)
         ensure_group(final.parent)
         collect(final.parent, GC_AGE_S)
@@ -222,7 +227,9 @@ class RunStore:
                     "manifest": manifest(tmp)}
 
         before = {**user, "stage": stage, "chunk": int(chunk), "key": key, "complete": False,
-                  "arrays": sorted(data)}
+                  "arrays": sorted([*data, *links])}
+        if links:
+            before["links"] = {n: link.to_attrs() for n, link in sorted(links.items())}
         write_published(final, data, before, mark, precision)
         return StageRef(str(self.path), int(chunk), stage, key)
 
@@ -276,14 +283,40 @@ class RunStore:
         return node_attrs(self._require(chunk, stage, None)) or {}
 
     def read_stage(self, chunk: int, stage: str, key: str | None = None) -> dict[str, np.ndarray]:
-        """Every array of a complete stage (refused when incomplete, damaged, or when ``key`` is given and differs)."""
+        """Every array of a complete stage (refused when incomplete, damaged, or when ``key`` is given and differs);
+        linked arrays (links.py) are read from the group they point to."""
         d = self._require(chunk, stage, key)
-        return read_arrays(d, (node_attrs(d) or {}).get("manifest"))
+        a = node_attrs(d) or {}
+        out = read_arrays(d, a.get("manifest"))
+        for name, link in self._links(d, a).items():
+            out[name] = self._read_link(link)
+        return dict(sorted(out.items()))
 
     def read_array(self, chunk: int, stage: str, name: str, frames: slice | int = slice(None)) -> np.ndarray:
         """Part of one array along its first axis: reads only the chunks holding those frames."""
         d = self._require(chunk, stage, None)
-        return read_checked(d, check_name(name, "array"), (node_attrs(d) or {}).get("manifest"), frames)
+        a = node_attrs(d) or {}
+        link = self._links(d, a).get(name)
+        if link is not None:
+            return self._read_link(link)[frames]
+        return read_checked(d, check_name(name, "array"), a.get("manifest"), frames)
+
+    @staticmethod
+    def _links(d: Path, attrs: Mapping[str, Any]) -> dict[str, ArrayLink]:
+        return {n: ArrayLink.from_attrs(v, f"{d}/{n}") for n, v in (attrs.get("links") or {}).items()}
+
+    def _read_link(self, link: ArrayLink, depth: int = 0) -> np.ndarray:
+        if depth > 8:  # links are written pointing upstream; a cycle is a damaged store
+            raise StoreError(f"{self.path}: array links form a cycle at chunk {link.chunk} {link.stage}/{link.array}")
+        d = self._require(link.chunk, link.stage, None)
+        a = node_attrs(d) or {}
+        inner = self._links(d, a).get(link.array)
+        sel = slice(link.start, link.stop)
+        out = self._read_link(inner, depth + 1)[sel] if inner else read_checked(d, link.array, a.get("manifest"), sel)
+        if len(out) != link.stop - link.start:
+            raise StoreError(f"{self.path}: chunk {link.chunk} {link.stage}/{link.array} has no frames "
+                             f"{link.start}..{link.stop}")
+        return out
 
     def chunks(self) -> list[int]:
         d = self.path / "chunks"
