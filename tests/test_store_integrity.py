@@ -149,7 +149,7 @@ def _same_run(a: RunStore, b: RunStore) -> None:
 def test_any_damaged_chunk_file_of_a_run_is_found_and_refused(finished, tmp_path, how):
     s = _copy(finished, tmp_path / "runs" / "x.zarr")
     files = [p for p in s.path.rglob("*") if p.is_file() and "c" in p.relative_to(s.path).parts]
-    assert len(files) > 50  # every chunk file of every group (the video's frames are the frames groups') and the input's
+    assert len(files) >= 40  # every chunk file of every group (the video's frames are the frames groups') and the input's
     for p in files:
         saved = p.read_bytes()
         _damage(p, how)

@@ -197,7 +197,7 @@ def test_studio_keeps_the_shared_copy_current(tmp_path):
     before = _arrays(S.RunStore.open(path))
     remote = RemoteStore(remote_store_url(url, "s"))
     chunks = lambda: sorted({g.split("/")[1] for g in remote.marked_groups() if g.startswith("chunks/")})  # noqa: E731
-    assert chunks() == ["0", "1"] and len(remote.marked_groups()) == 1 + 2 * 5
+    assert chunks() == ["0", "1"] and len(remote.marked_groups()) == 1 + 2 * 6  # Studio keeps renders
 
     assert S.rollback(path) == 1
     assert chunks() == ["0"] and not remote.fs.exists(f"{remote.root}/chunks/1")
