@@ -64,6 +64,7 @@ def _random_prompts(cfg) -> None:
 def _run(cfg, stdiff: bool, run_id: str, partial: Path | None = None) -> tuple[list[dict], float]:
     from stages import STAGES
     from stages.runner import MODULES, run_longshot
+    from worldwarp.store.atomic import tree_nbytes
 
     if stdiff:
         _random_prompts(cfg)
@@ -76,25 +77,23 @@ def _run(cfg, stdiff: bool, run_id: str, partial: Path | None = None) -> tuple[l
         print(f"[{time.strftime('%X')}] {run_id} chunk {k} {stage}", flush=True)
 
     t0 = time.perf_counter()
-    seen: list = []
+    opened: list[Path] = []  # the store's path, once run_longshot has opened it
+    progress: list[dict] = []
 
     def on_chunk(k: int) -> None:
         """What a run cut short by a time limit still reports: per chunk, its seconds and the store's size."""
-        from worldwarp.store.atomic import tree_nbytes
-
         if partial is None:
             return
         now = time.perf_counter()
         start = next(t for kk, s, t in marks if kk == k)
-        path = seen[0] if seen else None
-        seen.append({"chunk": k, "wall_s": now - start, "elapsed_s": now - t0,
-                     "store_mb": tree_nbytes(path)[0] / 1e6 if path else None})
-        partial.write_text(json.dumps({"cfg_chunks": cfg.chunk.count, "chunks": seen[1:] if path else seen}, indent=1))
+        progress.append({"chunk": k, "wall_s": now - start, "elapsed_s": now - t0,
+                         "store_mb": tree_nbytes(opened[0])[0] / 1e6})
+        partial.write_text(json.dumps({"cfg_chunks": cfg.chunk.count, "chunks": progress}, indent=1))
         print(f"[{time.strftime('%X')}] chunk {k} done: {now - start:.1f} s, {now - t0:.1f} s so far, "
-              f"store {seen[-1]['store_mb']} MB", flush=True)
+              f"store {progress[-1]['store_mb']} MB", flush=True)
 
     def on_open(store) -> None:
-        seen.insert(0, store.path)
+        opened.append(store.path)
 
     store = run_longshot(cfg, run_id, on_stage=on_stage, on_chunk=on_chunk, on_open=on_open)
     total = time.perf_counter() - t0
@@ -110,8 +109,6 @@ def _run(cfg, stdiff: bool, run_id: str, partial: Path | None = None) -> tuple[l
                      "gaussians": store.stage_attrs(k, "gaussians").get("count"),
                      "hole_fraction": store.stage_attrs(k, "warp").get("hole_fraction"),
                      "stored_mb": sum(store.stage_attrs(k, st).get("nbytes", 0) for st in store.stages(k)) / 1e6})
-    from worldwarp.store.atomic import tree_nbytes
-
     rows[-1]["store_total_mb"] = tree_nbytes(store.path)[0] / 1e6
     rows[-1]["video_mb"] = tree_nbytes(store.path / "video")[0] / 1e6
     rows[-1]["video_layout"] = store.video_layout

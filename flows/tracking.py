@@ -237,10 +237,10 @@ def chunk_metrics(store: RunStore, k: int, frames: np.ndarray, warp_rgb: np.ndar
     out["gaussians"] = float(store.stage_attrs(k, "gaussians").get("count", 0))
     loss = store.read_array(k, "gaussians", "loss").astype(float)
     out["splat_final_loss"] = float(loss[-1]) if loss.size else None
-    abs_sum = sq_sum = 0.0
-    n = int(mask.sum()) * 3
     if warp_rgb is None:  # dropped already (store.keep_renders): logged late, after the next chunk finished
         return out
+    abs_sum = sq_sum = 0.0
+    n = int(mask.sum()) * 3
     for f, w, m in zip(frames[h:], warp_rgb[h:], mask):  # a frame at a time: no chunk-sized temporaries
         diff = f[m] - w[m]
         abs_sum += float(np.abs(diff, dtype=np.float64).sum())

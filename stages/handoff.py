@@ -13,15 +13,22 @@ from .common import once, span
 GROUP = "handoff"
 
 
+def add_to_video(store, cfg: WorldWarpConfig, k: int) -> None:
+    """Chunk k's new frames join the video: a view records where they are in the frames group (docs/STORE.md);
+    a store made before video views gets its pixel copy. Also what resume uses to refill a video."""
+    sp = span(cfg, k)
+    skip = sp.new_start - sp.start
+    store.add_video_frames(sp.new_start, k, skip, sp.stop - sp.new_start,
+                           lambda: to_uint8(np.asarray(store.read_array(k, "frames", "rgb", slice(skip, None)))))
+
+
 def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray | ArrayLink], dict]:
     sp = span(cfg, k)
-    n, skip, h = sp.stop - sp.start, sp.new_start - sp.start, cfg.chunk.history
-    # the new frames and the history handed over are the frames group's own: linked, not copied (docs/STORE.md);
-    # a store made before video views gets its pixel copy
-    store.add_video_frames(sp.new_start, k, skip, n - skip,
-                           lambda: to_uint8(np.asarray(store.read_array(k, "frames", "rgb", slice(skip, None)))))
+    n, h = sp.stop - sp.start, cfg.chunk.history
+    add_to_video(store, cfg, k)
     inp = store.read_input()
     last = slice(sp.stop - h, sp.stop)
+    # the history handed over is the frames group's own last frames: linked, not copied
     return ({"rgb": ArrayLink(k, "frames", "rgb", n - h, n), "K": np.asarray(inp["K"][last]),
              "w2c": np.asarray(inp["w2c"][last])},
             {"video_frames": [sp.new_start, sp.stop]})

@@ -13,10 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 from worldwarp.config import WorldWarpConfig
-from worldwarp.io.video import to_uint8
 from worldwarp.store import RunStore, StoreError, new_run_id
 from worldwarp.store.keys import check_name
 from worldwarp.store.lease import Lease
@@ -182,8 +179,10 @@ def finish_chunk(store: RunStore, cfg: WorldWarpConfig, k: int, guard: RunGuard 
     if cfg.store.keep_renders:
         return
     for j in range(k):
-        if store.stage_status(j, MODULES["handoff"].GROUP).complete and warp.drop_render(store, j) and guard:
-            guard.drop(f"chunks/{j}/{warp.RENDER}")
+        if warp.render_kept(store, j) and store.stage_status(j, MODULES["handoff"].GROUP).complete:
+            store.remove_group(f"chunks/{j}/{warp.RENDER}")
+            if guard:
+                guard.drop(f"chunks/{j}/{warp.RENDER}")
 
 
 def _refill_video(store: RunStore, cfg: WorldWarpConfig, bad: set[tuple[int, str]]) -> None:
@@ -193,7 +192,7 @@ def _refill_video(store: RunStore, cfg: WorldWarpConfig, bad: set[tuple[int, str
     for k in range(cfg.chunk.count):
         sp = span(cfg, k)
         if (k, "handoff") not in bad and not any(a <= sp.new_start and sp.stop <= b for a, b in done):
-            _rewrite_video(store, cfg, k)
+            handoff.add_to_video(store, cfg, k)
 
 
 def _damaged_side_groups(store: RunStore, damaged: dict, keys: dict) -> dict[str, tuple[int, str] | None]:
@@ -213,14 +212,6 @@ def _damaged_side_groups(store: RunStore, damaged: dict, keys: dict) -> dict[str
             continue
         out[rel] = next(((k, s) for s in STAGES if keys.get((k, s)) == key), None)
     return out
-
-
-def _rewrite_video(store: RunStore, cfg: WorldWarpConfig, k: int) -> None:
-    """Chunk k's new frames, exactly as the handoff stage puts them into the video."""
-    sp = span(cfg, k)
-    skip, group = sp.new_start - sp.start, MODULES["denoise"].GROUP
-    store.add_video_frames(sp.new_start, k, skip, sp.stop - sp.new_start,
-                           lambda: to_uint8(np.asarray(store.read_array(k, group, "rgb", slice(skip, None)))))
 
 
 def run_stage(store: RunStore, k: int, stage: str, cfg: WorldWarpConfig, key: str):

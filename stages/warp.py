@@ -22,21 +22,23 @@ GROUP = "warp"
 RENDER = "render"
 
 
+def _render_group(store, k: int, key: str | None) -> str | None:
+    """The group holding chunk k's warped rgb for the warp key ``key`` (stores made before the render group keep
+    it in the warp group), or None when it was dropped after the chunk finished."""
+    if store.is_complete(k, GROUP, key) and "rgb" in (store.stage_attrs(k, GROUP).get("arrays") or []):
+        return GROUP
+    return RENDER if store.is_complete(k, RENDER, key) else None
+
+
 def read_render(store, k: int) -> np.ndarray | None:
-    """Chunk k's warped rgb (history frames included), or None when it was dropped after the chunk finished.
-    Stores made before the render group keep it in the warp group."""
-    if "rgb" in (store.stage_attrs(k, GROUP).get("arrays") or []):
-        return store.read_array(k, GROUP, "rgb")
-    key = store.stage_status(k, GROUP).key
-    return store.read_array(k, RENDER, "rgb") if store.is_complete(k, RENDER, key) else None
+    """Chunk k's warped rgb (history frames included), or None when it was dropped after the chunk finished."""
+    group = _render_group(store, k, store.stage_status(k, GROUP).key)
+    return None if group is None else store.read_array(k, group, "rgb")
 
 
 def has_render(store, k: int, key: str) -> bool:
     """Whether the denoiser's input of chunk k is there for the warp key ``key``."""
-    st = store.stage_status(k, GROUP)
-    if st.complete and st.key == key and "rgb" in (store.stage_attrs(k, GROUP).get("arrays") or []):
-        return True
-    return store.is_complete(k, RENDER, key)
+    return _render_group(store, k, key) is not None
 
 
 def _compute(store, k: int, cfg: WorldWarpConfig, key: str) -> tuple[dict[str, np.ndarray], dict]:
@@ -63,9 +65,6 @@ def run(store, k: int, cfg: WorldWarpConfig, key: str):
     return once(store, k, GROUP, key, lambda: _compute(store, k, cfg, key))
 
 
-def drop_render(store, k: int) -> bool:
-    """Drop a finished chunk's render (its frames are written); True when there was one."""
-    if not (store.stage_dir(k, RENDER)).exists():
-        return False
-    store.remove_group(f"chunks/{k}/{RENDER}")
-    return True
+def render_kept(store, k: int) -> bool:
+    """Whether chunk k's render group is on disk (complete or not)."""
+    return store.stage_dir(k, RENDER).exists()

@@ -6,6 +6,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,3 +51,15 @@ def cli_env(**extra: str) -> dict[str, str]:
 @pytest.fixture
 def tiny() -> list[str]:
     return list(TINY)
+
+
+def assert_same_run(a, b) -> None:
+    """Two run stores hold the same stage groups, the same arrays (NaN equal to NaN) and the same video."""
+    groups = [(k, s) for k in a.chunks() for s in a.stages(k)]
+    assert groups == [(k, s) for k in b.chunks() for s in b.stages(k)]
+    for k, stage in groups:
+        x, y = a.read_stage(k, stage), b.read_stage(k, stage)
+        assert x.keys() == y.keys()
+        for name in x:
+            np.testing.assert_array_equal(x[name], y[name], err_msg=f"chunk {k} {stage} {name}")
+    np.testing.assert_array_equal(a.read_video(), b.read_video())

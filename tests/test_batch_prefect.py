@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, TINY, cli_env, free_port, wait_http
+from conftest import BIN, ROOT, TINY, assert_same_run, cli_env, free_port, wait_http
 from moto_s3 import moto_s3
 from worldwarp.store import RunStore
 from worldwarp.store.remote import RemoteStore
@@ -216,13 +216,7 @@ def test_batches_over_two_workers_on_disk_then_on_s3_with_a_worker_killed(tmp_pa
             for n in ITEMS:
                 a, b = disk[n](), _pulled(tmp_path, "shared", n)
                 assert b.status == "complete" and b.verify().damaged == {}
-                groups = [(k, s) for k in a.chunks() for s in a.stages(k)]
-                assert groups == [(k, s) for k in b.chunks() for s in b.stages(k)]
-                for k, s in groups:
-                    x, y = a.read_stage(k, s), b.read_stage(k, s)
-                    assert x.keys() == y.keys()
-                    assert all(np.array_equal(x[m], y[m], equal_nan=True) for m in x), (n, k, s)
-                assert np.array_equal(a.read_video(), b.read_video())
+                assert_same_run(a, b)
         finally:
             cluster.stop()
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from plyfile import PlyData
 
-from conftest import BIN, ROOT, TINY, cli_env
+from conftest import BIN, ROOT, TINY, assert_same_run, cli_env
 from worldwarp.export import export_all
 from worldwarp.store import RunStore, StoreError
 
@@ -132,14 +132,7 @@ def _copy(finished: Path, dest: Path) -> RunStore:
 
 def _same_run(a: RunStore, b: RunStore) -> None:
     assert a.chunks() == b.chunks() and a.status == b.status == "complete"
-    for k in a.chunks():
-        assert a.stages(k) == b.stages(k)
-        for stage in a.stages(k):
-            x, y = a.read_stage(k, stage), b.read_stage(k, stage)
-            assert x.keys() == y.keys()
-            for n in x:
-                np.testing.assert_array_equal(x[n], y[n], err_msg=f"chunk {k} {stage} {n}")
-    np.testing.assert_array_equal(a.read_video(), b.read_video())
+    assert_same_run(a, b)
     for n, v in a.read_input().items():
         np.testing.assert_array_equal(v, b.read_input()[n])
 

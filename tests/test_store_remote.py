@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import BIN, ROOT, cli_env
+from conftest import BIN, ROOT, assert_same_run, cli_env
 from moto_s3 import moto_s3
 from worldwarp.store import RunStore
 from worldwarp.store.remote import RemoteStore
@@ -115,12 +115,5 @@ def test_run_killed_on_one_machine_resumes_on_another_from_s3(tmp_path, tiny, mo
         RemoteStore("s3://runs/shared/runs/far.zarr").pull(copy)
         got = RunStore.open(copy)
         assert got.status == "complete" and got.verify().damaged == {}
-        rows = [(k, s) for k in reference.chunks() for s in reference.stages(k)]
-        assert rows == [(k, s) for k in got.chunks() for s in got.stages(k)]
-        for k, stage in rows:
-            want, have = reference.read_stage(k, stage), got.read_stage(k, stage)
-            assert want.keys() == have.keys()
-            for name in want:
-                assert np.array_equal(want[name], have[name], equal_nan=True), (k, stage, name)
-        assert np.array_equal(got.read_video(), reference.read_video())
+        assert_same_run(reference, got)
         assert got.read_video().shape[0] == reference.attrs["total_frames"]

@@ -388,11 +388,9 @@ class RunStore:
         return out[::step]
 
     def _frames_uint8(self, chunk: int, sel: slice) -> np.ndarray:
+        # stored as the video's own uint8 (precision table; views exist only in stores that have the table)
         d = self._require(chunk, FRAMES, None)
-        a = read_checked(d, "rgb", (node_attrs(d) or {}).get("manifest"), sel, raw=True)
-        if a.dtype != np.uint8:  # frames kept as float (before the precision table): the video's own rounding
-            a = np.floor(np.clip(a, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
-        return a
+        return read_checked(d, "rgb", (node_attrs(d) or {}).get("manifest"), sel, raw=True)
 
     def video_ranges(self) -> list[tuple[int, int]]:
         return video.merge(video.done_ranges(self.path / "video"))

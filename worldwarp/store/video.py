@@ -41,7 +41,7 @@ def create(path: Path, total_frames: int, frame_shape: tuple[int, ...], layout: 
     shape = (int(total_frames), *map(int, frame_shape), *(() if len(frame_shape) == 3 else (3,)))
     if layout == VIEW:
         zarr.create_group(LocalStore(path), zarr_format=3,
-                          attributes={"layout": VIEW, "frames": shape[0], "shape": list(shape), "done": [], "sources": []})
+                          attributes={"layout": VIEW, "frames": shape[0], "shape": list(shape), "sources": []})
         return
     if layout != PIXELS:
         raise StoreError(f"video layout must be {VIEW!r} or {PIXELS!r}, got {layout!r}")
@@ -66,8 +66,17 @@ def shape(path: Path) -> tuple[int, ...] | None:
 
 def sources(path: Path) -> list[tuple[int, int, int, int]]:
     """A view's (start, stop, chunk, offset): frames [start, stop) are chunk's frames/rgb[offset:offset + n]."""
-    attrs = node_attrs(path) or {}
+    return _sources(node_attrs(path) or {})
+
+
+def _sources(attrs: dict) -> list[tuple[int, int, int, int]]:
     return [(int(s["start"]), int(s["stop"]), int(s["chunk"]), int(s["offset"])) for s in attrs.get("sources", [])]
+
+
+def _put_sources(path: Path, srcs: list[tuple[int, int, int, int]]) -> None:
+    """Replace a view's sources (its finished ranges are theirs); the caller holds the video's lock."""
+    group = zarr.open_group(LocalStore(path), mode="r+", zarr_format=3)
+    group.attrs.update({"sources": [dict(start=a, stop=b, chunk=c, offset=o) for a, b, c, o in sorted(srcs)]})
 
 
 def link(path: Path, start: int, stop: int, chunk: int, offset: int) -> None:
@@ -80,10 +89,7 @@ def link(path: Path, start: int, stop: int, chunk: int, offset: int) -> None:
         raise StoreError(f"video frames {start}..{stop} fall outside 0..{total[0]}")
     with _locked(path):
         kept = [s for s in sources(path) if s[1] <= start or s[0] >= stop]
-        new = sorted([*kept, (int(start), int(stop), int(chunk), int(offset))])
-        group = zarr.open_group(LocalStore(path), mode="r+", zarr_format=3)
-        group.attrs.update({"done": [list(r) for r in merge([(a, b) for a, b, _, _ in new])],
-                            "sources": [dict(start=a, stop=b, chunk=c, offset=o) for a, b, c, o in new]})
+        _put_sources(path, [*kept, (int(start), int(stop), int(chunk), int(offset))])
 
 
 def forget_chunks(path: Path, chunks: set[int]) -> None:
@@ -91,14 +97,13 @@ def forget_chunks(path: Path, chunks: set[int]) -> None:
     if not is_view(path) or not chunks:
         return
     with _locked(path):
-        kept = [s for s in sources(path) if s[2] not in chunks]
-        group = zarr.open_group(LocalStore(path), mode="r+", zarr_format=3)
-        group.attrs.update({"done": [list(r) for r in merge([(a, b) for a, b, _, _ in kept])],
-                            "sources": [dict(start=a, stop=b, chunk=c, offset=o) for a, b, c, o in kept]})
+        _put_sources(path, [s for s in sources(path) if s[2] not in chunks])
 
 
 def done_ranges(path: Path) -> list[tuple[int, int]]:
     attrs = node_attrs(path) or {}
+    if attrs.get("layout") == VIEW:  # a view's finished ranges are its sources'
+        return [(a, b) for a, b, _, _ in _sources(attrs)]
     return [(int(a), int(b)) for a, b in attrs.get("done", [])]
 
 
@@ -152,13 +157,12 @@ def truncate(path: Path, stop: int) -> None:
     """Forget every frame from ``stop`` on: only the finished ranges shrink (the shards keep their bytes and
     checksums), so a later write of the same frames lands exactly where the forgotten ones were."""
     with _locked(path):
+        if is_view(path):
+            _put_sources(path, [(a, min(b, stop), c, o) for a, b, c, o in sources(path) if a < stop])
+            return
         kept = [(a, min(b, stop)) for a, b in done_ranges(path) if a < stop]
         group = zarr.open_group(LocalStore(path), mode="r+", zarr_format=3)
-        changes: dict = {"done": [list(r) for r in merge(kept)]}
-        if is_view(path):
-            changes["sources"] = [dict(start=a, stop=min(b, stop), chunk=c, offset=o)
-                                  for a, b, c, o in sources(path) if a < stop]
-        group.attrs.update(changes)
+        group.attrs.update({"done": [list(r) for r in merge(kept)]})
 
 
 def _shard_files(arr: zarr.Array, start: int, stop: int) -> list[str]:
