@@ -73,7 +73,7 @@ def make(model_dir: Path, device: torch.device, text_dim: int | None, **over):
     from worldwarp.diffusion.settings import StDiffSettings
     from worldwarp.diffusion.stdiff import StDiffDenoiser
 
-    s = StDiffSettings(model_dir=str(model_dir), prompt=PROMPT, negative_prompt=NEGATIVE, attention="native", **over)
+    s = StDiffSettings(model_dir=str(model_dir), prompt=PROMPT, negative_prompt=NEGATIVE, **{"attention": "native", **over})
     den = StDiffDenoiser(s, device)
     if text_dim is None:
         return den
@@ -128,6 +128,8 @@ def main() -> None:
     ap.add_argument("--model-dir", type=Path, default=None,
                     help="a real Wan2.1 / ST-Diff directory (diffusers layout) instead of random weights; real prompts")
     ap.add_argument("--quick", action="store_true", help="only compiled and CFG on an interval (a compile-mode check)")
+    ap.add_argument("--fa4", action="store_true", help="only eager, compiled, and compiled on FlashAttention-4 kernels "
+                    "(diffusion.attention=fa4; needs the flash-attn-4 package), the last twice")
     a = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() and not a.tiny else "cpu")
     tab = Table(a.out, a.tiny)
@@ -162,6 +164,9 @@ def main() -> None:
     run(tab, "compiled-warmup", den, chunk, steps=2, warmup=True)
     tab.res["compile_warmup_s"] = time.perf_counter() - t
     run(tab, "compiled", den, chunk, steps=steps, also=())
+    if a.fa4:
+        flash_attention_4(tab, den, tmp, device, text_dim, chunk, steps)
+        return
     run(tab, "compiled-warmup-batch1", den, chunk, steps=4, warmup=True, set_={"guidance_interval": (0.5, 1.0)})
     run(tab, "cfg-interval-0.5", den, chunk, steps=steps, set_={"guidance_interval": (0.5, 1.0)})
     den.s.guidance_interval = (0.0, 1.0)
@@ -204,6 +209,23 @@ def main() -> None:
     tab.save()
     print(json.dumps({r["name"]: {k: v for k, v in r.items() if k not in ("name", "traceback")} for r in tab.res["rows"]},
                      indent=1, default=str))
+
+
+def flash_attention_4(tab: Table, den, tmp: Path, device: torch.device, text_dim: int | None, chunk, steps: int) -> None:
+    """The compiled default on FlashAttention-4 kernels (diffusion.attention=fa4), run twice (deterministic?)."""
+    del den
+    gc.collect()
+    torch.cuda.empty_cache()
+    fa4 = make(tmp, device, text_dim, compile=True, attention="fa4")
+    t = time.perf_counter()
+    run(tab, "fa4-warmup", fa4, chunk, steps=2, warmup=True)
+    tab.res["fa4_compile_warmup_s"] = time.perf_counter() - t
+    first = run(tab, "compiled+fa4", fa4, chunk, steps=steps)
+    again = run(tab, "compiled+fa4-again", fa4, chunk, steps=steps)
+    if first and again and first["out"] is not None and again["out"] is not None:
+        tab.res["fa4_rerun_bitwise_equal"] = bool(torch.equal(first["out"]["z"], again["out"]["z"]))
+    tab.res["total_s"] = time.perf_counter() - T0
+    tab.save()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,14 @@ class DeviceError(RuntimeError):
 def check_device(cfg: WorldWarpConfig) -> None:
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise DeviceError("device=cuda was asked for but no CUDA device is available here (use device=auto or cpu)")
+    if cfg.diffusion.backend == "stdiff" and cfg.diffusion.attention == "fa4":
+        from worldwarp.diffusion.flash4 import unavailable
+
+        dev = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                           cfg.device if cfg.device != "auto" else "cpu")
+        why = unavailable(dev)
+        if why is not None:  # before any stage runs, not at the denoise stage of the first chunk
+            raise DeviceError(f"diffusion.attention=fa4: {why}")
 
 
 def needs_gpu(cfg: WorldWarpConfig) -> bool:

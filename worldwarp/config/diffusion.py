@@ -6,9 +6,10 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import Section
 
-# diffusers' attention-backend names that make sense here ("auto": flash-attn when installed, else SDPA)
+# diffusers' attention-backend names that make sense here ("auto": flash-attn when installed, else SDPA), and
+# "fa4": PyTorch SDPA running FlashAttention-4 kernels (worldwarp/diffusion/flash4.py)
 AttentionName = Literal[
-    "auto", "native", "flash", "_flash_3", "sage", "xformers", "flex",
+    "auto", "native", "fa4", "flash", "_flash_3", "sage", "xformers", "flex",
     "_native_cudnn", "_native_efficient", "_native_flash", "_native_math",
 ]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from . import flash4
 from .checkpoint import CheckpointError
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -55,15 +56,22 @@ def load_backbone(model_dir: str | Path, dtype: torch.dtype, vae_dtype: torch.dt
 
 
 def pick_attention(name: str, device: torch.device) -> str:
-    """diffusers backend name; "auto" is flash-attn where installed (CUDA), else PyTorch SDPA ("native")."""
+    """Backend name: diffusers' names, or "fa4" (SDPA on FlashAttention-4 kernels, ``flash4``). "auto" is flash-attn
+    2 where installed (CUDA), else PyTorch SDPA ("native")."""
     if name != "auto":
         return name
-    if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
+    if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None \
+            and importlib.util.find_spec("flash_attn.flash_attn_interface") is not None:
         return "flash"
     return "native"
 
 
-def set_attention(transformer, name: str) -> None:
+def set_attention(transformer, name: str, device: torch.device) -> None:
+    if name == "fa4":
+        flash4.activate(device)  # SDPA's flash op now runs FA4; the model keeps diffusers' native path
+        name = "native"
+    else:
+        flash4.deactivate()
     try:
         transformer.set_attention_backend(name)
     except (RuntimeError, ValueError, ImportError) as e:
@@ -76,7 +84,7 @@ def configure(bb: Backbone, device: torch.device, offload: str, attention: str, 
     ``fullgraph=False`` lets a block graph-break (the step cache's leader block decides on the host)."""
     backend = pick_attention(attention, device)
     # set even "native": diffusers also keeps a process-wide active backend that another model may have changed
-    set_attention(bb.transformer, backend)
+    set_attention(bb.transformer, backend, device)
     if vae_tiling:
         bb.vae.enable_tiling()
     if vae_slicing:

@@ -1,0 +1,72 @@
+"""diffusion.attention=fa4 (FlashAttention-4 under PyTorch's SDPA): where it cannot run it says why, in one line,
+before any work; the other backends switch it off again; "auto" is not fooled by the package's namespace.
+Its speed and numbers on the H100 are in docs/BENCHMARKS.md §12 (benchmarks/attention_gpu.py)."""
+
+import sys
+
+import pytest
+import torch
+
+from conftest import BIN, ROOT  # noqa: F401
+from test_cli_errors import _assert_one_line_error, _no_complete_stage, _run
+from worldwarp.config import DiffusionConfig
+from worldwarp.diffusion import backbone, flash4, make_denoiser
+from worldwarp.diffusion.standins import build_tiny_wan
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return build_tiny_wan(tmp_path_factory.mktemp("tiny_wan_fa4"))
+
+
+def test_config_takes_fa4_and_rejects_unknown():
+    assert DiffusionConfig(attention="fa4").attention == "fa4"
+    with pytest.raises(ValueError, match="attention"):
+        DiffusionConfig(attention="fa5")
+
+
+def test_cpu_says_why(model_dir, tmp_path):
+    assert flash4.unavailable(torch.device("cpu")) == "it needs a CUDA GPU"
+    with pytest.raises(ValueError, match=r"^diffusion.attention=fa4: it needs a CUDA GPU$"):
+        make_denoiser(DiffusionConfig(backend="stdiff", model_dir=str(model_dir), attention="fa4",
+                                      prompt_cache=str(tmp_path / "prompts")))
+
+
+def test_other_backends_switch_fa4_off(model_dir, monkeypatch):
+    calls = []
+    monkeypatch.setattr(flash4, "deactivate", lambda: calls.append("off"))
+    tr = backbone.load_backbone(model_dir, torch.float32, torch.float32).transformer
+    backbone.set_attention(tr, "native", torch.device("cpu"))
+    assert calls == ["off"]
+    with pytest.raises(ValueError, match="fa4"):
+        backbone.set_attention(tr, "fa4", torch.device("cpu"))
+    assert calls == ["off"]  # a refused fa4 changes nothing
+
+
+def test_deactivate_without_activation_is_a_no_op():
+    flash4.deactivate()
+    from torch.nn.attention import current_flash_attention_impl
+
+    assert current_flash_attention_impl() is None
+
+
+def test_auto_ignores_the_fa4_namespace(tmp_path, monkeypatch):
+    """flash-attn-4 installs only flash_attn/cute (a namespace package): "auto" must not take it for flash-attn 2."""
+    (tmp_path / "flash_attn" / "cute").mkdir(parents=True)
+    (tmp_path / "flash_attn" / "cute" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for m in [m for m in sys.modules if m.startswith("flash_attn")]:
+        monkeypatch.delitem(sys.modules, m)
+    assert backbone.pick_attention("auto", torch.device("cuda")) == "native"
+    (tmp_path / "flash_attn" / "flash_attn_interface.py").write_text("")
+    assert backbone.pick_attention("auto", torch.device("cuda")) == "flash"
+    assert backbone.pick_attention("auto", torch.device("cpu")) == "native"
+
+
+def test_cli_one_line_error(model_dir, tmp_path, tiny):
+    out = tmp_path / "out"
+    res = _run(["demo", "--set", f"artifacts={out}", *[a for o in tiny for a in ("--set", o)],
+                "--set", "diffusion.backend=stdiff", "--set", f"diffusion.model_dir={model_dir}",
+                "--set", "diffusion.attention=fa4"])
+    _assert_one_line_error(res, "diffusion.attention=fa4: it needs a CUDA GPU")
+    assert _no_complete_stage(out)
