@@ -70,3 +70,31 @@ def test_cli_one_line_error(model_dir, tmp_path, tiny):
                 "--set", "diffusion.attention=fa4"])
     _assert_one_line_error(res, "diffusion.attention=fa4: it needs a CUDA GPU")
     assert _no_complete_stage(out)
+
+
+def test_shim_hands_torch_out_and_lse(tmp_path, monkeypatch):
+    """flash-attn-4 4.0.0b36 returns five values where torch 2.11's FA4 glue unpacks two (seen on the H100)."""
+    pkg = tmp_path / "flash_attn" / "cute"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "interface.py").write_text("def _flash_attn_fwd(q, k, v, **kw):\n    return q + 1, q + 2, None, None, None\n"
+                                      "def _flash_attn_bwd(*a, **k):\n    return 'bwd'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for m in [m for m in sys.modules if m.startswith("flash_attn") or m.endswith("fa4_kernels")]:
+        monkeypatch.delitem(sys.modules, m)
+    import importlib
+
+    shim = importlib.import_module(flash4._SHIM)
+    out, lse = shim._flash_attn_fwd(torch.zeros(2), None, None, softmax_scale=0.1)
+    assert torch.equal(out, torch.ones(2)) and torch.equal(lse, torch.full((2,), 2.0))
+    assert shim._flash_attn_bwd() == "bwd"
+    monkeypatch.delitem(sys.modules, flash4._SHIM)
+
+
+def test_registration_points_torch_at_the_shim(monkeypatch):
+    from torch.nn.attention import _registry
+
+    monkeypatch.setattr(_registry, "_FLASH_ATTENTION_IMPLS", dict(_registry._FLASH_ATTENTION_IMPLS))
+    flash4._register_shim()
+    fn = _registry._FLASH_ATTENTION_IMPLS["FA4"]
+    assert fn.keywords == {"module_path": flash4._SHIM}

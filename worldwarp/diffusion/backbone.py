@@ -68,8 +68,8 @@ def pick_attention(name: str, device: torch.device) -> str:
 
 def set_attention(transformer, name: str, device: torch.device) -> None:
     if name == "fa4":
-        flash4.activate(device)  # SDPA's flash op now runs FA4; the model keeps diffusers' native path
-        name = "native"
+        flash4.activate(device)  # SDPA's flash op now runs FA4
+        name = flash4.DIFFUSERS_BACKEND
     else:
         flash4.deactivate()
     try:

@@ -2,9 +2,11 @@
 
 PyTorch (>= 2.11) can route its flash-attention op to FlashAttention-4, the CuTe-DSL kernels of the
 ``flash-attn-4`` package, through ``torch.nn.attention.activate_flash_attention_impl("FA4")``. The transformer
-keeps diffusers' "native" SDPA path and its compiled graphs; only the kernel under the flash op changes. The
-switch is process-wide, so it is turned on when a denoiser asks for it and off when one asks for anything else.
-Measured on the H100 in docs/BENCHMARKS.md §12.
+runs diffusers' "_native_flash" path (SDPA held to its flash op, also inside compiled graphs, where inductor would
+otherwise pick cuDNN's kernel) and the op runs FA4's kernel. PyTorch's own FA4 glue reads the package through
+``fa4_kernels``, which adapts it to the package's current return values. The switch is process-wide, so it is
+turned on when a denoiser asks for it and off when one asks for anything else. Measured on the H100 in
+docs/BENCHMARKS.md §12.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import importlib.util
 import torch
 
 IMPL = "FA4"
+DIFFUSERS_BACKEND = "_native_flash"  # SDPA restricted to the flash op, which FA4 replaces
+_SHIM = "worldwarp.diffusion.fa4_kernels"
 
 
 def unavailable(device: torch.device) -> str | None:
@@ -43,9 +47,19 @@ def activate(device: torch.device) -> None:
 
     if current_flash_attention_impl() != IMPL:
         try:
+            _register_shim()
             activate_flash_attention_impl(IMPL)
         except Exception as e:  # noqa: BLE001 - an import error inside the package, a driver mismatch, ...
             raise ValueError(f"diffusion.attention=fa4: activating {IMPL} failed: {type(e).__name__}: {e}") from e
+
+
+def _register_shim() -> None:
+    """Point torch's FA4 registration at ``fa4_kernels`` instead of the package's module (see there why)."""
+    import functools
+
+    from torch.nn.attention import _fa4, register_flash_attention_impl
+
+    register_flash_attention_impl(IMPL, register_fn=functools.partial(_fa4.register_flash_attention_fa4, module_path=_SHIM))
 
 
 def deactivate() -> None:
