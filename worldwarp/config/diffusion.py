@@ -6,8 +6,8 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import Section
 
-# diffusers' attention-backend names that make sense here ("auto": flash-attn when installed, else SDPA), and
-# "fa4": PyTorch SDPA running FlashAttention-4 kernels (worldwarp/diffusion/flash4.py)
+# diffusers' attention-backend names that make sense here, and "fa4": PyTorch SDPA running FlashAttention-4 kernels
+# (worldwarp/diffusion/flash4.py). "auto": fa4 where it runs (CUDA, Hopper/Blackwell, flash-attn-4), else SDPA
 AttentionName = Literal[
     "auto", "native", "fa4", "flash", "_flash_3", "sage", "xformers", "flex",
     "_native_cudnn", "_native_efficient", "_native_flash", "_native_math",
@@ -45,7 +45,10 @@ class DiffusionConfig(Section):
         "none", description="none: all on the device; model: each model moves to the device only while used; group: block-level streaming")
     vae_tiling: bool = False
     vae_slicing: bool = False
-    attention: AttentionName = "auto"
+    attention: AttentionName = Field(
+        "auto", description="attention kernel: auto = fa4 where it runs (CUDA compute capability 9/10 with flash-attn-4 "
+                            "installed; -7.5 % per forward at bf16 rounding, docs/BENCHMARKS.md §12), else native (PyTorch "
+                            "SDPA; compiled, it takes cuDNN's kernel); fa4 asked for by name fails in one line where it cannot run")
     compile: bool | Literal["auto"] = Field(
         "auto", description="torch.compile the repeated transformer blocks (the first chunk pays the compile); auto: on "
                             "CUDA (-32 % per step at bf16 rounding, docs/BENCHMARKS.md §8), off on the CPU")

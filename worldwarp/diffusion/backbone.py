@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,13 +57,14 @@ def load_backbone(model_dir: str | Path, dtype: torch.dtype, vae_dtype: torch.dt
 
 
 def pick_attention(name: str, device: torch.device) -> str:
-    """Backend name: diffusers' names, or "fa4" (SDPA on FlashAttention-4 kernels, ``flash4``). "auto" is flash-attn
-    2 where installed (CUDA), else PyTorch SDPA ("native")."""
+    """Backend name: diffusers' names, or "fa4" (SDPA on FlashAttention-4 kernels, ``flash4``). "auto" is FA4 where
+    it can run, else PyTorch SDPA ("native"), whose compiled graphs take cuDNN's kernel. Measured on the H100
+    (docs/BENCHMARKS.md §12): FA4 724 TFLOP/s, cuDNN 613, the FlashAttention-2 kernel 360; so "auto" never picks
+    flash-attn 2 ("flash"), which stays available by name."""
     if name != "auto":
         return name
-    if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None \
-            and importlib.util.find_spec("flash_attn.flash_attn_interface") is not None:
-        return "flash"
+    if device.type == "cuda" and flash4.unavailable(device) is None:
+        return "fa4"
     return "native"
 
 
@@ -84,7 +86,15 @@ def configure(bb: Backbone, device: torch.device, offload: str, attention: str, 
     ``fullgraph=False`` lets a block graph-break (the step cache's leader block decides on the host)."""
     backend = pick_attention(attention, device)
     # set even "native": diffusers also keeps a process-wide active backend that another model may have changed
-    set_attention(bb.transformer, backend, device)
+    try:
+        set_attention(bb.transformer, backend, device)
+    except ValueError as e:
+        if attention != "auto":
+            raise
+        # "auto" chose a kernel package that is installed but does not work here: say so, run PyTorch's SDPA
+        warnings.warn(f"diffusion.attention=auto: {e}; using PyTorch SDPA (native)", stacklevel=2)
+        backend = "native"
+        set_attention(bb.transformer, backend, device)
     if vae_tiling:
         bb.vae.enable_tiling()
     if vae_slicing:

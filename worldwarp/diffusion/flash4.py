@@ -33,7 +33,11 @@ def unavailable(device: torch.device) -> str | None:
         return f"torch {torch.__version__} has no flash-attention switch (torch >= 2.11 has)"
     if IMPL not in list_flash_attention_impls():
         return f"torch {torch.__version__} does not offer {IMPL}"
-    if importlib.util.find_spec("flash_attn") is None or importlib.util.find_spec("flash_attn.cute") is None:
+    try:
+        found = importlib.util.find_spec("flash_attn") is not None and importlib.util.find_spec("flash_attn.cute") is not None
+    except (ImportError, ValueError):  # a flash_attn that fails to import (another package's, a broken build)
+        found = False
+    if not found:
         return "the flash-attn-4 package is not installed (pip install flash-attn-4)"
     return None
 
