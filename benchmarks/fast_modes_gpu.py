@@ -128,6 +128,8 @@ def main() -> None:
     ap.add_argument("--model-dir", type=Path, default=None,
                     help="a real Wan2.1 / ST-Diff directory (diffusers layout) instead of random weights; real prompts")
     ap.add_argument("--quick", action="store_true", help="only compiled and CFG on an interval (a compile-mode check)")
+    ap.add_argument("--cfg-device", default=None, help="only eager, compiled, and compiled with the unconditional half "
+                    "on this second device (diffusion.cfg_device, e.g. cuda:1); with --fa4 both on FA4")
     ap.add_argument("--fa4", action="store_true", help="only eager, compiled, and compiled on FlashAttention-4 kernels "
                     "(diffusion.attention=fa4; needs the flash-attn-4 package), the last twice")
     a = ap.parse_args()
@@ -164,6 +166,9 @@ def main() -> None:
     run(tab, "compiled-warmup", den, chunk, steps=2, warmup=True)
     tab.res["compile_warmup_s"] = time.perf_counter() - t
     run(tab, "compiled", den, chunk, steps=steps, also=())
+    if a.cfg_device:
+        split_cfg(tab, den, tmp, device, text_dim, chunk, steps, a.cfg_device, "fa4" if a.fa4 else "native")
+        return
     if a.fa4:
         flash_attention_4(tab, den, tmp, device, text_dim, chunk, steps)
         return
@@ -212,6 +217,23 @@ def main() -> None:
     tab.save()
     print(json.dumps({r["name"]: {k: v for k, v in r.items() if k not in ("name", "traceback")} for r in tab.res["rows"]},
                      indent=1, default=str))
+
+
+def split_cfg(tab: Table, den, tmp: Path, device: torch.device, text_dim: int | None, chunk, steps: int,
+              cfg_device: str, attention: str) -> None:
+    """The compiled default with CFG's unconditional half on a second device (diffusion.cfg_device)."""
+    del den
+    gc.collect()
+    torch.cuda.empty_cache() if device.type == "cuda" else None
+    split = make(tmp, device, text_dim, compile=device.type == "cuda", cfg_device=cfg_device, attention=attention)
+    t = time.perf_counter()
+    run(tab, "cfg-split-warmup", split, chunk, steps=2, warmup=True)
+    tab.res["cfg_split_warmup_s"] = time.perf_counter() - t
+    run(tab, f"compiled+cfg-split({cfg_device},{attention})", split, chunk, steps=steps)
+    run(tab, "cfg-split-warmup-batch1", split, chunk, steps=4, warmup=True, set_={"guidance_interval": (0.95, 1.0)})
+    run(tab, "cfg-split+cfg-interval-0.5", split, chunk, steps=steps, set_={"guidance_interval": (0.5, 1.0)})
+    tab.res["total_s"] = time.perf_counter() - T0
+    tab.save()
 
 
 def flash_attention_4(tab: Table, den, tmp: Path, device: torch.device, text_dim: int | None, chunk, steps: int) -> None:

@@ -29,6 +29,23 @@ def check_device(cfg: WorldWarpConfig) -> None:
         why = unavailable(dev)
         if why is not None:  # before any stage runs, not at the denoise stage of the first chunk
             raise DeviceError(f"diffusion.attention=fa4: {why}")
+    if cfg.diffusion.backend == "stdiff" and cfg.diffusion.cfg_device:
+        check_cfg_device(cfg.diffusion.cfg_device)
+
+
+def check_cfg_device(name: str) -> None:
+    """diffusion.cfg_device names a device this machine has."""
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise DeviceError(f"diffusion.cfg_device={name}: not a device name ({e})") from e
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if dev.index is None or dev.index >= n:
+            raise DeviceError(f"diffusion.cfg_device={name}: this machine has {n} CUDA device(s) "
+                              f"(name the second GPU, e.g. cuda:1)")
+    elif dev.type != "cpu":
+        raise DeviceError(f"diffusion.cfg_device={name}: only cuda:N (or cpu, for tests) is supported")
 
 
 def needs_gpu(cfg: WorldWarpConfig) -> bool:

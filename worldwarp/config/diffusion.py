@@ -60,6 +60,11 @@ class DiffusionConfig(Section):
                             "docs/BENCHMARKS.md §10; works with per-token timesteps)")
     step_cache_threshold: float = Field(0.05, ge=0, le=1, description="relative mean change of the first block's "
                                         "residual below which a step reuses the cached blocks (0: never)")
+    cfg_device: str | None = Field(
+        None, description="a second device (e.g. cuda:1) for the unconditional half of classifier-free guidance: a copy "
+                          "of the transformer runs it there while the main device runs the conditional half (one "
+                          "batch-1 forward per guided step instead of one batch-2; docs/SCALING.md). None: both halves "
+                          "in one batched forward on the main device")
     text_len: int = Field(512, ge=8, le=4096, description="prompt tokens (Wan2.1: 512)")
     prompt_cache: str | None = Field(None, description="directory of cached prompt embeddings; default ~/.cache/worldwarp/prompts")
     keep_text_encoder: bool = Field(False, description="keep the text encoder loaded after encoding (it is large)")
@@ -78,4 +83,10 @@ class DiffusionConfig(Section):
         lo, hi = self.guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError("diffusion.guidance_interval must be 0 <= lo <= hi <= 1")
+        if self.cfg_device is not None:
+            if self.step_cache != "none":
+                # the cache decides on the batched residual of both halves; split over two devices they would decide apart
+                raise ValueError("diffusion.cfg_device cannot be combined with diffusion.step_cache")
+            if self.offload != "none":
+                raise ValueError("diffusion.cfg_device needs diffusion.offload=none")
         return self

@@ -113,6 +113,13 @@ def configure(bb: Backbone, device: torch.device, offload: str, attention: str, 
     return backend
 
 
+def prepare_transformer(transformer: torch.nn.Module, device: torch.device, backend: str, compile_blocks: bool) -> None:
+    """A second copy of the transformer (diffusion.cfg_device) made like the first: its kernel, compiled alike."""
+    set_attention(transformer, backend, device)
+    if compile_blocks:
+        transformer.compile_repeated_blocks(fullgraph=True, dynamic=False)
+
+
 @contextlib.contextmanager
 def on_device(module: torch.nn.Module, device: torch.device, offload: str):
     """Model offload: the module is on ``device`` only inside the block ("model" mode); otherwise a no-op."""

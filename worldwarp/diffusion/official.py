@@ -18,8 +18,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .latent_grid import VAE_SPACE, VAE_TIME, history_latent_frames
 from . import step_cache
+from .cfg_split import UncondReplica, halves, loop_context
+from .latent_grid import VAE_SPACE, VAE_TIME, history_latent_frames
 from .sampler import _steps
 from .time_table import time_table
 
@@ -92,11 +93,16 @@ def official_start(z_warp: torch.Tensor, noise: torch.Tensor, levels: torch.Tens
 
 
 def _guided_velocity(transformer, x: torch.Tensor, t_tok: torch.Tensor, ctx: torch.Tensor,
-                     guidance: float | None, skips: step_cache.SkipCounter | None = None) -> torch.Tensor:
-    """cond and uncond in one batched forward; combined in the model's output dtype, then float (as theirs)."""
+                     guidance: float | None, skips: step_cache.SkipCounter | None = None,
+                     replica: UncondReplica | None = None) -> torch.Tensor:
+    """cond and uncond in one batched forward (or side by side on two devices, ``replica``); combined in the
+    model's output dtype, then float (as theirs)."""
     dtype = ctx.dtype
-    batch = 2 if guidance is not None else 1
     xin = x.to(dtype)
+    if guidance is not None and replica is not None:
+        cond, uncond = halves(transformer, replica, xin, t_tok, ctx[:1])
+        return (uncond + guidance * (cond - uncond)).float()
+    batch = 2 if guidance is not None else 1
     if batch == 2:
         xin = torch.cat([xin, xin])
     timestep = t_tok.reshape(1, -1).expand(batch, -1)
@@ -114,7 +120,7 @@ def _guided_velocity(transformer, x: torch.Tensor, t_tok: torch.Tensor, ctx: tor
 def official_loop(transformer, z: torch.Tensor, levels: torch.Tensor, timesteps: torch.Tensor, sigmas: torch.Tensor,
                   cond: torch.Tensor, uncond: torch.Tensor | None, guidance_scale: float,
                   progress: bool = False, use_time_table: bool = True,
-                  info: dict | None = None) -> tuple[torch.Tensor, int]:
+                  info: dict | None = None, replica: UncondReplica | None = None) -> tuple[torch.Tensor, int]:
     """Run the S steps of ``levels`` (S + 1, T, h, w) from the start ``z`` (1, C, T, h, w); returns (z, forwards).
     ``info`` (optional) receives ``cached_forwards``: forwards that reused the step cache's blocks."""
     device, dtype = z.device, cond.dtype
@@ -127,12 +133,14 @@ def official_loop(transformer, z: torch.Tensor, levels: torch.Tensor, timesteps:
     skips = step_cache.SkipCounter(transformer)
     # every step's token timesteps as rows of one matrix: each step's is a view of it, which the time table serves
     t_steps = token_timesteps(levels[:-1].flatten(0, 1)).reshape(len(levels) - 1, -1)
-    with time_table(transformer, t_steps, enabled=use_time_table):
+    split = replica if use_cfg else None
+    with time_table(transformer, t_steps, enabled=use_time_table), \
+            loop_context(split, uncond, t_steps, use_time_table):
         for m in _steps(len(levels) - 1, progress, "ST-Diff (official)"):
             moving = levels[m] != levels[m + 1]
             if not bool(moving.any()):
                 continue  # their step would leave every latent as it is
-            v = _guided_velocity(transformer, z, t_steps[m], ctx, guidance_scale if use_cfg else None, skips)
+            v = _guided_velocity(transformer, z, t_steps[m], ctx, guidance_scale if use_cfg else None, skips, split)
             step = (sig[m + 1] - sig[m])[None, None]
             z = torch.where(moving[None, None], z + step * v, z)
             forwards += 1

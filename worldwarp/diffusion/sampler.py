@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import step_cache
+from .cfg_split import UncondReplica, halves, loop_context
 from .latent_grid import tokens_to_latents
 from .schedule import NUM_TRAIN_TIMESTEPS, active_steps, euler_deltas, guided_steps, token_levels
 from .time_table import time_table
@@ -39,9 +40,14 @@ def sync(device: torch.device) -> None:
 
 
 def _velocity(transformer, z: torch.Tensor, t_tok: torch.Tensor, ctx: torch.Tensor, guidance: float | None,
-              dtype: torch.dtype, skips: step_cache.SkipCounter | None = None) -> torch.Tensor:
-    """Model velocity for one step; with ``guidance`` the cond and uncond halves share one batched forward."""
+              dtype: torch.dtype, skips: step_cache.SkipCounter | None = None,
+              replica: UncondReplica | None = None) -> torch.Tensor:
+    """Model velocity for one step; with ``guidance`` the cond and uncond halves share one batched forward, or
+    run side by side on two devices (``replica``, diffusion.cfg_device)."""
     x = z.to(dtype)
+    if guidance is not None and replica is not None:
+        cond, uncond = (o.float() for o in halves(transformer, replica, x, t_tok, ctx[:1]))
+        return uncond + guidance * (cond - uncond)
     batch = 2 if guidance is not None else 1
     if batch == 2:
         x = torch.cat([x, x])
@@ -61,13 +67,15 @@ def _velocity(transformer, z: torch.Tensor, t_tok: torch.Tensor, ctx: torch.Tens
 def denoise_loop(transformer, z: torch.Tensor, sigma0_tok: torch.Tensor, sigmas: torch.Tensor,
                  cond: torch.Tensor, uncond: torch.Tensor | None, guidance_scale: float,
                  guidance_interval: tuple[float, float] = (0.0, 1.0), progress: bool = False,
-                 time_steps: bool = False, use_time_table: bool = True) -> tuple[torch.Tensor, LoopStats]:
+                 time_steps: bool = False, use_time_table: bool = True,
+                 replica: UncondReplica | None = None) -> tuple[torch.Tensor, LoopStats]:
     """Run every step of ``sigmas`` from the noisy start ``z`` (1, C, T, h, w); returns the clean latents.
 
     ``sigma0_tok`` (T, h/2, w/2) holds each token's start level; ``cond``/``uncond`` are (1, L, D) prompt
     embeddings. CFG is used when guidance_scale > 1 and an uncond embedding is given, on the steps whose global
     level lies in ``guidance_interval``; steps that move no token are skipped (no model call). With
-    ``use_time_table`` the time embedding is computed once per distinct level (``time_table``).
+    ``use_time_table`` the time embedding is computed once per distinct level (``time_table``). With ``replica``
+    the unconditional half of each guided step runs on the replica's device (``cfg_split``).
     """
     device, dtype = z.device, cond.dtype
     levels = token_levels(sigma0_tok.to(device, torch.float64).flatten(), sigmas.to(device))  # (N+1, L)
@@ -80,13 +88,15 @@ def denoise_loop(transformer, z: torch.Tensor, sigma0_tok: torch.Tensor, sigmas:
     stats, t0 = LoopStats(), time.perf_counter()
     step_cache.reset(transformer)
     skips = step_cache.SkipCounter(transformer)
-    with time_table(transformer, t_all, enabled=use_time_table):
+    split = replica if use_cfg else None
+    with time_table(transformer, t_all, enabled=use_time_table), \
+            loop_context(split, uncond, t_all, use_time_table):
         for i in _steps(len(active), progress):
             if not active[i]:
                 stats.skipped_steps += 1
                 continue
             ts = time.perf_counter()
-            v = _velocity(transformer, z, t_all[i], ctx, guidance_scale if guided[i] else None, dtype, skips)
+            v = _velocity(transformer, z, t_all[i], ctx, guidance_scale if guided[i] else None, dtype, skips, split)
             z = z + tokens_to_latents(deltas[i])[None, None] * v
             stats.forwards += 1
             stats.guided_forwards += int(guided[i])

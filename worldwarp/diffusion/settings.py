@@ -31,6 +31,7 @@ class StDiffSettings:
     time_table: bool = True
     step_cache: str = "none"
     step_cache_threshold: float = 0.05
+    cfg_device: str | None = None
     text_len: int = 512
     prompt_cache: str | None = None
     keep_text_encoder: bool = False

@@ -7,7 +7,8 @@ import time
 import torch
 
 from . import DenoiseResult
-from .backbone import configure, load_backbone, on_device, resolve_dtype
+from .backbone import configure, load_backbone, on_device, prepare_transformer, resolve_dtype
+from .cfg_split import UncondReplica
 from .checkpoint import load_transformer_weights
 from .latent_grid import history_latent_frames, latent_frame_count, pad_to_blocks, pool_mask_to_tokens, token_block
 from .official import (level_matrix, official_latent_mask, official_loop, official_schedule, official_start,
@@ -35,8 +36,12 @@ class StDiffDenoiser:
         compile_on = settings.compile if isinstance(settings.compile, bool) else self.device.type == "cuda"
         # hooks first: the compiled blocks then include them
         cached = enable_step_cache(self.bb.transformer, settings.step_cache, settings.step_cache_threshold)
+        # the copy for the other CFG half is made before anything moves or compiles the transformer
+        self.replica = UncondReplica(self.bb.transformer, torch.device(settings.cfg_device)) if settings.cfg_device else None
         self.attention = configure(self.bb, self.device, settings.offload, settings.attention,
                                    settings.vae_tiling, settings.vae_slicing, compile_on, fullgraph=not cached)
+        if self.replica is not None:
+            prepare_transformer(self.replica.model, self.replica.device, self.attention, compile_on)
         self.prompts = PromptEncoder(self.bb.model_dir, settings.prompt_cache, settings.text_len, self.device,
                                      self.dtype, settings.keep_text_encoder)
         self.time_steps = False  # benchmarks set this to record per-step times
@@ -96,7 +101,7 @@ class StDiffDenoiser:
         t = time.perf_counter()
         with on_device(self.bb.transformer, self.device, "model" if self.s.offload == "model" else "none"):
             z, forwards = official_loop(self.bb.transformer, z, levels, timesteps, sigmas, cond, uncond,
-                                        self.s.guidance_scale, progress, self.s.time_table, info)
+                                        self.s.guidance_scale, progress, self.s.time_table, info, self.replica)
         sync(self.device)
         info.update(loop_s=time.perf_counter() - t, forwards=forwards, guided_forwards=forwards if uncond is not None else 0,
                     skipped_steps=self.s.steps - forwards)
@@ -115,7 +120,7 @@ class StDiffDenoiser:
         with on_device(self.bb.transformer, self.device, "model" if self.s.offload == "model" else "none"):
             z, stats = denoise_loop(self.bb.transformer, z, sigma0, global_sigmas(self.s.steps, self.s.shift),
                                     cond, uncond, self.s.guidance_scale, tuple(self.s.guidance_interval),
-                                    progress, self.time_steps, self.s.time_table)
+                                    progress, self.time_steps, self.s.time_table, self.replica)
         info.update(loop_s=time.perf_counter() - t, forwards=stats.forwards, guided_forwards=stats.guided_forwards,
                     skipped_steps=stats.skipped_steps, cached_forwards=stats.cached_forwards)
         if stats.step_seconds:
@@ -138,7 +143,8 @@ class StDiffDenoiser:
         n, H, W = _check_inputs(warped, mask, history)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        info: dict = {"attention": self.attention, "steps": self.s.steps, "cfg": self.cfg_on}
+        info: dict = {"attention": self.attention, "steps": self.s.steps, "cfg": self.cfg_on,
+                      "cfg_device": str(self.replica.device) if self.replica is not None else None}
         z_warp, mask_p = self._encode(warped, mask, info)
         if self.s.sampler == "official":
             z, sched = self._denoise_official(z_warp, mask_p, history, seed, prompt, progress, info)
