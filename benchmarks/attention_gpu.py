@@ -27,13 +27,13 @@ import json
 import statistics
 import sys
 import time
-import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from gpu_timing import first_call_s, guarded, timed  # noqa: E402
 
 T0 = time.perf_counter()
 RES: dict = {"date": datetime.date.today().isoformat(), "parts": {}}
@@ -47,34 +47,6 @@ def log(msg: str) -> None:
 
 def save() -> None:
     (OUT / "attention_gpu.json").write_text(json.dumps(RES, indent=1))
-
-
-def timed(fn, reps: int, warm: int = 1) -> tuple[float, object]:
-    out = None
-    for _ in range(warm):
-        out = fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        out = fn()
-        torch.cuda.synchronize()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts), out
-
-
-def guarded(name: str):
-    def wrap(fn):
-        def run(*a, **k):
-            rec = RES["parts"].setdefault(name, {})
-            try:
-                fn(rec, *a, **k)
-            except Exception as e:  # noqa: BLE001 - recorded; the next part still runs
-                rec["error"] = f"{type(e).__name__}: {e}"
-                traceback.print_exc()
-            save()
-        return run
-    return wrap
 
 
 def fa4_available() -> str | None:
@@ -99,7 +71,7 @@ def use_fa4(on: bool) -> None:
         flash4.deactivate()
 
 
-@guarded("env")
+@guarded("env", RES, save)
 def env(rec: dict) -> None:
     rec.update(device=torch.cuda.get_device_name(), torch=torch.__version__, cuda=torch.version.cuda,
                cudnn=torch.backends.cudnn.version(), sdp_priority=list(torch._C._get_sdp_priority_order()))
@@ -113,7 +85,7 @@ def env(rec: dict) -> None:
     log(f"env {rec}")
 
 
-@guarded("gemm")
+@guarded("gemm", RES, save)
 def gemm(rec: dict, reps: int) -> None:
     m = B * N
     g = torch.Generator(device="cuda").manual_seed(0)
@@ -132,7 +104,7 @@ def attention_flops(b: int = B) -> float:
     return 4.0 * b * HEADS * N * N * D
 
 
-@guarded("sdpa")
+@guarded("sdpa", RES, save)
 def sdpa(rec: dict, reps: int, fa4: bool) -> None:
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.nn.functional import scaled_dot_product_attention as attn
@@ -221,7 +193,7 @@ def diff(out: torch.Tensor, ref: torch.Tensor) -> dict:
     return {"max_abs_diff": float(d.max()), "mean_abs_diff": float(d.mean()), "ref_mean_abs": float(ref.float().abs().mean())}
 
 
-@guarded("forward")
+@guarded("forward", RES, save)
 def forward(rec: dict, reps: int, fa4: bool) -> None:
     tr = build_transformer()
     kw = wan_inputs(tr)
@@ -232,10 +204,7 @@ def forward(rec: dict, reps: int, fa4: bool) -> None:
         s, ref = timed(lambda: tr(**kw)[0], reps)
         rec["eager_ms"] = round(s * 1e3, 1)
         tr.compile_repeated_blocks(fullgraph=True, dynamic=False)
-        t = time.perf_counter()
-        tr(**kw)
-        torch.cuda.synchronize()
-        rec["compile_s"] = round(time.perf_counter() - t, 1)
+        rec["compile_s"] = round(first_call_s(lambda: tr(**kw)), 1)
         s, out = timed(lambda: tr(**kw)[0], reps)
         rec["compiled_ms"] = round(s * 1e3, 1)
         rec["compiled_vs_eager"] = diff(out, ref)
@@ -257,10 +226,7 @@ def forward(rec: dict, reps: int, fa4: bool) -> None:
         use_fa4(True)
         try:
             torch._dynamo.reset()
-            t = time.perf_counter()
-            tr(**kw)
-            torch.cuda.synchronize()
-            rec["compile_fa4_s"] = round(time.perf_counter() - t, 1)
+            rec["compile_fa4_s"] = round(first_call_s(lambda: tr(**kw)), 1)
             s, out = timed(lambda: tr(**kw)[0], reps)
             rec["compiled_fa4_ms"] = round(s * 1e3, 1)
             rec["compiled_fa4_vs_eager"] = diff(out, ref)
@@ -274,7 +240,7 @@ def forward(rec: dict, reps: int, fa4: bool) -> None:
             tr.set_attention_backend("native")
 
 
-@guarded("loop")
+@guarded("loop", RES, save)
 def loop(rec: dict, steps: int) -> None:
     from worldwarp.diffusion.sampler import denoise_loop, noisy_start
     from worldwarp.diffusion.schedule import global_sigmas

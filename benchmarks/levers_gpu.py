@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from gpu_timing import first_call_s, guarded, timed  # noqa: E402
 
 T0 = time.perf_counter()
 PARTS: set[str] = set()
@@ -43,32 +44,6 @@ def log(msg: str) -> None:
 
 def save() -> None:
     (OUT / "levers_gpu.json").write_text(json.dumps(RES, indent=1))
-
-
-def timed(fn, reps: int) -> tuple[float, object]:
-    out = fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        out = fn()
-        torch.cuda.synchronize()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts), out
-
-
-def guarded(name: str):
-    def wrap(fn):
-        def run(*a, **k):
-            rec = RES["parts"].setdefault(name, {})
-            try:
-                fn(rec, *a, **k)
-            except Exception as e:  # noqa: BLE001 - recorded; the next part still runs
-                rec["error"] = f"{type(e).__name__}: {e}"
-                traceback.print_exc()
-            save()
-        return run
-    return wrap
 
 
 def wan_inputs(tr, dev):
@@ -89,7 +64,7 @@ def compare(rec: dict, name: str, out: torch.Tensor, ref: torch.Tensor, ms: floa
     save()
 
 
-@guarded("transformer_forward")
+@guarded("transformer_forward", RES, save)
 def transformer(rec: dict, reps: int) -> None:
     from diffusers import WanTransformer3DModel
 
@@ -113,10 +88,7 @@ def transformer(rec: dict, reps: int) -> None:
         if "bf16_compile" in PARTS:
             for blk in tr.blocks:  # regional compile, as diffusion.compile does
                 blk.compile()
-            t = time.perf_counter()
-            tr(**kw)
-            torch.cuda.synchronize()
-            rec["compile_s"] = time.perf_counter() - t
+            rec["compile_s"] = first_call_s(lambda: tr(**kw))
             ms, out = timed(lambda: tr(**kw)[0], reps)
             compare(rec, "bf16_compile", out, ref, ms)
             with time_table(tr, kw["timestep"]):
@@ -128,10 +100,7 @@ def transformer(rec: dict, reps: int) -> None:
             if best and best != "native":
                 tr.set_attention_backend(best)
                 torch._dynamo.reset()
-                t = time.perf_counter()
-                tr(**kw)
-                torch.cuda.synchronize()
-                rec[f"compile_{best}_s"] = time.perf_counter() - t
+                rec[f"compile_{best}_s"] = first_call_s(lambda: tr(**kw))
                 with time_table(tr, kw["timestep"]):
                     ms, out = timed(lambda: tr(**kw)[0], reps)
                 compare(rec, f"bf16_compile_time_table_{best}", out, ref, ms)
@@ -147,10 +116,7 @@ def transformer(rec: dict, reps: int) -> None:
             compare(rec, "fp8_rowwise_eager", out, ref, ms)
             for blk in tr.blocks:
                 blk.compile()
-            t = time.perf_counter()
-            tr(**kw)
-            torch.cuda.synchronize()
-            rec["fp8_compile_s"] = time.perf_counter() - t
+            rec["fp8_compile_s"] = first_call_s(lambda: tr(**kw))
             with time_table(tr, kw["timestep"]):
                 ms, out = timed(lambda: tr(**kw)[0], reps)
             compare(rec, "fp8_rowwise_compile_time_table", out, ref, ms)
@@ -224,7 +190,7 @@ def room_cache(dev):
     return g.to(dev), rgb, depth, cams.K[:V], cams.w2c[:V], cfg
 
 
-@guarded("splat_step")
+@guarded("splat_step", RES, save)
 def splat(rec: dict, steps: int) -> None:
     from worldwarp.splat import optimize, rasterize
     from worldwarp.splat.optimize import make_adam, photometric_loss, scene_extent
