@@ -33,7 +33,8 @@ class DiffusionConfig(Section):
     sigma_filled: float = Field(1.0, ge=0, le=1, description="noise level of hole tokens")
     guidance_scale: float = Field(5.0, ge=1.0, le=30.0, description="1.0 disables classifier-free guidance")
     guidance_interval: tuple[float, float] = Field(
-        (0.0, 1.0), description="CFG only on steps whose global sigma lies in [lo, hi]; other steps run the cond branch alone")
+        (0.0, 1.0), description="CFG only on steps whose global sigma lies in [lo, hi]; other steps run the cond branch alone "
+                                 "(tokenwise sampler; the official sampler guides every step, as the authors' does)")
     shift: float = Field(3.0, gt=0, le=20, description="flow-matching timestep shift (Wan2.1 480p: 3.0)")
     mask_pool: Literal["min", "mean"] = Field(
         "min", description="token validity from its pixels: min = valid only if every pixel is; mean = fraction valid")
