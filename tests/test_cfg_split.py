@@ -92,3 +92,13 @@ def test_cli_names_a_missing_gpu(model_dir, tmp_path, tiny):
                 "--set", "diffusion.cfg_device=cuda:1"])
     _assert_one_line_error(res, "diffusion.cfg_device=cuda:1: this machine has 0 CUDA device(s)")
     assert _no_complete_stage(out)
+
+
+def test_settings_without_the_config_are_checked_too(model_dir, tmp_path):
+    from worldwarp.diffusion.settings import StDiffSettings
+    from worldwarp.diffusion.stdiff import StDiffDenoiser
+
+    s = StDiffSettings(model_dir=str(model_dir), cfg_device="cpu", step_cache="first_block",
+                       prompt_cache=str(tmp_path / "prompts"))
+    with pytest.raises(ValueError, match="cfg_device needs diffusion.step_cache=none"):
+        StDiffDenoiser(s, "cpu")

@@ -36,6 +36,8 @@ class StDiffDenoiser:
         compile_on = settings.compile if isinstance(settings.compile, bool) else self.device.type == "cuda"
         # hooks first: the compiled blocks then include them
         cached = enable_step_cache(self.bb.transformer, settings.step_cache, settings.step_cache_threshold)
+        if settings.cfg_device and (cached or settings.offload != "none"):  # scripts build settings without the config
+            raise ValueError("diffusion.cfg_device needs diffusion.step_cache=none and diffusion.offload=none")
         # the copy for the other CFG half is made before anything moves or compiles the transformer
         self.replica = UncondReplica(self.bb.transformer, torch.device(settings.cfg_device)) if settings.cfg_device else None
         self.attention = configure(self.bb, self.device, settings.offload, settings.attention,
