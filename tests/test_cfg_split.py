@@ -8,7 +8,7 @@ guided steps, each through its own time table.
 import pytest
 import torch
 
-from test_cli_errors import _assert_one_line_error, _no_complete_stage, _run
+from test_cli_errors import _assert_demo_refused
 from worldwarp.config import DiffusionConfig
 from worldwarp.diffusion import cfg_split, make_denoiser
 from worldwarp.diffusion.standins import build_tiny_wan
@@ -86,12 +86,8 @@ def test_config_refuses_what_cannot_split():
 
 
 def test_cli_names_a_missing_gpu(model_dir, tmp_path, tiny):
-    out = tmp_path / "out"
-    res = _run(["demo", "--set", f"artifacts={out}", *[a for o in tiny for a in ("--set", o)],
-                "--set", "diffusion.backend=stdiff", "--set", f"diffusion.model_dir={model_dir}",
-                "--set", "diffusion.cfg_device=cuda:1"])
-    _assert_one_line_error(res, "diffusion.cfg_device=cuda:1: this machine has 0 CUDA device(s)")
-    assert _no_complete_stage(out)
+    _assert_demo_refused(tmp_path / "out", tiny, ["diffusion.backend=stdiff", f"diffusion.model_dir={model_dir}",
+                                                   "diffusion.cfg_device=cuda:1"], "diffusion.cfg_device=cuda:1: this machine has 0 CUDA device(s)")
 
 
 def test_settings_without_the_config_are_checked_too(model_dir, tmp_path):

@@ -29,6 +29,13 @@ def _assert_one_line_error(res, fragment):
     assert "Traceback" not in res.stderr
 
 
+def _assert_demo_refused(out, tiny, sets, fragment):
+    """`worldwarp demo` with the tiny knobs and ``sets`` ends in one error line naming ``fragment``, no stage done."""
+    res = _run(["demo", "--set", f"artifacts={out}", *[a for o in [*tiny, *sets] for a in ("--set", o)]])
+    _assert_one_line_error(res, fragment)
+    assert _no_complete_stage(out)
+
+
 def _no_complete_stage(root):
     runs = root / "runs"
     if not runs.exists():
