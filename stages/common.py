@@ -24,9 +24,7 @@ def check_device(cfg: WorldWarpConfig) -> None:
     if cfg.diffusion.backend == "stdiff" and cfg.diffusion.attention == "fa4":
         from worldwarp.diffusion.flash4 import unavailable
 
-        dev = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-                           cfg.device if cfg.device != "auto" else "cpu")
-        why = unavailable(dev)
+        why = unavailable(run_device(cfg))
         if why is not None:  # before any stage runs, not at the denoise stage of the first chunk
             raise DeviceError(f"diffusion.attention=fa4: {why}")
     if cfg.diffusion.backend == "stdiff" and cfg.diffusion.cfg_device:
@@ -77,6 +75,11 @@ def resolve_device(cfg: WorldWarpConfig) -> torch.device:
     """
     check_device(cfg)
     set_determinism(cfg.deterministic)
+    return run_device(cfg)
+
+
+def run_device(cfg: WorldWarpConfig) -> torch.device:
+    """The device ``cfg.device`` names ("auto": CUDA where there is one), without checks or side effects."""
     if cfg.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(cfg.device)

@@ -60,15 +60,6 @@ class UncondReplica:
                           encoder_hidden_states=self._ctx, return_dict=False)[0]
 
 
-def halves(transformer: torch.nn.Module, replica: UncondReplica, x: torch.Tensor, t_tok: torch.Tensor,
-           cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(cond, uncond) model outputs on the main device, in the model's dtype: the uncond half on the replica."""
-    uncond = replica.launch(x, t_tok)  # queued first: the replica's device computes while the cond half is launched
-    out = transformer(hidden_states=x, timestep=t_tok.reshape(1, -1), encoder_hidden_states=cond,
-                      return_dict=False)[0]
-    return out, uncond.to(out.device)
-
-
 def loop_context(replica: UncondReplica | None, uncond: torch.Tensor | None, steps: torch.Tensor,
                  use_time_table: bool) -> contextlib.AbstractContextManager:
     if replica is None or uncond is None:

@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from . import step_cache
-from .cfg_split import UncondReplica, halves, loop_context
+from .cfg_split import UncondReplica, loop_context
 from .latent_grid import VAE_SPACE, VAE_TIME, history_latent_frames
-from .sampler import _steps
+from .sampler import _steps, model_outputs
 from .time_table import time_table
 
 NUM_TRAIN_TIMESTEPS = 1000
@@ -95,24 +95,10 @@ def official_start(z_warp: torch.Tensor, noise: torch.Tensor, levels: torch.Tens
 def _guided_velocity(transformer, x: torch.Tensor, t_tok: torch.Tensor, ctx: torch.Tensor,
                      guidance: float | None, skips: step_cache.SkipCounter | None = None,
                      replica: UncondReplica | None = None) -> torch.Tensor:
-    """cond and uncond in one batched forward (or side by side on two devices, ``replica``); combined in the
-    model's output dtype, then float (as theirs)."""
-    dtype = ctx.dtype
-    xin = x.to(dtype)
-    if guidance is not None and replica is not None:
-        cond, uncond = halves(transformer, replica, xin, t_tok, ctx[:1])
-        return (uncond + guidance * (cond - uncond)).float()
-    batch = 2 if guidance is not None else 1
-    if batch == 2:
-        xin = torch.cat([xin, xin])
-    timestep = t_tok.reshape(1, -1).expand(batch, -1)
-    with step_cache.context(transformer, batch):
-        out = transformer(hidden_states=xin, timestep=timestep, encoder_hidden_states=ctx[:batch], return_dict=False)[0]
-        if skips is not None:
-            skips.after_forward()
-    if batch == 1:
-        return out.float()
-    cond, uncond = out.chunk(2)
+    """Combined in the model's output dtype, then float (as theirs)."""
+    cond, uncond = model_outputs(transformer, x.to(ctx.dtype), t_tok, ctx, guidance is not None, skips, replica)
+    if uncond is None:
+        return cond.float()
     return (uncond + guidance * (cond - uncond)).float()
 
 

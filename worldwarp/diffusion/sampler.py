@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import step_cache
-from .cfg_split import UncondReplica, halves, loop_context
+from .cfg_split import UncondReplica, loop_context
 from .latent_grid import tokens_to_latents
 from .schedule import NUM_TRAIN_TIMESTEPS, active_steps, euler_deltas, guided_steps, token_levels
 from .time_table import time_table
@@ -39,27 +39,36 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _velocity(transformer, z: torch.Tensor, t_tok: torch.Tensor, ctx: torch.Tensor, guidance: float | None,
-              dtype: torch.dtype, skips: step_cache.SkipCounter | None = None,
-              replica: UncondReplica | None = None) -> torch.Tensor:
-    """Model velocity for one step; with ``guidance`` the cond and uncond halves share one batched forward, or
-    run side by side on two devices (``replica``, diffusion.cfg_device)."""
-    x = z.to(dtype)
-    if guidance is not None and replica is not None:
-        cond, uncond = (o.float() for o in halves(transformer, replica, x, t_tok, ctx[:1]))
-        return uncond + guidance * (cond - uncond)
-    batch = 2 if guidance is not None else 1
-    if batch == 2:
+def model_outputs(transformer, x: torch.Tensor, t_tok: torch.Tensor, ctx: torch.Tensor, guided: bool,
+                  skips: step_cache.SkipCounter | None = None,
+                  replica: UncondReplica | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The model's (cond, uncond) outputs for latents ``x`` (model dtype) at step timesteps ``t_tok``, in the model's
+    dtype; uncond is None on an unguided step. Guided, both halves share one batched forward, or run side by side
+    on two devices (``replica``, diffusion.cfg_device). Both samplers combine them in their own precision."""
+    if guided and replica is not None:
+        uncond = replica.launch(x, t_tok)  # queued first: the replica's device computes while the cond half launches
+        out = transformer(hidden_states=x, timestep=t_tok.reshape(1, -1), encoder_hidden_states=ctx[:1],
+                          return_dict=False)[0]
+        return out, uncond.to(out.device)
+    batch = 2 if guided else 1
+    if guided:
         x = torch.cat([x, x])
     timestep = t_tok.reshape(1, -1).expand(batch, -1)
     with step_cache.context(transformer, batch):
         out = transformer(hidden_states=x, timestep=timestep, encoder_hidden_states=ctx[:batch], return_dict=False)[0]
         if skips is not None:
             skips.after_forward()
-    out = out.float()
-    if batch == 1:
-        return out
-    cond, uncond = out.chunk(2)
+    return tuple(out.chunk(2)) if guided else (out, None)
+
+
+def _velocity(transformer, z: torch.Tensor, t_tok: torch.Tensor, ctx: torch.Tensor, guidance: float | None,
+              dtype: torch.dtype, skips: step_cache.SkipCounter | None = None,
+              replica: UncondReplica | None = None) -> torch.Tensor:
+    """Model velocity for one step, combined in float32."""
+    cond, uncond = model_outputs(transformer, z.to(dtype), t_tok, ctx, guidance is not None, skips, replica)
+    if uncond is None:
+        return cond.float()
+    cond, uncond = cond.float(), uncond.float()
     return uncond + guidance * (cond - uncond)
 
 
