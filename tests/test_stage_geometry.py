@@ -66,10 +66,10 @@ def test_a_photo_gets_its_first_depth_from_the_model(tmp_path, depth_anything):
     assert np.median(depth) == pytest.approx(3.0, rel=1e-3) and depth.std() > 0
 
 
-@pytest.mark.slow
 def test_pnp_poses_agree_with_the_commanded_trajectory(tmp_path):
-    store = _run(tmp_path, ["estimator.pose=pnp", "resolution.height=160", "resolution.width=240", "splat.steps=60"])
+    store = _run(tmp_path, ["estimator.pose=pnp", "resolution.height=96", "resolution.width=144", "splat.steps=30"])
     a = store.stage_attrs(1, "geometry")
-    assert a["pose"] == "pnp" and a["residual_pose_frames_solved"] >= 2
-    # exact scene frames vs the cache's depth: PnP lands within a degree and a few cm of the command
-    assert a["residual_pose_rotation_deg"] < 1.0 and a["residual_pose_translation"] < 0.05
+    assert a["pose"] == "pnp" and a["residual_pose_frames_solved"] == 3
+    # exact scene frames vs the cache's depth: PnP lands within 0.1 degree and 1 cm of the command
+    # (measured 0.014 deg and 0.0018 here; 160x240 with 60 steps gave 0.012 deg and 0.0011 at five times the cost)
+    assert a["residual_pose_rotation_deg"] < 0.1 and a["residual_pose_translation"] < 0.01
