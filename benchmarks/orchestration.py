@@ -100,7 +100,7 @@ def main() -> None:
     out = {"date": datetime.date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, "
            f"{os.cpu_count()} cores", "python": platform.python_version(), "prefect_startup_s": round(startup, 2),
            "modes": {}}
-    print(f"| mode | chunks | wall s | stage work s | overhead s/chunk | overhead % |\n|---|---|---|---|---|---|")
+    print("| mode | chunks | wall s | stage work s | overhead s/chunk | overhead % |\n|---|---|---|---|---|---|")
     for mode, (wall, work, n) in rows.items():
         over = (wall - work) / n
         out["modes"][mode] = {"wall_s": wall, "work_s": work, "chunks": n, "overhead_s_per_chunk": over,

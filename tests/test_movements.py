@@ -9,7 +9,6 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-from scipy.spatial.transform import Rotation
 
 from conftest import BIN, ROOT, TINY, cli_env
 from worldwarp.config import ChunkConfig, ConfigError, TrajectoryConfig, load_params

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from conftest import BIN, ROOT, cli_env, free_port, wait_http
+from conftest import BIN, cli_env, free_port, wait_http
 from worldwarp.store import RunStore
 
 

@@ -9,7 +9,6 @@ from conftest import TINY
 from stages.runner import run_longshot
 from worldwarp.config import load_params
 from worldwarp.estimators.standins import build_tiny_depth_anything
-from worldwarp.store import RunStore
 
 
 @pytest.fixture(scope="module")

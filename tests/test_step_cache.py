@@ -11,7 +11,7 @@ from worldwarp.diffusion import make_denoiser, step_cache
 from worldwarp.diffusion.official import level_matrix, official_loop, official_schedule, official_start, sigma_lookup
 from worldwarp.diffusion.sampler import denoise_loop, noisy_start
 from worldwarp.diffusion.schedule import global_sigmas
-from test_time_table import _loop_inputs, T, h, w  # noqa: E402  (the same latent grid)
+from test_time_table import _loop_inputs  # noqa: E402  (the same latent grid)
 from worldwarp.diffusion.standins import TINY_TRANSFORMER, build_tiny_wan
 
 STEPS = 10

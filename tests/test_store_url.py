@@ -5,7 +5,6 @@ artifacts land in the same bucket."""
 
 import json
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
