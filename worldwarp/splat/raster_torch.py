@@ -82,13 +82,96 @@ def _intersections(
 
 
 def gather(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """t[idx] with a deterministic backward.
-
-    The backward of advanced indexing is index_put_(accumulate=True), which on a multi-threaded CPU adds a
-    Gaussian's per-tile gradients in a varying order (runs differed by up to 0.65 in opacity after 40
-    steps). index_select's backward is index_add_, which adds in index order whatever the thread count.
-    """
+    """t[idx] for idx of any shape, through index_select: its backward (index_add_) adds in index order whatever
+    the thread count, where advanced indexing's index_put_(accumulate=True) varied run to run on a multi-threaded
+    CPU (by up to 0.65 in opacity after 40 steps)."""
     return t.index_select(0, idx.reshape(-1)).view(*idx.shape, *t.shape[1:])
+
+
+def _offsets(
+    idx: torch.Tensor, pix: torch.Tensor, mean2d: torch.Tensor, conic: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    """Pixel offsets dx, dy (G, L, P) from each listed Gaussian and its conic entries (G, L, 1) each."""
+    m = gather(mean2d, idx)
+    dx = m[:, :, None, 0] - pix[:, None, :, 0]
+    dy = m[:, :, None, 1] - pix[:, None, :, 1]
+    cn = gather(conic, idx)
+    return dx, dy, cn[..., 0, None], cn[..., 1, None], cn[..., 2, None]
+
+
+def _scatter(v: torch.Tensor, idx: torch.Tensor, n: int) -> torch.Tensor:
+    """Sum per-slot gradients v (G, L, k) into their Gaussians (n, k), in index order (deterministic)."""
+    flat = idx.reshape(-1)
+    return v.new_zeros(n, v.shape[-1]).index_add_(0, flat, v.reshape(flat.numel(), -1))
+
+
+class _Composite(torch.autograd.Function):
+    """Front-to-back compositing of tiles with gsplat's analytic backward.
+
+    Autograd through the dozen (tiles x Gaussians x pixels) temporaries of the forward made the CPU 3DGS step
+    memory-bound; this keeps three of them (alpha, transmittance, exp(-sigma)) and a mask, works in place, and
+    reduces over pixels before scattering to the Gaussians. Same image bit for bit; gradients equal autograd's to
+    float rounding (tests/test_splat_raster.py checks both, and gradcheck in float64).
+    """
+
+    @staticmethod
+    def forward(ctx, idx, pix, mean2d, conic, opac, feats):  # type: ignore[override]
+        dx, dy, c0, c1, c2 = _offsets(idx, pix, mean2d, conic)
+        # 0.5 * (c0 dx^2 + c2 dy^2) + c1 dx dy, term by term (halving is exact in binary floating point)
+        sigma = (0.5 * c0) * dx * dx
+        sigma += (0.5 * c2) * dy * dy
+        sigma += c1 * dx * dy
+        del dx, dy
+        e = torch.exp(-sigma)
+        alpha = gather(opac, idx)[..., None] * e
+        live = (sigma >= 0) & (alpha <= ALPHA_MAX)  # where alpha = o exp(-sigma) is not clamped
+        alpha.clamp_max_(ALPHA_MAX)
+        drawn = (sigma >= 0) & (alpha >= ALPHA_MIN)
+        del sigma
+        alpha.masked_fill_(~drawn, 0.0)
+        T = torch.cumprod(1.0 - alpha, dim=1)
+        # a pixel stops BEFORE the Gaussian that would drop T to <= 1e-4; T is monotone, so this keeps a prefix
+        kept = T > T_MIN
+        alpha.mul_(kept)
+        T = T.roll(1, 1)  # transmittance in front of each Gaussian
+        T[:, 0] = 1.0
+        w = alpha * T
+        out = torch.einsum("glp,gld->gpd", w, gather(feats, idx))
+        live &= drawn
+        live &= kept
+        ctx.save_for_backward(idx, pix, mean2d, conic, opac, feats, alpha, T, e, live)
+        return out, w.sum(1)
+
+    @staticmethod
+    def backward(ctx, g_out, g_acc):  # type: ignore[override]
+        idx, pix, mean2d, conic, opac, feats, alpha, T, e, live = ctx.saved_tensors
+        n = mean2d.shape[0]
+        w = alpha * T
+        # c = dL/dw per slot and pixel: colour and accumulated alpha both take w linearly
+        c = torch.einsum("gpd,gld->glp", g_out, gather(feats, idx))
+        c += g_acc[:, None, :]
+        g_feats = torch.einsum("glp,gpd->gld", w, g_out)
+        w *= c
+        behind = w.sum(1, keepdim=True) - w.cumsum(1)  # sum of w c over the Gaussians behind each one
+        del w
+        # dL/dalpha_i = T_i c_i - (sum_{k>i} w_k c_k) / (1 - alpha_i), on the live slots only
+        behind /= 1.0 - alpha
+        c *= T
+        c -= behind
+        del behind
+        c *= live
+        g_opac = (c * e).sum(-1, keepdim=True)
+        c *= e
+        c *= gather(opac, idx)[..., None]  # now -dL/dsigma
+        dx, dy, c0, c1, c2 = _offsets(idx, pix, mean2d, conic)
+        sx, sy = c * dx, c * dy
+        sxx, syy, sxy = (sx * dx).sum(-1), (sy * dy).sum(-1), (sx * dy).sum(-1)
+        sx, sy = sx.sum(-1), sy.sum(-1)
+        c0, c1, c2 = c0[..., 0], c1[..., 0], c2[..., 0]
+        g_mean = -torch.stack([c0 * sx + c1 * sy, c2 * sy + c1 * sx], -1)
+        g_conic = -torch.stack([0.5 * sxx, sxy, 0.5 * syy], -1)
+        return (None, None, _scatter(g_mean, idx, n), _scatter(g_conic, idx, n),
+                _scatter(g_opac, idx, n).view(-1), _scatter(g_feats, idx, n))
 
 
 def _composite_group(
@@ -96,20 +179,7 @@ def _composite_group(
     feats: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Composite tiles (G) over padded depth-sorted lists idx (G, L) at pixels pix (G, P, 2): (G, P, D), (G, P)."""
-    m = gather(mean2d, idx)  # (G, L, 2)
-    dx = m[:, :, None, 0] - pix[:, None, :, 0]  # (G, L, P)
-    dy = m[:, :, None, 1] - pix[:, None, :, 1]
-    cn = gather(conic, idx)
-    sigma = 0.5 * (cn[..., 0, None] * dx * dx + cn[..., 2, None] * dy * dy) + cn[..., 1, None] * dx * dy
-    alpha = (gather(opac, idx)[..., None] * torch.exp(-sigma)).clamp_max(ALPHA_MAX)
-    alpha = torch.where((sigma >= 0) & (alpha >= ALPHA_MIN), alpha, torch.zeros_like(alpha))
-    T_incl = torch.cumprod(1.0 - alpha, dim=1)
-    # a pixel stops BEFORE the Gaussian that would drop T to <= 1e-4; T is monotone, so this keeps a prefix
-    alpha = alpha * (T_incl > T_MIN).detach()
-    T_excl = torch.cat([torch.ones_like(T_incl[:, :1]), T_incl[:, :-1]], dim=1)
-    weights = alpha * T_excl
-    out = torch.einsum("glp,gld->gpd", weights, gather(feats, idx))
-    return out, weights.sum(1)
+    return _Composite.apply(idx, pix, mean2d, conic, opac, feats)
 
 
 def _groups(counts: torch.Tensor, tile_px: int, budget: int) -> list[torch.Tensor]:
