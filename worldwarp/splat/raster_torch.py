@@ -82,9 +82,10 @@ def _intersections(
 
 
 def gather(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """t[idx] for idx of any shape, through index_select: its backward (index_add_) adds in index order whatever
-    the thread count, where advanced indexing's index_put_(accumulate=True) varied run to run on a multi-threaded
-    CPU (by up to 0.65 in opacity after 40 steps)."""
+    """t[idx] for idx of any shape, through index_select. Gradients go back the other way through index_add_
+    (_scatter here; index_select's own backward under autograd), which adds in index order whatever the thread
+    count: advanced indexing's index_put_(accumulate=True) varied run to run on a multi-threaded CPU (by up to
+    0.65 in opacity after 40 steps)."""
     return t.index_select(0, idx.reshape(-1)).view(*idx.shape, *t.shape[1:])
 
 
@@ -124,10 +125,13 @@ class _Composite(torch.autograd.Function):
         del dx, dy
         e = torch.exp(-sigma)
         alpha = gather(opac, idx)[..., None] * e
-        live = (sigma >= 0) & (alpha <= ALPHA_MAX)  # where alpha = o exp(-sigma) is not clamped
-        alpha.clamp_max_(ALPHA_MAX)
-        drawn = (sigma >= 0) & (alpha >= ALPHA_MIN)
+        drawn = sigma >= 0
         del sigma
+        grad = any(ctx.needs_input_grad)  # rendering a fixed cache (warp) needs no backward state
+        if grad:
+            live = alpha <= ALPHA_MAX  # where alpha = o exp(-sigma) is not clamped
+        alpha.clamp_max_(ALPHA_MAX)
+        drawn &= alpha >= ALPHA_MIN
         alpha.masked_fill_(~drawn, 0.0)
         T = torch.cumprod(1.0 - alpha, dim=1)
         # a pixel stops BEFORE the Gaussian that would drop T to <= 1e-4; T is monotone, so this keeps a prefix
@@ -137,9 +141,10 @@ class _Composite(torch.autograd.Function):
         T[:, 0] = 1.0
         w = alpha * T
         out = torch.einsum("glp,gld->gpd", w, gather(feats, idx))
-        live &= drawn
-        live &= kept
-        ctx.save_for_backward(idx, pix, mean2d, conic, opac, feats, alpha, T, e, live)
+        if grad:
+            live &= drawn
+            live &= kept
+            ctx.save_for_backward(idx, pix, mean2d, conic, opac, feats, alpha, T, e, live)
         return out, w.sum(1)
 
     @staticmethod
