@@ -74,7 +74,6 @@ def batch(base: Base | None = None, params_file: str | None = None,
     """Render many longshots: batch.images (a folder of photos) and/or batch.experiments, each as its own
     ``worldwarp/longshot`` flow run. ``overrides`` (section.key=value) apply to every item and to the batch.
     ``base``: demo (default) or default, as for worldwarp/longshot; ``profile`` is its deprecated old name."""
-    log = get_run_logger()
     overrides = list(overrides or [])
     base = resolve_base(base, profile)
     cfg = resolve_config(base, params_file, overrides)
@@ -83,6 +82,7 @@ def batch(base: Base | None = None, params_file: str | None = None,
               for i in items}  # every item's config is validated before any is submitted
     # the batch's own outputs and services; each item's device and models are checked on the worker that runs it
     preflight(cfg, machine=False)
+    log = get_run_logger()
     prepare_tracking(cfg)
     results: dict[str, ItemResult] = {}
     ids = {}

@@ -73,10 +73,11 @@ def check_services(cfg: WorldWarpConfig, timeout: float = TIMEOUT_S) -> None:
 
 
 def prefect_api_url() -> str | None:
-    """The Prefect API this process would talk to (PREFECT_API_URL, from the environment or a Prefect profile)."""
-    from prefect.settings import get_current_settings
+    """The Prefect API this process would talk to (PREFECT_API_URL, from the environment or a Prefect profile),
+    read now (not from the settings Prefect froze when it was imported)."""
+    from prefect.settings import Settings
 
-    url = get_current_settings().api.url
+    url = Settings().api.url
     return str(url) if url else None
 
 
@@ -136,6 +137,7 @@ def guarded(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         import click
 
+        ENDING.log_root = ENDING.store = None  # one command per process, but tests run many in one
         try:
             return fn(*args, **kwargs)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):

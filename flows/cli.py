@@ -109,7 +109,10 @@ def _reading(store: str) -> Iterator[tuple["RunStore", str]]:
         return
     from worldwarp.store.remote import pull_store, split_store_url
 
-    _, run_id = split_store_url(store)
+    from worldwarp.checks.services import check_storage
+
+    root, run_id = split_store_url(store)
+    check_storage(root)  # credentials and endpoint, with a timeout, before any download
     with tempfile.TemporaryDirectory(prefix="worldwarp-pull-") as d:
         local = Path(d) / f"{run_id}.zarr"
         pull_store(store, local)
@@ -121,7 +124,10 @@ def _resume_config(url: str) -> tuple[WorldWarpConfig, str]:
     from worldwarp.config import validate
     from worldwarp.store.remote import root_attrs, split_store_url
 
+    from worldwarp.checks.services import check_storage
+
     root, run_id = split_store_url(url)
+    check_storage(root)
     attrs = root_attrs(url)
     if "params" not in attrs:
         fail(f"{url}: not a run store (its zarr.json holds no params)")
@@ -147,7 +153,8 @@ def demo(scene: Annotated[str, typer.Option(help="procedural scene: room | garde
     """The embedded default: a procedural scene, no weights, CPU-sized, 4 chunks."""
     def go() -> None:
         camera = [trajectory_override(trajectory)] if trajectory is not None else []
-        _execute(load_params(None, [*DEMO_OVERRIDES, f"scene.name={scene}", *camera, *(set_ or [])]), run_id, use_prefect)
+        cfg = load_params(None, [*DEMO_OVERRIDES, f"scene.name={scene}", *camera, *(set_ or [])])
+        _execute(cfg, run_id, use_prefect)
     guarded(go)()
 
 

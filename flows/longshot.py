@@ -85,9 +85,9 @@ def worldwarp(base: Base | None = None, params_file: str | None = None,
     defaults. ``overrides`` are section.key=value strings validated by the same config model as params.yaml.
     ``store_path`` continues that store (a resume) instead of ``<artifacts>/runs/<run_id>.zarr``.
     ``profile`` is base's deprecated old name."""
-    log = get_run_logger()
     cfg = resolve_config(resolve_base(base, profile), params_file, overrides or [])
     preflight(cfg)  # the CLI's checks, before a store exists: no failed run left behind
+    log = get_run_logger()
     log.info("run: %s", apply_threads(cfg))
     job = str(flow_run.id) if flow_run.id else None  # a batch watching this run finds it in the lease
     with leased_run(cfg, run_id, store_path=store_path, job=job) as (store, keys, guard):

@@ -74,7 +74,8 @@ def check_storage(url: str | None, timeout: float = TIMEOUT_S) -> None:
     scheme = urlsplit(url).scheme
     what = f"the shared storage {url}"
     try:
-        fs, root = fsspec.core.url_to_fs(url, skip_instance_cache=True, **(_s3_options(timeout) if scheme == "s3" else {}))
+        options = _s3_options(timeout) if scheme == "s3" else {}
+        fs, root = fsspec.core.url_to_fs(url, skip_instance_cache=True, **options)
     except (ImportError, ValueError) as e:
         raise ServiceError(f"{what}: cannot open it ({str(e).splitlines()[0][:120]})") from None
     bucket = root.split("/", 1)[0]
