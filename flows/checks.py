@@ -18,9 +18,9 @@ from worldwarp.checks import (DeviceError, InputFileError, ServiceError, UserErr
 from worldwarp.checks.services import TIMEOUT_S, check_http, check_mlflow, check_storage
 from worldwarp.config import WorldWarpConfig
 
-__all__ = ["DeviceError", "InputFileError", "ServiceError", "UserError", "check_output_suffix", "check_prefect_api",
-           "check_services", "check_writable", "fail", "guarded", "is_user_error", "preflight", "trajectory_override",
-           "user_errors"]
+__all__ = ["ENDING", "DeviceError", "InputFileError", "ServiceError", "UserError", "check_machine", "check_mlflow",
+           "check_output_suffix", "check_prefect_api", "check_services", "check_storage", "check_writable", "fail",
+           "guarded", "is_user_error", "preflight", "prefect_api_url", "trajectory_override", "user_errors"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

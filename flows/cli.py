@@ -19,7 +19,8 @@ import typer
 from worldwarp.config import WorldWarpConfig, load_params
 from worldwarp.config.demo import DEMO_OVERRIDES
 
-from .checks import ENDING, check_output_suffix, check_writable, fail, guarded, preflight, trajectory_override
+from .checks import (ENDING, check_output_suffix, check_prefect_api, check_storage, check_writable, fail, guarded,
+                     preflight, prefect_api_url, trajectory_override)
 
 if TYPE_CHECKING:
     from worldwarp.store import RunStore
@@ -38,20 +39,18 @@ StoreArg = Annotated[str, typer.Argument(help="a run store: a folder, or the URL
 
 def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replace: bool = False,
              store_path: Path | None = None) -> Path:
+    from stages.common import apply_threads
     from stages.runner import run_longshot
     from worldwarp.export import export_mp4
 
     from .tracking import make_tracker
 
-    from stages.common import apply_threads
-
     ENDING.log_root = Path(cfg.artifacts) / "logs"
     preflight(cfg)
-    typer.echo(f"run: {apply_threads(cfg)}", err=True)  # an execution setting: not in the keys (docs/DETERMINISM.md)
+    threads = apply_threads(cfg)  # an execution setting: not in the keys (docs/DETERMINISM.md)
     if store_path is not None:
         ENDING.store = str(store_path)
     if use_prefect:
-        from flows.checks import check_prefect_api
         from flows.longshot import worldwarp
 
         check_prefect_api()
@@ -69,6 +68,7 @@ def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replac
         def opened(store) -> None:
             nonlocal tracker
             ENDING.store = str(store.path)  # from here an interrupt says how to resume
+            typer.echo(f"run: {threads}", err=True)  # said once the run is ours (its lease taken), before chunk 0
             tracker = make_tracker(cfg, store)
             tracker.start()
 
@@ -109,8 +109,6 @@ def _reading(store: str) -> Iterator[tuple["RunStore", str]]:
         return
     from worldwarp.store.remote import pull_store, split_store_url
 
-    from worldwarp.checks.services import check_storage
-
     root, run_id = split_store_url(store)
     check_storage(root)  # credentials and endpoint, with a timeout, before any download
     with tempfile.TemporaryDirectory(prefix="worldwarp-pull-") as d:
@@ -123,8 +121,6 @@ def _resume_config(url: str) -> tuple[WorldWarpConfig, str]:
     """A shared store's own params and settings, with this machine's working copy of its artifacts root."""
     from worldwarp.config import validate
     from worldwarp.store.remote import root_attrs, split_store_url
-
-    from worldwarp.checks.services import check_storage
 
     root, run_id = split_store_url(url)
     check_storage(root)
@@ -477,8 +473,6 @@ def serve(temporary_server: Annotated[bool, typer.Option(
     """Serve the Prefect deployment worldwarp/longshot on the Prefect API of PREFECT_API_URL (start
     `prefect server start` first)."""
     def go() -> None:
-        from flows.checks import check_prefect_api, prefect_api_url
-
         if not (temporary_server and prefect_api_url() is None):
             check_prefect_api()
         from flows.longshot import serve as _serve
@@ -500,8 +494,6 @@ def worker(pool: Annotated[str, typer.Option(help="Prefect work pool (prefect.ya
         import shutil
 
         from stages.common import check_gpu_memory
-
-        from flows.checks import check_prefect_api
 
         found = check_gpu_memory(load_params(params, set_ or [])) if queue != "batch" else "batch queue: no GPU"
         api = check_prefect_api()  # prefect's own worker would start a temporary server, or print a traceback
