@@ -14,6 +14,7 @@ from .errors import ServiceError
 
 T = TypeVar("T")
 TIMEOUT_S = 10.0
+BUCKETS = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")  # object stores: the URL's first part is a bucket
 
 
 def within(seconds: float, fn: Callable[[], T], what: str) -> T:
@@ -78,10 +79,13 @@ def check_storage(url: str | None, timeout: float = TIMEOUT_S) -> None:
         fs, root = fsspec.core.url_to_fs(url, skip_instance_cache=True, **options)
     except (ImportError, ValueError) as e:
         raise ServiceError(f"{what}: cannot open it ({str(e).splitlines()[0][:120]})") from None
-    bucket = root.split("/", 1)[0]
+    bucket = root.lstrip("/").split("/", 1)[0]
 
     def probe() -> None:
-        fs.ls(bucket, detail=False)
+        if scheme in BUCKETS:
+            fs.info(bucket)  # one request (head_bucket on S3), whatever the bucket holds
+        else:  # memory://, sftp://...: no buckets; reaching it is the check (a missing prefix is made later)
+            fs.exists(root)
 
     try:
         within(timeout + 5, probe, what)
