@@ -128,7 +128,7 @@ def interrupted() -> NoReturn:
     if ENDING.store and Path(ENDING.store).exists():
         typer.echo(f"interrupted; continue with: worldwarp resume {ENDING.store}", err=True)
     else:
-        typer.echo("interrupted; no run store was written", err=True)
+        typer.echo("interrupted", err=True)
     raise typer.Exit(130)
 
 

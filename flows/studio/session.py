@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common import span
+from stages.common import apply_threads, span
 from stages.guard import RunGuard
 from stages.runner import MODULES, open_run, run_stage
 from stages.warp import read_render
@@ -103,6 +104,7 @@ def generate(cfg: WorldWarpConfig, path: Path, n: int, track: bool = True) -> It
     """Generate the next ``n`` chunks of the run at ``path`` (created when new): yields ("stage", k, name)
     before each stage and ("chunk", k, "") after each chunk. Holds the run's lease throughout."""
     preflight(cfg)  # missing weights, device or services fail here, before the store is touched
+    logging.getLogger("worldwarp.studio").info("run: %s", apply_threads(cfg))  # not in the keys: DETERMINISM.md
     with writer(path, cfg) as lease:
         guard = RunGuard(lease, shared_copy(path, cfg))
         guard.pull(path)  # a run begun on another machine continues from its shared copy
