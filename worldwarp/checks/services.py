@@ -92,7 +92,7 @@ def check_storage(url: str | None, timeout: float = TIMEOUT_S) -> None:
     except ServiceError:
         raise
     except FileNotFoundError:
-        raise ServiceError(f"{what}: no bucket {bucket!r} there; create it or fix artifacts") from None
+        raise ServiceError(f"{what}: no bucket {bucket!r} there; check the URL, or create the bucket") from None
     except PermissionError as e:
         raise ServiceError(f"{what}: access refused ({_why(e)}); check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY "
                            "(or AWS_PROFILE)") from None
