@@ -66,7 +66,7 @@ def prefect(root: Path, extra: list[str]) -> tuple[float, float, int]:
     cfg = _cfg(root, extra, True)
     overrides = [f"artifacts={root}", "tracking.mlflow=true", *extra]
     t0 = time.perf_counter()
-    res = worldwarp(profile="demo", overrides=overrides, run_id="bench")
+    res = worldwarp(base="demo", overrides=overrides, run_id="bench")
     wall = time.perf_counter() - t0
     return wall, _work(RunStore.open(res["store"]), cfg.chunk.count), cfg.chunk.count
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 from uuid import UUID
 
 from prefect import flow, get_client, get_run_logger
@@ -22,14 +22,15 @@ from prefect.states import Crashed
 from stages.batch import BatchItem, ItemResult, batch_items, is_finished, write_summary, writer_died
 from worldwarp.config import WorldWarpConfig
 
-from .longshot import resolve_config
+from .checks import preflight
+from .longshot import Base, resolve_base, resolve_config
 from .tracking import log_batch, prepare_tracking
 
 
-def _submit(cfg: WorldWarpConfig, item: BatchItem, profile: str, params_file: str | None,
+def _submit(cfg: WorldWarpConfig, item: BatchItem, base: str, params_file: str | None,
             overrides: list[str], batch: str) -> UUID:
     # the item's own overrides first, the batch's after: sizing or remote.url given to the batch wins
-    params = {"profile": profile, "params_file": params_file, "overrides": [*item.overrides, *overrides],
+    params = {"base": base, "params_file": params_file, "overrides": [*item.overrides, *overrides],
               "run_id": item.name}
     run = run_deployment(cfg.batch.deployment, parameters=params, timeout=0, flow_run_name=f"{batch}-{item.name}")
     return run.id
@@ -68,16 +69,20 @@ def _result(name: str, run: Any, frames: int) -> ItemResult:
 
 
 @flow(name="worldwarp", log_prints=True, persist_result=False)  # deployment name: worldwarp/batch
-def batch(profile: Literal["demo", "default"] = "demo", params_file: str | None = None,
-          overrides: list[str] | None = None, name: str = "batch") -> dict[str, Any]:
+def batch(base: Base | None = None, params_file: str | None = None,
+          overrides: list[str] | None = None, name: str = "batch", profile: Base | None = None) -> dict[str, Any]:
     """Render many longshots: batch.images (a folder of photos) and/or batch.experiments, each as its own
-    ``worldwarp/longshot`` flow run. ``overrides`` (section.key=value) apply to every item and to the batch."""
-    log = get_run_logger()
+    ``worldwarp/longshot`` flow run. ``overrides`` (section.key=value) apply to every item and to the batch.
+    ``base``: demo (default) or default, as for worldwarp/longshot; ``profile`` is its deprecated old name."""
     overrides = list(overrides or [])
-    cfg = resolve_config(profile, params_file, overrides)
+    base = resolve_base(base, profile)
+    cfg = resolve_config(base, params_file, overrides)
     items = batch_items(cfg)
-    frames = {i.name: resolve_config(profile, params_file, [*i.overrides, *overrides]).chunk.total_frames
+    frames = {i.name: resolve_config(base, params_file, [*i.overrides, *overrides]).chunk.total_frames
               for i in items}  # every item's config is validated before any is submitted
+    # the batch's own outputs and services; each item's device and models are checked on the worker that runs it
+    preflight(cfg, machine=False)
+    log = get_run_logger()
     prepare_tracking(cfg)
     results: dict[str, ItemResult] = {}
     ids = {}
@@ -85,13 +90,13 @@ def batch(profile: Literal["demo", "default"] = "demo", params_file: str | None 
         if is_finished(cfg, item.name):
             results[item.name] = ItemResult(item.name, "skipped", frames=frames[item.name])
         else:
-            ids[item.name] = _submit(cfg, item, profile, params_file, overrides, name)
+            ids[item.name] = _submit(cfg, item, base, params_file, overrides, name)
     log.info("batch %s: %d items, %d already complete, %d submitted", name, len(items), len(results), len(ids))
     by_name = {i.name: i for i in items}
 
     def resubmit(item_name: str) -> UUID:
         log.warning("item %s: its run crashed; submitting it again (it resumes from its store)", item_name)
-        return _submit(cfg, by_name[item_name], profile, params_file, overrides, name)
+        return _submit(cfg, by_name[item_name], base, params_file, overrides, name)
 
     for item_name, run in _wait(cfg, ids, resubmit).items():
         results[item_name] = _result(item_name, run, frames[item_name])

@@ -19,6 +19,9 @@ import typer
 from worldwarp.config import WorldWarpConfig, load_params
 from worldwarp.config.demo import DEMO_OVERRIDES
 
+from .checks import (ENDING, check_output_suffix, check_prefect_api, check_storage, check_writable, fail, guarded,
+                     preflight, prefect_api_url, trajectory_override)
+
 if TYPE_CHECKING:
     from worldwarp.store import RunStore
 
@@ -28,81 +31,30 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="override a knob: section.key=value")]
 PrefectOpt = Annotated[bool, typer.Option("--prefect", help="run through the Prefect flow (needs a Prefect API)")]
 RunIdOpt = Annotated[Optional[str], typer.Option(help="store name under artifacts/runs (default: from the content)")]
+TrajectoryOpt = Annotated[Optional[str], typer.Option(
+    help="preset name, movements (DOLLY_IN + PAN_RIGHT), or a cameras.npz / RealEstate10K .txt")]
 StoreArg = Annotated[str, typer.Argument(help="a run store: a folder, or the URL of a shared copy "
                                               "(s3://bucket/prefix/runs/<run-id>.zarr)")]
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from worldwarp.config import ConfigError
-    from worldwarp.geometry.cameras import CameraError
-    from worldwarp.io.images import InputImageError
-    from worldwarp.io.video import VideoError
-    from worldwarp.store import StoreError
-
-    from stages.common import DeviceError
-
-    return (ConfigError, CameraError, InputImageError, VideoError, StoreError, DeviceError, PermissionError, FileNotFoundError,
-            NotADirectoryError, IsADirectoryError)
-
-
-def _fail(msg: str) -> None:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(2)
-
-
-def _check_writable(root: Path) -> None:
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=root):
-            pass
-    except OSError as e:
-        _fail(f"output directory {root} is not writable ({e.strerror or type(e).__name__})")
-
-
-def _preflight(cfg: WorldWarpConfig) -> None:
-    """Fail before any stage runs on what would only fail later (no such device, missing weights)."""
-    from stages.common import check_device
-
-    check_device(cfg)
-    if cfg.diffusion.backend == "stdiff":
-        from worldwarp.diffusion.backbone import check_model_dir
-
-        check_model_dir(cfg.diffusion.model_dir)
-        if cfg.diffusion.stdiff_weights:
-            from worldwarp.diffusion.checkpoint import weight_files
-
-            weight_files(Path(cfg.diffusion.stdiff_weights).expanduser())  # .safetensors or .ckpt/.pt/.pth/.bin
-    from worldwarp.estimators.model_dir import check_model_dir as check_transformers_dir
-
-    if cfg.estimator.backend == "ttt3r":
-        from worldwarp.estimators.ttt3r.checkpoint import checkpoint_file
-
-        checkpoint_file(Path(cfg.estimator.model_dir).expanduser() if cfg.estimator.model_dir else None)
-    elif cfg.estimator.backend != "ground_truth":
-        from worldwarp.estimators.depth_models import WHAT as DEPTH_MODEL
-
-        check_transformers_dir(cfg.estimator.model_dir, (cfg.estimator.backend,), DEPTH_MODEL[cfg.estimator.backend])
-    if cfg.prompt.captioner_dir:
-        from worldwarp.prompts.captioner import WHAT as CAPTIONER
-
-        check_transformers_dir(Path(cfg.prompt.captioner_dir).expanduser(), ("qwen2_5_vl",), CAPTIONER)
-
-
 def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replace: bool = False,
              store_path: Path | None = None) -> Path:
+    from stages.common import apply_threads
     from stages.runner import run_longshot
     from worldwarp.export import export_mp4
 
     from .tracking import make_tracker
 
-    _check_writable(Path(cfg.artifacts))
-    global _LOG_ROOT
-    _LOG_ROOT = Path(cfg.artifacts) / "logs"
-    _preflight(cfg)
+    ENDING.log_root = Path(cfg.artifacts) / "logs"
+    preflight(cfg)
+    threads = apply_threads(cfg)  # an execution setting: not in the keys (docs/DETERMINISM.md)
+    if store_path is not None:
+        ENDING.store = str(store_path)
     if use_prefect:
         from flows.longshot import worldwarp
 
-        res = worldwarp(profile="default", overrides=_as_overrides(cfg), run_id=run_id,
+        check_prefect_api()
+        res = worldwarp(base="default", overrides=_as_overrides(cfg), run_id=run_id,
                         store_path=str(store_path) if store_path else None)
         from worldwarp.store import RunStore
 
@@ -115,6 +67,8 @@ def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replac
 
         def opened(store) -> None:
             nonlocal tracker
+            ENDING.store = str(store.path)  # from here an interrupt says how to resume
+            typer.echo(f"run: {threads}", err=True)  # said once the run is ours (its lease taken), before chunk 0
             tracker = make_tracker(cfg, store)
             tracker.start()
 
@@ -155,7 +109,8 @@ def _reading(store: str) -> Iterator[tuple["RunStore", str]]:
         return
     from worldwarp.store.remote import pull_store, split_store_url
 
-    _, run_id = split_store_url(store)
+    root, run_id = split_store_url(store)
+    check_storage(root)  # credentials and endpoint, with a timeout, before any download
     with tempfile.TemporaryDirectory(prefix="worldwarp-pull-") as d:
         local = Path(d) / f"{run_id}.zarr"
         pull_store(store, local)
@@ -168,9 +123,10 @@ def _resume_config(url: str) -> tuple[WorldWarpConfig, str]:
     from worldwarp.store.remote import root_attrs, split_store_url
 
     root, run_id = split_store_url(url)
+    check_storage(root)
     attrs = root_attrs(url)
     if "params" not in attrs:
-        _fail(f"{url}: not a run store (its zarr.json holds no params)")
+        fail(f"{url}: not a run store (its zarr.json holds no params)")
     # the writer's own working copy and cache are paths on its machine: this one uses its own
     settings = {k: v for k, v in (attrs.get("settings") or {"tracking": {"mlflow": False}}).items()
                 if k not in ("artifacts", "remote")}
@@ -186,55 +142,21 @@ def _as_overrides(cfg: WorldWarpConfig) -> list[str]:
     return out
 
 
-_LOG_ROOT: Path | None = None  # the run's artifacts/logs once its config is known
-
-
-def _internal_error(e: Exception) -> None:
-    """A bug, not bad input: one line naming the error and a log file holding the traceback; exit 1."""
-    import datetime
-    import traceback
-
-    root = _LOG_ROOT or Path(tempfile.gettempdir()) / "worldwarp-logs"
-    first = (str(e).splitlines() or [""])[0][:200]
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        log = root / f"error-{datetime.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
-        log.write_text("".join(traceback.format_exception(e)))
-        where = f"traceback in {log}"
-    except OSError:
-        where = "the traceback could not be written"
-    typer.echo(f"error: internal error {type(e).__name__}: {first} ({where})", err=True)
-    raise typer.Exit(1)
-
-
-def _guarded(fn):
-    def wrapper(*args, **kwargs):
-        import click
-
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
-        except _known_errors() as e:
-            _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
-        except Exception as e:
-            _internal_error(e)
-    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
-    wrapper.__wrapped__ = fn
-    return wrapper
-
-
 @app.command()
 def demo(scene: Annotated[str, typer.Option(help="procedural scene: room | garden")] = "room",
-         set_: SetOpt = None, use_prefect: PrefectOpt = False, run_id: RunIdOpt = None) -> None:
+         trajectory: TrajectoryOpt = None, set_: SetOpt = None, use_prefect: PrefectOpt = False,
+         run_id: RunIdOpt = None) -> None:
     """The embedded default: a procedural scene, no weights, CPU-sized, 4 chunks."""
-    _guarded(lambda: _execute(load_params(None, [*DEMO_OVERRIDES, f"scene.name={scene}", *(set_ or [])]),
-                              run_id, use_prefect))()
+    def go() -> None:
+        camera = [trajectory_override(trajectory)] if trajectory is not None else []
+        cfg = load_params(None, [*DEMO_OVERRIDES, f"scene.name={scene}", *camera, *(set_ or [])])
+        _execute(cfg, run_id, use_prefect)
+    guarded(go)()
 
 
 @app.command()
 def run(image: Annotated[Optional[Path], typer.Option(help="input photo (PNG/JPEG/...)")] = None,
-        trajectory: Annotated[Optional[str], typer.Option(help="preset name, or a cameras.npz / RealEstate10K .txt")] = None,
+        trajectory: TrajectoryOpt = None,
         params: Annotated[Optional[Path], typer.Option(help="params.yaml")] = None,
         set_: SetOpt = None, use_prefect: PrefectOpt = False, run_id: RunIdOpt = None) -> None:
     """Generate a longshot from a photo (or the configured scene) along a trajectory."""
@@ -243,22 +165,9 @@ def run(image: Annotated[Optional[Path], typer.Option(help="input photo (PNG/JPE
         if image is not None:
             extra.append(f"scene.image={image}")
         if trajectory is not None:
-            extra.append(_trajectory_override(trajectory))
+            extra.append(trajectory_override(trajectory))
         _execute(load_params(params, [*extra, *(set_ or [])]), run_id, use_prefect)
-    _guarded(go)()
-
-
-def _trajectory_override(text: str) -> str:
-    """--trajectory: a file, a movement expression ("DOLLY_IN + PAN_RIGHT", known by its names) or a preset."""
-    from worldwarp.geometry.movements import looks_like_movements
-
-    if os.path.isdir(text):
-        _fail(f"--trajectory {text}: is a directory, not a camera file (.npz / .txt), movement or preset")
-    if text.endswith((".npz", ".txt")) or os.sep in text:
-        return f"trajectory.file={text}"
-    if looks_like_movements(text):
-        return f"trajectory.movements={text!r}"  # quoted: YAML would read '|' and ': ' itself
-    return f"trajectory.preset={text}"
+    guarded(go)()
 
 
 trajectory_app = typer.Typer(help="Camera paths: make one from a reference video.", no_args_is_help=True)
@@ -287,7 +196,8 @@ def trajectory_from_video(
         # --width/--height go through the config so they get resolution's checks (multiple of 16)
         size = [f"resolution.{k}={v}" for k, v in (("width", width), ("height", height)) if v is not None]
         cfg = load_params(params, [*(set_ or []), *size])
-        _check_writable(out.parent if str(out.parent) else Path("."))
+        check_output_suffix(out, (".npz",), "camera path")
+        check_writable(out.parent if str(out.parent) else Path("."))
         e = cfg.estimator
         path = model if model is not None else (Path(e.model_dir).expanduser() if e.model_dir else None)
         from stages.common import resolve_device
@@ -302,7 +212,10 @@ def trajectory_from_video(
         save_cameras_npz(out, cams)
         typer.echo(f"{out}: {rep['frames']} cameras at {cams.width}x{cams.height}, focal {rep['focal_px']:.1f} px "
                    f"({rep['intrinsics']}), path length {rep['path_length']:.3g} (model units)")
-    _guarded(go)()
+    guarded(go)()
+
+
+PLOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")  # what matplotlib's savefig writes here
 
 
 @app.command("preview-trajectory")
@@ -316,12 +229,13 @@ def preview_trajectory(
         from stages.inputs import chunk_labels, new_frame_starts, trajectory_cameras
         from worldwarp.io.sheets import plot_trajectory
 
-        cfg = load_params(params, [*([_trajectory_override(trajectory)] if trajectory else []), *(set_ or [])])
-        _check_writable(out.parent)
+        cfg = load_params(params, [*([trajectory_override(trajectory)] if trajectory else []), *(set_ or [])])
+        check_output_suffix(out, PLOT_SUFFIXES, "plot")
+        check_writable(out.parent)
         cams = trajectory_cameras(cfg)
         plot_trajectory(cams.w2c.numpy(), out, new_frame_starts(cfg), chunk_labels(cfg), cams.K[0].numpy())
         typer.echo(str(out))
-    _guarded(go)()
+    guarded(go)()
 
 
 @app.command()
@@ -333,7 +247,7 @@ def studio(port: Annotated[int, typer.Option(min=1, max=65535, help="port to ser
     def go() -> None:
         base = [*([] if params else DEMO_OVERRIDES), *(set_ or [])]
         cfg = load_params(params, base)  # bad --set fails here, in one line, before the server starts
-        _check_writable(Path(cfg.artifacts))
+        check_writable(Path(cfg.artifacts))
         if params:  # the page rebuilds configs from overrides: the file's knobs become the first of them
             base = _as_overrides(cfg)
         if host not in ("127.0.0.1", "localhost", "::1"):
@@ -342,10 +256,10 @@ def studio(port: Annotated[int, typer.Option(min=1, max=65535, help="port to ser
         try:
             from flows.studio.app import launch
         except ImportError as e:
-            _fail(f"the Studio needs gradio: pip install -e '.[studio]' ({e})")
+            fail(f"the Studio needs gradio: pip install -e '.[studio]' ({e})")
         typer.echo(f"WorldWarp Studio on http://{host}:{port}", err=True)
         launch(base, host, port)
-    _guarded(go)()
+    guarded(go)()
 
 
 @app.command()
@@ -365,7 +279,7 @@ def resume(store: StoreArg, use_prefect: PrefectOpt = False) -> None:
             return
         s = RunStore.open(store[len("file://"):] if store.startswith("file://") else store)
         _execute(validate({**s.params, **s.settings()}), s.run_id, use_prefect, store_path=s.path)
-    _guarded(go)()
+    guarded(go)()
 
 
 @app.command()
@@ -374,7 +288,7 @@ def inspect(store: StoreArg) -> None:
     def go() -> None:
         with _reading(store) as (s, _):
             _print_table(s)
-    _guarded(go)()
+    guarded(go)()
 
 
 def _print_table(s: "RunStore") -> None:
@@ -411,9 +325,9 @@ def verify(store: StoreArg,
         for rel in report.unchecked:
             typer.echo(f"{rel}: no checksums recorded (written by an older version)")
         if not report.ok:
-            _fail(f"{name}: damaged ({report.first()}); repair it with `worldwarp resume {name}`")
+            fail(f"{name}: damaged ({report.first()}); repair it with `worldwarp resume {name}`")
         typer.echo(f"{name}: intact ({report.checked} groups checked in {time.perf_counter() - t0:.2f} s)")
-    _guarded(go)()
+    guarded(go)()
 
 
 def _size(n: int | None) -> str:
@@ -434,11 +348,11 @@ def export(store: StoreArg,
     def go() -> None:
         from worldwarp.export import export_all
 
-        # no _check_writable(out): it would leave an empty folder behind when the store is refused
+        # no check_writable(out): it would leave an empty folder behind when the store is refused
         with _reading(store) as (s, _):
             for p in export_all(s, out, chunk=chunk):
                 typer.echo(str(p))
-    _guarded(go)()
+    guarded(go)()
 
 
 @app.command()
@@ -453,10 +367,28 @@ def experiment(name: Annotated[str, typer.Argument(help="an entry of experiments
         base = load_params(params, set_ or [])
         runs = base.experiments.runs
         if name not in runs:
-            _fail(f"unknown experiment {name!r}; {params} defines: {', '.join(runs) or 'none'}")
-        cfg = load_params(params, [*(set_ or []), *base.experiments.common, *runs[name]])
+            fail(f"unknown experiment {name!r}; {params} defines: {', '.join(runs) or 'none'}")
+        entries = [*base.experiments.common, *runs[name]]
+        for line in _overridden(entries, set_ or []):
+            typer.echo(f"note: {line}", err=True)
+        # the user's --set last: it wins over the file's experiments.common and the experiment's entries
+        cfg = load_params(params, [*entries, *(set_ or [])])
         _execute(cfg, name, use_prefect=False, replace=True)
-    _guarded(go)()
+    guarded(go)()
+
+
+def _overridden(entries: list[str], sets: list[str]) -> list[str]:
+    """Which experiment entries the user's --set replaces (said, never silent)."""
+    from worldwarp.config import parse_override
+
+    given = {tuple(parse_override(t)[0]): t for t in sets}
+    out = []
+    for e in entries:
+        path = tuple(parse_override(e)[0])
+        hit = next((t for k, t in given.items() if k[:len(path)] == path or path[:len(k)] == k), None)
+        if hit is not None and hit.strip() != e.strip():
+            out.append(f"--set {hit} replaces the experiment's {e}")
+    return out
 
 
 AtFrameOpt = Annotated[Optional[list[int]], typer.Option(
@@ -479,15 +411,15 @@ def evaluate(store: StoreArg,
         from worldwarp.metrics import InceptionError
 
         ev = load_params(params, [*(set_ or []), *_eval_overrides(at_frame)]).eval
-        _check_writable(out)
+        check_writable(out)
         try:
             with _reading(store) as (s, _):
                 paths = evaluate_store(s, ev, out, progress=True)
         except InceptionError as e:
-            _fail(str(e))
+            fail(str(e))
         for p in paths.values():
             typer.echo(str(p))
-    _guarded(go)()
+    guarded(go)()
 
 
 @app.command("evaluate-dataset")
@@ -507,19 +439,18 @@ def evaluate_dataset(
         from worldwarp.metrics import InceptionError
 
         if dataset not in READERS:
-            _fail(f"--dataset {dataset!r}: unknown; one of {', '.join(READERS)}")
+            fail(f"--dataset {dataset!r}: unknown; one of {', '.join(READERS)}")
         cfg = load_params(params, [*(set_ or []), *_eval_overrides(at_frame)])
-        _check_writable(out)
-        global _LOG_ROOT
-        _LOG_ROOT = out / "logs"
-        _preflight(cfg)
+        check_writable(out)
+        ENDING.log_root = out / "logs"
+        preflight(cfg, outputs=(out,))
         try:
             paths = run_dataset(dataset, root, n, cfg, out, announce=lambda m: typer.echo(m, err=True))
         except (DatasetError, InceptionError) as e:
-            _fail(str(e).splitlines()[0])
+            fail(str(e).splitlines()[0])
         for p in paths.values():
             typer.echo(str(p))
-    _guarded(go)()
+    guarded(go)()
 
 
 @app.command()
@@ -529,18 +460,25 @@ def aggregate(eval_root: Annotated[Path, typer.Argument(help="directory of <expe
     def go() -> None:
         from stages.evaluate import aggregate as _aggregate
 
-        _check_writable(out)
+        check_writable(out.parent if str(out.parent) else Path("."))  # out itself appears in one rename
         for p in _aggregate(eval_root, out).values():
             typer.echo(str(p))
-    _guarded(go)()
+    guarded(go)()
 
 
 @app.command()
-def serve() -> None:
-    """Serve the Prefect deployment worldwarp/longshot (start `prefect server start` first)."""
-    from flows.longshot import serve as _serve
+def serve(temporary_server: Annotated[bool, typer.Option(
+        "--temporary-server", help="without PREFECT_API_URL, let Prefect start a temporary server inside this process "
+        "(its runs and UI go when it stops)")] = False) -> None:
+    """Serve the Prefect deployment worldwarp/longshot on the Prefect API of PREFECT_API_URL (start
+    `prefect server start` first)."""
+    def go() -> None:
+        if not (temporary_server and prefect_api_url() is None):
+            check_prefect_api()
+        from flows.longshot import serve as _serve
 
-    _serve()
+        _serve()
+    guarded(go)()
 
 
 @app.command()
@@ -558,11 +496,12 @@ def worker(pool: Annotated[str, typer.Option(help="Prefect work pool (prefect.ya
         from stages.common import check_gpu_memory
 
         found = check_gpu_memory(load_params(params, set_ or [])) if queue != "batch" else "batch queue: no GPU"
-        typer.echo(f"worker: {found}", err=True)
+        api = check_prefect_api()  # prefect's own worker would start a temporary server, or print a traceback
+        typer.echo(f"worker: {found}; Prefect API {api}", err=True)
         beside = Path(sys.executable).parent / "prefect"  # this environment's prefect, whatever PATH says
-        prefect = str(beside) if beside.is_file() else shutil.which("prefect") or _fail("`prefect` is not installed here")
+        prefect = str(beside) if beside.is_file() else shutil.which("prefect") or fail("`prefect` is not installed here")
         os.execv(prefect, [prefect, "worker", "start", "--pool", pool, "--work-queue", queue, "--limit", str(limit)])
-    _guarded(go)()
+    guarded(go)()
 
 
 weights_app = typer.Typer(no_args_is_help=True, help="Check or convert model weights (no GPU; see docs/WEIGHTS.md).")
@@ -582,8 +521,8 @@ def weights_check(paths: Annotated[list[Path], typer.Argument(help="weights fold
             typer.echo(line)
         bad = sum(not f.ok for f in findings)
         if bad:
-            _fail(f"{bad} of {len(findings)} components have problems")
-    _guarded(go)()
+            fail(f"{bad} of {len(findings)} components have problems")
+    guarded(go)()
 
 
 @weights_app.command("convert")
@@ -596,7 +535,7 @@ def weights_convert(src: Annotated[Path, typer.Argument(help="torch checkpoint (
 
         path, n = convert(src, out, overwrite=overwrite)
         typer.echo(f"{path} ({n} tensors)")
-    _guarded(go)()
+    guarded(go)()
 
 
 def main() -> None:

@@ -7,20 +7,23 @@ as Cached in the Prefect UI, a missing one recomputes.
 """
 
 import hashlib
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
+from prefect.exceptions import MissingContextError
 from prefect.runtime import flow_run
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from stages import STAGES
-from stages.common import DeviceError, check_device
+from stages.common import apply_threads
 from stages.runner import MODULES, finish_chunk, leased_run, run_stage
 from worldwarp.config import ConfigError, WorldWarpConfig, load_params
 from worldwarp.config.demo import DEMO_OVERRIDES
 from worldwarp.store import RunStore
 
+from .checks import preflight, user_errors
 from .tracking import make_tracker
 
 
@@ -33,7 +36,7 @@ def _transient(_task, _run, state) -> bool:
     """Retry only failures that may pass: not bad input or bad config."""
     try:
         state.result()
-    except (ConfigError, DeviceError, ValueError, FileNotFoundError, KeyError):
+    except (*user_errors(), ValueError, KeyError):
         return False
     except Exception:
         return True
@@ -48,21 +51,44 @@ def stage_task(store_path: str, k: int, stage: str, cfg_json: str, key: str) -> 
     return ref.to_dict()
 
 
-def resolve_config(profile: str, params_file: str | None, overrides: list[str]) -> WorldWarpConfig:
-    base = DEMO_OVERRIDES if profile == "demo" else []
-    return load_params(params_file, [*base, *overrides])
+Base = Literal["demo", "default"]
+
+
+def resolve_base(base: str | None, profile: str | None) -> str:
+    """The flows' ``base`` (demo or default), also accepted under its old name ``profile`` with a warning: that
+    name is the inference profile's too (``overrides=["profile=official"]``)."""
+    if profile is not None:
+        if base is not None and base != profile:
+            raise ConfigError(f"base={base} and profile={profile} disagree; give only base (profile is its old name)")
+        msg = f"the flow parameter profile={profile} is deprecated: pass base={profile} (profile is the inference knob)"
+        warnings.warn(msg, FutureWarning, stacklevel=2)
+        try:
+            get_run_logger().warning(msg)
+        except MissingContextError:
+            pass
+    chosen = base if base is not None else profile if profile is not None else "demo"
+    if chosen not in ("demo", "default"):
+        raise ConfigError(f"base={chosen!r}: one of demo, default")
+    return chosen
+
+
+def resolve_config(base: str, params_file: str | None, overrides: list[str]) -> WorldWarpConfig:
+    layer = DEMO_OVERRIDES if base == "demo" else []
+    return load_params(params_file, [*layer, *overrides])
 
 
 @flow(name="worldwarp", log_prints=True, persist_result=False)
-def worldwarp(profile: Literal["demo", "default"] = "demo", params_file: str | None = None,
+def worldwarp(base: Base | None = None, params_file: str | None = None,
               overrides: list[str] | None = None, run_id: str | None = None,
-              store_path: str | None = None) -> dict[str, Any]:
-    """Generate a longshot. profile=demo (the default) is the embedded CPU demo; 'default' is params.yaml's
+              store_path: str | None = None, profile: Base | None = None) -> dict[str, Any]:
+    """Generate a longshot. base=demo (the default) is the embedded CPU demo; 'default' is params.yaml's
     defaults. ``overrides`` are section.key=value strings validated by the same config model as params.yaml.
-    ``store_path`` continues that store (a resume) instead of ``<artifacts>/runs/<run_id>.zarr``."""
+    ``store_path`` continues that store (a resume) instead of ``<artifacts>/runs/<run_id>.zarr``.
+    ``profile`` is base's deprecated old name."""
+    cfg = resolve_config(resolve_base(base, profile), params_file, overrides or [])
+    preflight(cfg)  # the CLI's checks, before a store exists: no failed run left behind
     log = get_run_logger()
-    cfg = resolve_config(profile, params_file, overrides or [])
-    check_device(cfg)  # before a store exists: no failed run left behind
+    log.info("run: %s", apply_threads(cfg))
     job = str(flow_run.id) if flow_run.id else None  # a batch watching this run finds it in the lease
     with leased_run(cfg, run_id, store_path=store_path, job=job) as (store, keys, guard):
         tracker = make_tracker(cfg, store)

@@ -9,13 +9,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from worldwarp.checks.errors import DeviceError
 from worldwarp.chunks import ChunkSpan, chunk_span
 from worldwarp.config import WorldWarpConfig
 from worldwarp.store import RunStore, StageRef
-
-
-class DeviceError(RuntimeError):
-    """The configured device cannot be used on this machine (a user error: checked before stages start)."""
 
 
 def check_device(cfg: WorldWarpConfig) -> None:
@@ -68,14 +65,44 @@ def check_gpu_memory(cfg: WorldWarpConfig) -> str:
 
 
 def resolve_device(cfg: WorldWarpConfig) -> torch.device:
-    """The run's device, with PyTorch's determinism switched to the run's ``deterministic`` knob.
+    """The run's device, with PyTorch's determinism switched to the run's ``deterministic`` knob and its CPU
+    threads set (``threads``).
 
     Every stage that computes on a device resolves it here, so the knob holds for each stage whichever
     process (CLI, Prefect worker, test) runs it.
     """
     check_device(cfg)
     set_determinism(cfg.deterministic)
+    apply_threads(cfg)
     return run_device(cfg)
+
+
+DEFAULT_THREADS = 1  # measured: docs/DETERMINISM.md "Threads" (benchmarks/threads_cpu.py)
+
+
+def thread_count(cfg: WorldWarpConfig) -> tuple[int, str]:
+    """(threads, where the number comes from): the ``threads`` knob, else OMP_NUM_THREADS, else the default."""
+    if cfg.threads is not None:
+        return cfg.threads, "threads knob"
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise DeviceError(f"OMP_NUM_THREADS={env!r} is not a whole number; unset it or set threads=N") from None
+        if n < 1:
+            raise DeviceError(f"OMP_NUM_THREADS={env!r} must be at least 1")
+        return n, "OMP_NUM_THREADS"
+    return DEFAULT_THREADS, "default"
+
+
+def apply_threads(cfg: WorldWarpConfig) -> str:
+    """torch.set_num_threads for the run (process-wide; every stage applies it, whichever process runs it);
+    returns what it uses, for the run log."""
+    n, source = thread_count(cfg)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return f"{n} CPU thread{'s' if n > 1 else ''} ({source})"
 
 
 def run_device(cfg: WorldWarpConfig) -> torch.device:

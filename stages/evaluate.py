@@ -6,12 +6,17 @@ Unlike the chunk stages, these write plain files (JSON, CSV, PNG) that DVC track
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from worldwarp.checks import InputFileError, read_json_file, read_text_file
 from worldwarp.config import EvalConfig, WorldWarpConfig, validate
 from worldwarp.geometry.cameras import Cameras
 from worldwarp.metrics import evaluate_video, write_report
@@ -56,20 +61,72 @@ COLUMNS = ("psnr", "ssim", "lpips", "rot_err_deg", "trans_err_deg", "fid", "kid"
 
 
 def aggregate(eval_root: Path | str, out_dir: Path | str) -> dict[str, Path]:
-    """summary.json (per experiment), results.md (a table), psnr_vs_frame.png (all experiments)."""
+    """summary.json (per experiment), results.md (a table), psnr_vs_frame.png (all experiments, any lengths).
+
+    All or nothing: every file is made in a temporary folder beside ``out_dir`` and moved in only once all are
+    written, so a failure (a corrupt metrics.json, a full disk) leaves the previous results as they were."""
     root, out = Path(eval_root), Path(out_dir)
     runs = sorted(p.parent for p in root.glob("*/metrics.json"))
     if not runs:
         raise FileNotFoundError(f"{root}: no */metrics.json to aggregate")
-    out.mkdir(parents=True, exist_ok=True)
-    summary = {r.name: json.loads((r / "metrics.json").read_text()) for r in runs}
+    summary = {r.name: _read_metrics(r / "metrics.json") for r in runs}
+    curves = {r.name: _psnr_curve(r / "per_frame.csv") for r in runs}
     flat = {name: {k: v for k, v in s.items() if isinstance(v, (int, float)) or v is None}
             for name, s in summary.items()}
-    paths = {"json": out / "summary.json", "md": out / "results.md", "png": out / "psnr_vs_frame.png"}
-    paths["json"].write_text(json.dumps(flat, indent=2, sort_keys=True) + "\n")
-    paths["md"].write_text(_table(summary))
-    _plot_all(runs, paths["png"])
-    return paths
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        (tmp / "summary.json").write_text(json.dumps(flat, indent=2, sort_keys=True) + "\n")
+        (tmp / "results.md").write_text(_table(summary))
+        _plot_all(curves, tmp / "psnr_vs_frame.png")
+        names = {k: n for k, n in (("json", "summary.json"), ("md", "results.md"), ("png", "psnr_vs_frame.png"))
+                 if (tmp / n).exists()}  # no plot when no experiment has a psnr column
+        _publish(tmp, out, list(names.values()))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {k: out / n for k, n in names.items()}
+
+
+def _publish(tmp: Path, out: Path, names: list[str]) -> None:
+    """A new results folder appears in one rename; into an existing one (it may hold other files) each file is
+    renamed in, after all of them were written."""
+    if not out.exists():
+        tmp.rename(out)
+        return
+    for n in names:
+        os.replace(tmp / n, out / n)
+
+
+def _read_metrics(path: Path) -> dict[str, Any]:
+    data = read_json_file(path)
+    if not isinstance(data, dict):
+        raise InputFileError(f"{path}: holds a JSON {type(data).__name__}, not the object `worldwarp evaluate` writes")
+    return data
+
+
+def _psnr_curve(path: Path) -> np.ndarray | None:
+    """per_frame.csv's psnr column (NaN where empty), or None when there is no such column."""
+    import csv
+
+    if not path.is_file():
+        return None
+    with io.StringIO(read_text_file(path)) as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "psnr" not in rows[0]:
+        return None
+    try:
+        return np.array([float(x["psnr"]) if x["psnr"] else np.nan for x in rows])
+    except (TypeError, ValueError):
+        bad = next(i for i, x in enumerate(rows) if not _is_number(x["psnr"]))
+        raise InputFileError(f"{path}: line {bad + 2}: psnr {rows[bad]['psnr']!r} is not a number") from None
+
+
+def _is_number(v: Any) -> bool:
+    try:
+        float(v) if v else None
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 def _fmt(v: Any) -> str:
@@ -85,19 +142,12 @@ def _table(summary: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plot_all(runs: list[Path], path: Path) -> None:
-    import csv
-
-    cols: dict[str, np.ndarray] = {}
-    for r in runs:
-        with (r / "per_frame.csv").open() as f:
-            rows = list(csv.DictReader(f))
-        if not rows or "psnr" not in rows[0]:
-            continue
-        cols.setdefault("frame", np.arange(max(len(rows), len(cols.get("frame", [])))))
-        v = np.array([float(x["psnr"]) if x["psnr"] else np.nan for x in rows])
-        cols[f"psnr {r.name}"] = v
-    if "frame" in cols:
-        n = len(cols["frame"])
-        cols = {k: (np.pad(v, (0, n - len(v)), constant_values=np.nan) if k != "frame" else v) for k, v in cols.items()}
-        plot_metrics(cols, path, title="PSNR vs frame (dB)")
+def _plot_all(curves: dict[str, np.ndarray | None], path: Path) -> None:
+    """One PSNR curve per experiment over the longest one's frames (shorter ones end early: NaN-padded)."""
+    have = {name: v for name, v in curves.items() if v is not None}
+    if not have:
+        return
+    n = max(len(v) for v in have.values())
+    cols = {"frame": np.arange(n)}
+    cols.update({f"psnr {name}": np.pad(v, (0, n - len(v)), constant_values=np.nan) for name, v in have.items()})
+    plot_metrics(cols, path, title="PSNR vs frame (dB)")

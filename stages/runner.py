@@ -25,9 +25,9 @@ from .guard import RunGuard
 from .inputs import prepare_inputs
 from .keys import all_keys, code_version, upstream
 
-# knobs that change where or how a run is reported (or belong to another benchmark), never what it computes
+# knobs that change where, how fast or how a run is reported (or belong to another benchmark), not what it asks for
 NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments", "real_photo", "lease", "remote", "batch", "worker",
-                  "store"}
+                  "store", "threads"}
 MODULES = {"geometry": geometry, "gaussians": gaussians, "warp": warp, "denoise": denoise, "handoff": handoff}
 log = logging.getLogger("worldwarp.store")
 

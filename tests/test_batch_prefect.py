@@ -71,7 +71,7 @@ class Cluster:
 
     def run_batch(self, params: Path, overrides: list[str], name: str) -> list[str]:
         """The command a user types: the batch runs on the batch worker, its items on the longshot workers."""
-        parameters = {"profile": "default", "params_file": str(params), "overrides": overrides, "name": name}
+        parameters = {"base": "default", "params_file": str(params), "overrides": overrides, "name": name}
         return [str(BIN / "prefect"), "deployment", "run", "worldwarp/batch", "--params", json.dumps(parameters),
                 "--watch", "--watch-interval", "1", "--watch-timeout", "900"]
 

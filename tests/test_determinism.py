@@ -52,7 +52,8 @@ def test_two_runs_give_identical_stores(tmp_path, tiny, two_threads):
 
     stores = []
     for name in ("a", "b"):
-        cfg = load_params(None, [*DEMO_OVERRIDES, *tiny, "chunk.count=2", f"artifacts={tmp_path / name}"])
+        # threads=2: every stage sets the run's thread count (the fixture's alone would be reset to the default)
+        cfg = load_params(None, [*DEMO_OVERRIDES, *tiny, "chunk.count=2", "threads=2", f"artifacts={tmp_path / name}"])
         stores.append(store_arrays(run_longshot(cfg, "same").path))
     a, b = stores
     assert len(a) > 20  # every stage of both chunks is compared, not just the video

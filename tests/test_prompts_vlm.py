@@ -105,11 +105,11 @@ def test_chat_template_from_the_processor_files(vlm_dir, tmp_path, captioner):
 
 
 def test_cli_preflight_checks_the_captioner_dir(vlm_dir, tmp_path):
-    from flows.cli import _preflight
+    from flows.checks import preflight
 
-    _preflight(load_params(None, [*TINY, f"prompt.captioner_dir={vlm_dir}"]))  # fine
+    preflight(load_params(None, [*TINY, f"prompt.captioner_dir={vlm_dir}"]), outputs=[tmp_path])  # fine
     with pytest.raises(CheckpointError, match="model directory not found") as e:
-        _preflight(load_params(None, [*TINY, f"prompt.captioner_dir={tmp_path / 'missing'}"]))
+        preflight(load_params(None, [*TINY, f"prompt.captioner_dir={tmp_path / 'missing'}"]), outputs=[tmp_path])
     assert str(tmp_path / "missing") in str(e.value) and "\n" not in str(e.value)
 
 

@@ -177,7 +177,7 @@ def test_a_second_job_on_a_run_in_the_bucket_is_refused(tmp_path, monkeypatch):
 def test_missing_bucket_or_store_is_one_line_error(tmp_path):
     with moto_s3("bkt") as s3:
         env = cli_env(**s3, XDG_CACHE_HOME=str(tmp_path))
-        for args, why in ((["verify", "s3://nobucket/ww/runs/u.zarr"], "no run store there"),
+        for args, why in ((["verify", "s3://nobucket/ww/runs/u.zarr"], "no bucket 'nobucket' there"),
                           (["inspect", "s3://bkt/ww/runs/u.zarr"], "no run store there"),
                           (["export", "s3://bkt/ww/runs/u.zarr", "--out", str(tmp_path / "x")], "no run store there"),
                           (["resume", "s3://bkt/ww/runs/u.zarr"], "no run store there"),

@@ -254,13 +254,13 @@ def test_check_a_downloads_folder_with_depth_model_and_broken_index(wan_dir, rel
 
 
 def test_run_preflight_accepts_the_ckpt_and_names_a_missing_one(wan_dir, released, tmp_path):
-    from flows.cli import _preflight
+    from flows.checks import preflight
     from worldwarp.config import load_params
 
     base = ["diffusion.backend=stdiff", f"diffusion.model_dir={wan_dir}"]
-    _preflight(load_params(None, [*base, f"diffusion.stdiff_weights={released[0]}"]))
+    preflight(load_params(None, [*base, f"diffusion.stdiff_weights={released[0]}"]), outputs=[tmp_path])
     with pytest.raises(FileNotFoundError, match="nope.ckpt"):
-        _preflight(load_params(None, [*base, f"diffusion.stdiff_weights={tmp_path / 'nope.ckpt'}"]))
+        preflight(load_params(None, [*base, f"diffusion.stdiff_weights={tmp_path / 'nope.ckpt'}"]), outputs=[tmp_path])
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no \\*.safetensors or torch checkpoint"):
-        _preflight(load_params(None, [*base, f"diffusion.stdiff_weights={tmp_path / 'empty'}"]))
+        preflight(load_params(None, [*base, f"diffusion.stdiff_weights={tmp_path / 'empty'}"]), outputs=[tmp_path])

@@ -24,11 +24,11 @@ START = "Upload a photo (or leave it empty for the procedural scene), pick a mov
 
 def _message(e: BaseException) -> str:
     """One line for the page: known errors say what is wrong; anything else is named as an internal error."""
-    from flows.cli import _known_errors
+    from flows.checks import user_errors
     from .lock import BusyError
 
     first = (str(e).splitlines() or [""])[0][:300]
-    if isinstance(e, (S.StudioError, BusyError, ValueError, *_known_errors())):
+    if isinstance(e, (S.StudioError, BusyError, ValueError, *user_errors())):
         return f"**Error:** {first or type(e).__name__}"
     # a bug: the page gets one line, the server's log the traceback
     logging.getLogger("worldwarp.studio").error("internal error", exc_info=e)

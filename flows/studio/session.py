@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -14,13 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common import span
+from stages.common import apply_threads, span
 from stages.guard import RunGuard
 from stages.runner import MODULES, open_run, run_stage
 from stages.warp import read_render
 from stages import STAGES
 from worldwarp.config import WorldWarpConfig, load_params, validate
 from worldwarp.store import RunStore, StoreError  # noqa: F401 - StoreError for the page's messages
+
+from flows.checks import preflight, trajectory_override
 
 from .lock import shared_copy, writer
 
@@ -70,14 +73,12 @@ def build_config(base: list[str], choice: Choice) -> WorldWarpConfig:
 def _camera_override(choice: Choice, root: Path) -> str:
     """A camera file wins; "A; B + C; D" gives one movement per chunk (the last repeats); else as the CLI's
     --trajectory (a preset, or movements joined by +)."""
-    from flows.cli import _trajectory_override
-
     if choice.camera_file:
-        return _trajectory_override(_keep_upload(choice.camera_file, root))
+        return trajectory_override(_keep_upload(choice.camera_file, root))
     parts = [p.strip() for p in choice.movement.split(";") if p.strip()]
     if len(parts) > 1:
         return f"trajectory.movements={json.dumps(parts)}"
-    return _trajectory_override(parts[0] if parts else "forward")
+    return trajectory_override(parts[0] if parts else "forward")
 
 
 def config_of(store: RunStore) -> WorldWarpConfig:
@@ -102,9 +103,8 @@ def finished_chunks(store: RunStore, cfg: WorldWarpConfig) -> list[int]:
 def generate(cfg: WorldWarpConfig, path: Path, n: int, track: bool = True) -> Iterator[tuple[str, int, str]]:
     """Generate the next ``n`` chunks of the run at ``path`` (created when new): yields ("stage", k, name)
     before each stage and ("chunk", k, "") after each chunk. Holds the run's lease throughout."""
-    from flows.cli import _preflight
-
-    _preflight(cfg)  # missing weights or device fail here, before the store is touched
+    preflight(cfg)  # missing weights, device or services fail here, before the store is touched
+    logging.getLogger("worldwarp.studio").info("run: %s", apply_threads(cfg))  # not in the keys: DETERMINISM.md
     with writer(path, cfg) as lease:
         guard = RunGuard(lease, shared_copy(path, cfg))
         guard.pull(path)  # a run begun on another machine continues from its shared copy

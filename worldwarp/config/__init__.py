@@ -41,6 +41,10 @@ class WorldWarpConfig(Section):
     deterministic: bool = Field(False, description="bit-identical reruns on CUDA too: PyTorch's deterministic kernels and "
                                 "the torch rasteriser instead of gsplat (slower; see docs/DETERMINISM.md). CPU runs are "
                                 "deterministic either way")
+    threads: int | None = Field(None, ge=1, le=1024, description="CPU threads for torch (torch.set_num_threads, applied "
+                                "before every stage); unset: OMP_NUM_THREADS when set, else 1 (measured: "
+                                "docs/DETERMINISM.md). An execution setting: not part of content keys or run ids, and "
+                                "at the demo's size it changes the bits a CPU run computes")
     artifacts: str = Field("artifacts", description="root of run stores and caches: a local folder, or a URL "
                            "(s3://bucket/prefix, any fsspec URL) that becomes remote.url, with a local working copy "
                            "under remote.cache (see worldwarp/config/remote.py)")
@@ -143,10 +147,12 @@ def load_params(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"params file {p} is a directory")
         if not p.is_file():
             raise ConfigError(f"params file not found: {p}")
+        from worldwarp.checks.files import read_text_file, read_yaml_text
+
         try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"params file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+            data = read_yaml_text(read_text_file(p), f"params file {p}") or {}
+        except ValueError as e:  # not UTF-8, not YAML, a key twice: the file and line, one line
+            raise ConfigError(str(e)) from None
         if not isinstance(data, dict):
             raise ConfigError(f"params file {p} must hold a mapping at the top level")
     return validate(apply_overrides(data, overrides or []))

@@ -8,7 +8,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class StageRef:
-    """Where a completed stage output lives and which content key it holds."""
+    """Where a completed stage output lives and which content key it holds (read it with ``RunStore.read_ref``:
+    records know nothing of the store that reads them, so refs.py and run.py do not import each other)."""
 
     store: str
     chunk: int
@@ -21,12 +22,6 @@ class StageRef:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "StageRef":
         return cls(store=str(d["store"]), chunk=int(d["chunk"]), stage=str(d["stage"]), key=str(d["key"]))
-
-    def read(self) -> dict:
-        """The stage's arrays, refusing if the store no longer holds this key complete."""
-        from .run import RunStore
-
-        return RunStore.open(self.store).read_stage(self.chunk, self.stage, key=self.key)
 
 
 @dataclass(frozen=True)

@@ -275,6 +275,11 @@ class RunStore:
             raise StoreError(f"{self.path}: chunk {chunk} stage {stage!r} holds key {st.key[:12]}, not {key[:12]}")
         return self.stage_dir(chunk, stage)
 
+    @classmethod
+    def read_ref(cls, ref: StageRef) -> dict[str, np.ndarray]:
+        """A ref's arrays, refusing if its store no longer holds that key complete."""
+        return cls.open(ref.store).read_stage(ref.chunk, ref.stage, key=ref.key)
+
     def stage_ref(self, chunk: int, stage: str) -> StageRef:
         self._require(chunk, stage, None)
         return StageRef(str(self.path), int(chunk), stage, self.stage_status(chunk, stage).key or "")
