@@ -59,8 +59,9 @@ def _check_writable(root: Path) -> None:
         _fail(f"output directory {root} is not writable ({e.strerror or type(e).__name__})")
 
 
-def _preflight(cfg: WorldWarpConfig) -> None:
-    """Fail before any stage runs on what would only fail later (no such device, missing weights)."""
+def _preflight(cfg: WorldWarpConfig, new_run: bool = True) -> None:
+    """Fail before any stage runs on what would only fail later (no such device, missing or broken weights, a photo
+    without a depth choice, a path no run can follow); the run log gets what was resolved (worldwarp/preflight.py)."""
     from stages.common import check_device
 
     check_device(cfg)
@@ -86,10 +87,23 @@ def _preflight(cfg: WorldWarpConfig) -> None:
         from worldwarp.prompts.captioner import WHAT as CAPTIONER
 
         check_transformers_dir(Path(cfg.prompt.captioner_dir).expanduser(), ("qwen2_5_vl",), CAPTIONER)
+    from stages.inputs import trajectory_cameras
+    from worldwarp.preflight import check_run
+
+    for line in check_run(cfg, trajectory_cameras(cfg), new_run):
+        typer.echo(line, err=True)
+
+
+def _knobs(cfg: WorldWarpConfig, given: list[str], params: Path | None = None, file_overrides: list[str] = ()) -> None:
+    """A --set knob this run does not use is an error; a params file's is a warning (worldwarp/config/applies.py)."""
+    from worldwarp.config.applies import check_knobs
+
+    for line in check_knobs(cfg, given, params, file_overrides):
+        typer.echo(line, err=True)
 
 
 def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replace: bool = False,
-             store_path: Path | None = None) -> Path:
+             store_path: Path | None = None, resuming: bool = False) -> Path:
     from stages.runner import run_longshot
     from worldwarp.export import export_mp4
 
@@ -98,7 +112,7 @@ def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replac
     _check_writable(Path(cfg.artifacts))
     global _LOG_ROOT
     _LOG_ROOT = Path(cfg.artifacts) / "logs"
-    _preflight(cfg)
+    _preflight(cfg, new_run=not resuming)
     if use_prefect:
         from flows.longshot import worldwarp
 
@@ -228,8 +242,11 @@ def _guarded(fn):
 def demo(scene: Annotated[str, typer.Option(help="procedural scene: room | garden")] = "room",
          set_: SetOpt = None, use_prefect: PrefectOpt = False, run_id: RunIdOpt = None) -> None:
     """The embedded default: a procedural scene, no weights, CPU-sized, 4 chunks."""
-    _guarded(lambda: _execute(load_params(None, [*DEMO_OVERRIDES, f"scene.name={scene}", *(set_ or [])]),
-                              run_id, use_prefect))()
+    def go() -> None:
+        cfg = load_params(None, [*DEMO_OVERRIDES, f"scene.name={scene}", *(set_ or [])])
+        _knobs(cfg, set_ or [])
+        _execute(cfg, run_id, use_prefect)
+    _guarded(go)()
 
 
 @app.command()
@@ -242,23 +259,22 @@ def run(image: Annotated[Optional[Path], typer.Option(help="input photo (PNG/JPE
         extra = []
         if image is not None:
             extra.append(f"scene.image={image}")
-        if trajectory is not None:
-            extra.append(_trajectory_override(trajectory))
-        _execute(load_params(params, [*extra, *(set_ or [])]), run_id, use_prefect)
+        given = [*(_trajectory_override(trajectory) if trajectory is not None else []), *(set_ or [])]
+        cfg = load_params(params, [*extra, *given])
+        _knobs(cfg, given, params)
+        _execute(cfg, run_id, use_prefect)
     _guarded(go)()
 
 
-def _trajectory_override(text: str) -> str:
-    """--trajectory: a file, a movement expression ("DOLLY_IN + PAN_RIGHT", known by its names) or a preset."""
-    from worldwarp.geometry.movements import looks_like_movements
+def _trajectory_override(text: str) -> list[str]:
+    """--trajectory: a file, a preset, movements ("DOLLY_IN + PAN_RIGHT", "A; B" per chunk), by the one rule of
+    worldwarp/geometry/names.py; the overrides that select it."""
+    from worldwarp.geometry.names import resolve_trajectory
 
-    if os.path.isdir(text):
-        _fail(f"--trajectory {text}: is a directory, not a camera file (.npz / .txt), movement or preset")
-    if text.endswith((".npz", ".txt")) or os.sep in text:
-        return f"trajectory.file={text}"
-    if looks_like_movements(text):
-        return f"trajectory.movements={text!r}"  # quoted: YAML would read '|' and ': ' itself
-    return f"trajectory.preset={text}"
+    resolved = resolve_trajectory(text)
+    for line in resolved.warnings:
+        typer.echo(line, err=True)
+    return resolved.overrides
 
 
 trajectory_app = typer.Typer(help="Camera paths: make one from a reference video.", no_args_is_help=True)
@@ -316,9 +332,14 @@ def preview_trajectory(
         from stages.inputs import chunk_labels, new_frame_starts, trajectory_cameras
         from worldwarp.io.sheets import plot_trajectory
 
-        cfg = load_params(params, [*([_trajectory_override(trajectory)] if trajectory else []), *(set_ or [])])
+        from worldwarp.preflight import check_trajectory
+
+        given = [*(_trajectory_override(trajectory) if trajectory else []), *(set_ or [])]
+        cfg = load_params(params, given)
+        _knobs(cfg, given, params)
         _check_writable(out.parent)
         cams = trajectory_cameras(cfg)
+        typer.echo(check_trajectory(cfg, cams), err=True)  # what was resolved, and a path no run can follow refused
         plot_trajectory(cams.w2c.numpy(), out, new_frame_starts(cfg), chunk_labels(cfg), cams.K[0].numpy())
         typer.echo(str(out))
     _guarded(go)()
@@ -361,10 +382,10 @@ def resume(store: StoreArg, use_prefect: PrefectOpt = False) -> None:
 
         if is_url(store):
             cfg, run_id = _resume_config(store)
-            _execute(cfg, run_id, use_prefect)
+            _execute(cfg, run_id, use_prefect, resuming=True)
             return
         s = RunStore.open(store[len("file://"):] if store.startswith("file://") else store)
-        _execute(validate({**s.params, **s.settings()}), s.run_id, use_prefect, store_path=s.path)
+        _execute(validate({**s.params, **s.settings()}), s.run_id, use_prefect, store_path=s.path, resuming=True)
     _guarded(go)()
 
 
@@ -455,6 +476,7 @@ def experiment(name: Annotated[str, typer.Argument(help="an entry of experiments
         if name not in runs:
             _fail(f"unknown experiment {name!r}; {params} defines: {', '.join(runs) or 'none'}")
         cfg = load_params(params, [*(set_ or []), *base.experiments.common, *runs[name]])
+        _knobs(cfg, set_ or [], params, [*base.experiments.common, *runs[name]])
         _execute(cfg, name, use_prefect=False, replace=True)
     _guarded(go)()
 

@@ -7,6 +7,7 @@ as Cached in the Prefect UI, a missing one recomputes.
 """
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,8 +50,14 @@ def stage_task(store_path: str, k: int, stage: str, cfg_json: str, key: str) -> 
 
 
 def resolve_config(profile: str, params_file: str | None, overrides: list[str]) -> WorldWarpConfig:
+    """The run's config; an override it does not use is an error, a params file's a warning (config/applies.py)."""
+    from worldwarp.config.applies import check_knobs
+
     base = DEMO_OVERRIDES if profile == "demo" else []
-    return load_params(params_file, [*base, *overrides])
+    cfg = load_params(params_file, [*base, *overrides])
+    for line in check_knobs(cfg, overrides, params_file):
+        logging.getLogger("worldwarp").warning(line)
+    return cfg
 
 
 @flow(name="worldwarp", log_prints=True, persist_result=False)
