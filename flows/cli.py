@@ -253,7 +253,9 @@ def demo(scene: Annotated[str, typer.Option(help="procedural scene: room | garde
 def run(image: Annotated[Optional[Path], typer.Option(help="input photo (PNG/JPEG/...)")] = None,
         trajectory: Annotated[Optional[str], typer.Option(help="preset name, or a cameras.npz / RealEstate10K .txt")] = None,
         params: Annotated[Optional[Path], typer.Option(help="params.yaml")] = None,
-        set_: SetOpt = None, use_prefect: PrefectOpt = False, run_id: RunIdOpt = None) -> None:
+        set_: SetOpt = None, use_prefect: PrefectOpt = False, run_id: RunIdOpt = None,
+        dry_run: Annotated[bool, typer.Option(help="resolve and check everything (names, knobs, models, path), "
+                                                   "print what would run, compute nothing")] = False) -> None:
     """Generate a longshot from a photo (or the configured scene) along a trajectory."""
     def go() -> None:
         extra = []
@@ -261,7 +263,13 @@ def run(image: Annotated[Optional[Path], typer.Option(help="input photo (PNG/JPE
             extra.append(f"scene.image={image}")
         given = [*(_trajectory_override(trajectory) if trajectory is not None else []), *(set_ or [])]
         cfg = load_params(params, [*extra, *given])
+        from stages.inputs import trajectory_cameras
+
+        trajectory_cameras(cfg)  # a broken camera file is named before the knobs it makes unused
         _knobs(cfg, given, params)
+        if dry_run:
+            _preflight(cfg)
+            return
         _execute(cfg, run_id, use_prefect)
     _guarded(go)()
 

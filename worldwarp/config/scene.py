@@ -10,8 +10,8 @@ from .base import Section, When
 class SceneConfig(Section):
     APPLIES = {
         "name": When("no scene.image is set", lambda c: c.scene.image is None, ("scene.image",)),
-        "constant_depth": When("the input's depth is the constant plane (scene.depth_estimator=constant)",
-                               lambda c: c.scene.input_depth(c.estimator.backend) == "constant",
+        "constant_depth": When("a photo's depth is the constant plane (scene.depth_estimator=constant)",
+                               lambda c: c.scene.image is not None and c.scene.input_depth(c.estimator.backend) == "constant",
                                ("scene.depth_estimator", "scene.image")),
     }
     name: Literal["room", "garden"] = Field("room", description="procedural scene (used when no image is given)")

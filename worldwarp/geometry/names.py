@@ -58,8 +58,8 @@ def _suggest(word: str) -> str:
         return f"names are case-sensitive: did you mean {kinds}?"
     close = difflib.get_close_matches(word, names, n=2) or difflib.get_close_matches(word.upper(), names, n=2)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
-    return (f"{hint}presets (lower-case): {', '.join(presets())}; movements (UPPER_CASE): see "
-            "worldwarp/geometry/movements.py; files: *.npz, *.txt or a path with '/'")
+    return (f"{hint}presets (lower-case): {', '.join(presets())}; movements (UPPER_CASE): {', '.join(MOVEMENTS)}; "
+            "files: *.npz, *.txt or a path with '/'")
 
 
 def _movement(word: str, warnings: list[str], alone: bool) -> str:
