@@ -101,7 +101,7 @@ def generate(cfg: WorldWarpConfig, path: Path, n: int, track: bool = True) -> It
     before each stage and ("chunk", k, "") after each chunk. Holds the run's lease throughout."""
     from flows.cli import _preflight
 
-    _preflight(cfg)  # missing weights or device fail here, before the store is touched
+    _preflight(cfg, new_run=not path.exists())  # missing weights or device fail here, before the store is touched
     with writer(path, cfg) as lease:
         guard = RunGuard(lease, shared_copy(path, cfg))
         guard.pull(path)  # a run begun on another machine continues from its shared copy
