@@ -539,6 +539,10 @@ def evaluate_dataset(
         if dataset not in READERS:
             _fail(f"--dataset {dataset!r}: unknown; one of {', '.join(READERS)}")
         cfg = load_params(params, [*(set_ or []), *_eval_overrides(at_frame)])
+        from worldwarp.preflight import check_photo_depth
+
+        # every scene is a photo run (its first frame): its depth is a choice here too
+        check_photo_depth(cfg.model_copy(update={"scene": cfg.scene.model_copy(update={"image": f"{root}/*"})}))
         _check_writable(out)
         global _LOG_ROOT
         _LOG_ROOT = out / "logs"
