@@ -59,9 +59,10 @@ def _check_writable(root: Path) -> None:
         _fail(f"output directory {root} is not writable ({e.strerror or type(e).__name__})")
 
 
-def _preflight(cfg: WorldWarpConfig, new_run: bool = True) -> None:
+def _preflight(cfg: WorldWarpConfig, new_run: bool = True) -> list[str]:
     """Fail before any stage runs on what would only fail later (no such device, missing or broken weights, a photo
-    without a depth choice, a path no run can follow); the run log gets what was resolved (worldwarp/preflight.py)."""
+    without a depth choice, a path no run can follow); returns the run log's lines on what was resolved and checked
+    (worldwarp/preflight.py), said once the run holds its store, so a refusal stays one line."""
     from stages.common import check_device
 
     check_device(cfg)
@@ -90,8 +91,7 @@ def _preflight(cfg: WorldWarpConfig, new_run: bool = True) -> None:
     from stages.inputs import trajectory_cameras
     from worldwarp.preflight import check_run
 
-    for line in check_run(cfg, trajectory_cameras(cfg), new_run):
-        typer.echo(line, err=True)
+    return check_run(cfg, trajectory_cameras(cfg), new_run)
 
 
 def _knobs(cfg: WorldWarpConfig, given: list[str], params: Path | None = None, file_overrides: list[str] = ()) -> None:
@@ -112,8 +112,13 @@ def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replac
     _check_writable(Path(cfg.artifacts))
     global _LOG_ROOT
     _LOG_ROOT = Path(cfg.artifacts) / "logs"
-    _preflight(cfg, new_run=not resuming)
+    said = _preflight(cfg, new_run=not resuming)
+
+    def say() -> None:
+        for line in said:
+            typer.echo(line, err=True)
     if use_prefect:
+        say()
         from flows.longshot import worldwarp
 
         res = worldwarp(profile="default", overrides=_as_overrides(cfg), run_id=run_id,
@@ -129,6 +134,7 @@ def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replac
 
         def opened(store) -> None:
             nonlocal tracker
+            say()
             tracker = make_tracker(cfg, store)
             tracker.start()
 
@@ -268,7 +274,8 @@ def run(image: Annotated[Optional[Path], typer.Option(help="input photo (PNG/JPE
         trajectory_cameras(cfg)  # a broken camera file is named before the knobs it makes unused
         _knobs(cfg, given, params)
         if dry_run:
-            _preflight(cfg)
+            for line in _preflight(cfg):
+                typer.echo(line, err=True)
             return
         _execute(cfg, run_id, use_prefect)
     _guarded(go)()
@@ -340,14 +347,18 @@ def preview_trajectory(
         from stages.inputs import chunk_labels, new_frame_starts, trajectory_cameras
         from worldwarp.io.sheets import plot_trajectory
 
-        from worldwarp.preflight import check_trajectory
+        from worldwarp.geometry.cameras import CameraError
+        from worldwarp.preflight import check_trajectory, trajectory_line
 
         given = [*(_trajectory_override(trajectory) if trajectory else []), *(set_ or [])]
         cfg = load_params(params, given)
         _knobs(cfg, given, params)
         _check_writable(out.parent)
         cams = trajectory_cameras(cfg)
-        typer.echo(check_trajectory(cfg, cams), err=True)  # what was resolved, and a path no run can follow refused
+        try:  # a path a run would refuse is still drawn (that is how to see what is wrong with it), with a warning
+            typer.echo(check_trajectory(cfg, cams), err=True)
+        except CameraError as e:
+            typer.echo(f"{trajectory_line(cfg, cams)}\nwarning: a run would refuse this path: {e}", err=True)
         plot_trajectory(cams.w2c.numpy(), out, new_frame_starts(cfg), chunk_labels(cfg), cams.K[0].numpy())
         typer.echo(str(out))
     _guarded(go)()

@@ -58,15 +58,23 @@ def path_summary(cams: "Cameras") -> "PathSummary":
     return summarize(cams.K.numpy(), cams.w2c.numpy(), cams.width)
 
 
-def check_trajectory(cfg: "WorldWarpConfig", cams: "Cameras") -> str:
-    """The run log's line for the path (kind, name, turn, travel), after refusing one a run cannot follow."""
+def trajectory_line(cfg: "WorldWarpConfig", cams: "Cameras") -> str:
+    """The run log's line for the path: kind, name, turn, travel."""
     from .geometry.names import trajectory_source
-    from .geometry.sanity import check_path, describe
+    from .geometry.sanity import describe
 
     kind, name = trajectory_source(cfg.trajectory)
-    s = path_summary(cams)
-    check_path(s, depth_scale(cfg, cams), f"trajectory ({kind} {name})")
-    return describe(kind, name, s, units="m" if cfg.scene.image is None else "scene units")
+    return describe(kind, name, path_summary(cams), units="m" if cfg.scene.image is None else "scene units")
+
+
+def check_trajectory(cfg: "WorldWarpConfig", cams: "Cameras") -> str:
+    """``trajectory_line``, after refusing a path a run cannot follow (CameraError naming the bound)."""
+    from .geometry.names import trajectory_source
+    from .geometry.sanity import check_path
+
+    kind, name = trajectory_source(cfg.trajectory)
+    check_path(path_summary(cams), depth_scale(cfg, cams), f"trajectory ({kind} {name})")
+    return trajectory_line(cfg, cams)
 
 
 def trajectory_record(cfg: "WorldWarpConfig", K, w2c, width: int) -> dict:
@@ -147,4 +155,4 @@ def check_run(cfg: "WorldWarpConfig", cams: "Cameras", new_run: bool = True) -> 
 
 
 __all__ = ["check_models", "check_photo_depth", "check_run", "check_trajectory", "depth_scale", "model_paths",
-           "trajectory_record"]
+           "trajectory_line", "trajectory_record"]
