@@ -257,7 +257,9 @@ def demo(scene: Annotated[str, typer.Option(help="procedural scene: room | garde
 
 @app.command()
 def run(image: Annotated[Optional[Path], typer.Option(help="input photo (PNG/JPEG/...)")] = None,
-        trajectory: Annotated[Optional[str], typer.Option(help="preset name, or a cameras.npz / RealEstate10K .txt")] = None,
+        trajectory: Annotated[Optional[str], typer.Option(help=(
+            "a preset (lower-case: orbit_left), a movement (UPPER_CASE: ORBIT_LEFT), movements joined by + or one per "
+            "chunk with ;, or a camera file (.npz / RealEstate10K .txt, or any path with /)"))] = None,
         params: Annotated[Optional[Path], typer.Option(help="params.yaml")] = None,
         set_: SetOpt = None, use_prefect: PrefectOpt = False, run_id: RunIdOpt = None,
         dry_run: Annotated[bool, typer.Option(help="resolve and check everything (names, knobs, models, path), "
@@ -339,7 +341,7 @@ def trajectory_from_video(
 @app.command("preview-trajectory")
 def preview_trajectory(
         out: Annotated[Path, typer.Option(help="PNG to write")] = Path("trajectory.png"),
-        trajectory: Annotated[Optional[str], typer.Option(help="as for run: preset, movements or file")] = None,
+        trajectory: Annotated[Optional[str], typer.Option(help="as for run: preset, movements or camera file")] = None,
         params: Annotated[Optional[Path], typer.Option(help="params.yaml")] = None,
         set_: SetOpt = None) -> None:
     """Plot the camera path a run would follow (top-down and side views, one colour per chunk), no rendering."""
