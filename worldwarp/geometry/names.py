@@ -13,7 +13,9 @@ expressions any lower-case movement name) still means that movement, with a warn
 case, unknown names) is an error that suggests the right name.
 
 The resolution sets the one source and clears the others, so a params file's ``trajectory.movements`` cannot
-shadow a preset chosen on the command line.
+shadow a preset chosen on the command line. The config field ``trajectory.movements`` holds movements and nothing
+else, so the names in it cannot be mistaken for presets; it keeps reading them in any case (stored UPPER_CASE),
+as params files and stores written before this rule have them.
 """
 
 from __future__ import annotations
