@@ -18,22 +18,39 @@ from worldwarp.checks import (DeviceError, InputFileError, ServiceError, UserErr
 from worldwarp.checks.services import TIMEOUT_S, check_http, check_mlflow, check_storage
 from worldwarp.config import WorldWarpConfig
 
-__all__ = ["ENDING", "DeviceError", "InputFileError", "ServiceError", "UserError", "check_machine", "check_mlflow",
+__all__ = ["ENDING", "DeviceError", "InputFileError", "ServiceError", "UserError", "check_knobs", "check_machine", "check_mlflow",
            "check_output_suffix", "check_prefect_api", "check_services", "check_storage", "check_writable", "fail",
            "guarded", "is_user_error", "preflight", "prefect_api_url", "trajectory_override", "user_errors"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def preflight(cfg: WorldWarpConfig, *, outputs: Iterable[Path] | None = None, machine: bool = True) -> None:
+def preflight(cfg: WorldWarpConfig, *, outputs: Iterable[Path] | None = None, machine: bool = True,
+              new_run: bool = True) -> list[str]:
     """Everything checkable at second 0, before a store is touched: writable outputs (default: the artifacts root),
-    this machine's device and every model folder a stage will load (``machine``; a batch that only submits runs
-    skips it), and the external services the run reports to. Raises a user error (exit 2) naming the problem."""
+    this machine's device and every model folder a stage will load, headers and shapes (``machine``; a batch that
+    only submits runs skips it), the external services the run reports to, and the run itself (its camera path
+    within bounds, a photo's depth source chosen: worldwarp/preflight.py; ``new_run=False`` for a resume). Raises a
+    user error (exit 2) naming the problem; returns the run log's lines on what was resolved, to be said once the
+    run holds its store (so a refusal stays one line)."""
     for out in (Path(cfg.artifacts),) if outputs is None else outputs:
         check_writable(out)
     if machine:
         check_machine(cfg)
     check_services(cfg)
+    from stages.inputs import trajectory_cameras
+    from worldwarp.preflight import check_run
+
+    return check_run(cfg, trajectory_cameras(cfg), new_run)
+
+
+def check_knobs(cfg: WorldWarpConfig, given: Iterable[str], params: Path | str | None = None,
+                file_overrides: Iterable[str] = ()) -> list[str]:
+    """A knob given on the command line or in flow overrides that this run does not use is an error; one that comes
+    only from a params file (or an experiment's entries) is a warning, returned (worldwarp/config/applies.py)."""
+    from worldwarp.config.applies import check_knobs as _check
+
+    return _check(cfg, list(given), params, list(file_overrides))
 
 
 def check_machine(cfg: WorldWarpConfig) -> None:
@@ -136,11 +153,12 @@ def guarded(fn: F) -> F:
     """A command body whose errors end by kind (see the module's doc)."""
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         import click
+        import typer
 
         ENDING.log_root = ENDING.store = None  # one command per process, but tests run many in one
         try:
             return fn(*args, **kwargs)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
             interrupted()

@@ -19,8 +19,8 @@ import typer
 from worldwarp.config import WorldWarpConfig, load_params
 from worldwarp.config.demo import DEMO_OVERRIDES
 
-from .checks import (ENDING, check_output_suffix, check_prefect_api, check_storage, check_writable, fail, guarded,
-                     preflight, prefect_api_url, trajectory_override)
+from .checks import (ENDING, check_knobs, check_output_suffix, check_prefect_api, check_storage, check_writable, fail,
+                     guarded, preflight, prefect_api_url, trajectory_override)
 
 if TYPE_CHECKING:
     from worldwarp.store import RunStore
@@ -31,14 +31,26 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="override a knob: section.key=value")]
 PrefectOpt = Annotated[bool, typer.Option("--prefect", help="run through the Prefect flow (needs a Prefect API)")]
 RunIdOpt = Annotated[Optional[str], typer.Option(help="store name under artifacts/runs (default: from the content)")]
-TrajectoryOpt = Annotated[Optional[str], typer.Option(
-    help="preset name, movements (DOLLY_IN + PAN_RIGHT), or a cameras.npz / RealEstate10K .txt")]
+TrajectoryOpt = Annotated[Optional[str], typer.Option(help=(
+    "a preset (lower-case: orbit_left), a movement (UPPER_CASE: ORBIT_LEFT), movements joined by + or one per "
+    "chunk with ;, or a camera file (.npz / RealEstate10K .txt, or any path with /)"))]
 StoreArg = Annotated[str, typer.Argument(help="a run store: a folder, or the URL of a shared copy "
                                               "(s3://bucket/prefix/runs/<run-id>.zarr)")]
 
 
+def _knobs(cfg: WorldWarpConfig, given: list[str], params: Path | None = None, file_overrides: list[str] = ()) -> None:
+    """A --set knob this run does not use is an error; a params file's is a warning (worldwarp/config/applies.py)."""
+    for line in check_knobs(cfg, given, params, file_overrides):
+        typer.echo(line, err=True)
+
+
+def _trajectory(text: str) -> list[str]:
+    """--trajectory's overrides by the one naming rule (worldwarp/geometry/names.py); deprecated spellings warn."""
+    return trajectory_override(text, warn=lambda line: typer.echo(line, err=True))
+
+
 def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replace: bool = False,
-             store_path: Path | None = None) -> Path:
+             store_path: Path | None = None, resuming: bool = False) -> Path:
     from stages.common import apply_threads
     from stages.runner import run_longshot
     from worldwarp.export import export_mp4
@@ -46,11 +58,16 @@ def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replac
     from .tracking import make_tracker
 
     ENDING.log_root = Path(cfg.artifacts) / "logs"
-    preflight(cfg)
+    said = preflight(cfg, new_run=not resuming)
     threads = apply_threads(cfg)  # an execution setting: not in the keys (docs/DETERMINISM.md)
     if store_path is not None:
         ENDING.store = str(store_path)
+
+    def say() -> None:  # once the run is ours (its lease taken), before chunk 0: a refusal stays one line
+        for line in [f"run: {threads}", *said]:
+            typer.echo(line, err=True)
     if use_prefect:
+        say()
         from flows.longshot import worldwarp
 
         check_prefect_api()
@@ -68,7 +85,7 @@ def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replac
         def opened(store) -> None:
             nonlocal tracker
             ENDING.store = str(store.path)  # from here an interrupt says how to resume
-            typer.echo(f"run: {threads}", err=True)  # said once the run is ours (its lease taken), before chunk 0
+            say()
             tracker = make_tracker(cfg, store)
             tracker.start()
 
@@ -148,8 +165,9 @@ def demo(scene: Annotated[str, typer.Option(help="procedural scene: room | garde
          run_id: RunIdOpt = None) -> None:
     """The embedded default: a procedural scene, no weights, CPU-sized, 4 chunks."""
     def go() -> None:
-        camera = [trajectory_override(trajectory)] if trajectory is not None else []
-        cfg = load_params(None, [*DEMO_OVERRIDES, f"scene.name={scene}", *camera, *(set_ or [])])
+        given = [*(_trajectory(trajectory) if trajectory is not None else []), *(set_ or [])]
+        cfg = load_params(None, [*DEMO_OVERRIDES, f"scene.name={scene}", *given])
+        _knobs(cfg, given)
         _execute(cfg, run_id, use_prefect)
     guarded(go)()
 
@@ -158,15 +176,25 @@ def demo(scene: Annotated[str, typer.Option(help="procedural scene: room | garde
 def run(image: Annotated[Optional[Path], typer.Option(help="input photo (PNG/JPEG/...)")] = None,
         trajectory: TrajectoryOpt = None,
         params: Annotated[Optional[Path], typer.Option(help="params.yaml")] = None,
-        set_: SetOpt = None, use_prefect: PrefectOpt = False, run_id: RunIdOpt = None) -> None:
+        set_: SetOpt = None, use_prefect: PrefectOpt = False, run_id: RunIdOpt = None,
+        dry_run: Annotated[bool, typer.Option(help="resolve and check everything (names, knobs, models, path), "
+                                                   "print what would run, compute nothing")] = False) -> None:
     """Generate a longshot from a photo (or the configured scene) along a trajectory."""
     def go() -> None:
         extra = []
         if image is not None:
             extra.append(f"scene.image={image}")
-        if trajectory is not None:
-            extra.append(trajectory_override(trajectory))
-        _execute(load_params(params, [*extra, *(set_ or [])]), run_id, use_prefect)
+        given = [*(_trajectory(trajectory) if trajectory is not None else []), *(set_ or [])]
+        cfg = load_params(params, [*extra, *given])
+        from stages.inputs import trajectory_cameras
+
+        trajectory_cameras(cfg)  # a broken camera file is named before the knobs it makes unused
+        _knobs(cfg, given, params)
+        if dry_run:
+            for line in preflight(cfg):
+                typer.echo(line, err=True)
+            return
+        _execute(cfg, run_id, use_prefect)
     guarded(go)()
 
 
@@ -221,7 +249,7 @@ PLOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")  # what matplotlib's s
 @app.command("preview-trajectory")
 def preview_trajectory(
         out: Annotated[Path, typer.Option(help="PNG to write")] = Path("trajectory.png"),
-        trajectory: Annotated[Optional[str], typer.Option(help="as for run: preset, movements or file")] = None,
+        trajectory: Annotated[Optional[str], typer.Option(help="as for run: preset, movements or camera file")] = None,
         params: Annotated[Optional[Path], typer.Option(help="params.yaml")] = None,
         set_: SetOpt = None) -> None:
     """Plot the camera path a run would follow (top-down and side views, one colour per chunk), no rendering."""
@@ -229,10 +257,19 @@ def preview_trajectory(
         from stages.inputs import chunk_labels, new_frame_starts, trajectory_cameras
         from worldwarp.io.sheets import plot_trajectory
 
-        cfg = load_params(params, [*([trajectory_override(trajectory)] if trajectory else []), *(set_ or [])])
+        from worldwarp.geometry.cameras import CameraError
+        from worldwarp.preflight import check_trajectory, trajectory_line
+
+        given = [*(_trajectory(trajectory) if trajectory else []), *(set_ or [])]
+        cfg = load_params(params, given)
+        _knobs(cfg, given, params)
         check_output_suffix(out, PLOT_SUFFIXES, "plot")
         check_writable(out.parent)
         cams = trajectory_cameras(cfg)
+        try:  # a path a run would refuse is still drawn (that is how to see what is wrong with it), with a warning
+            typer.echo(check_trajectory(cfg, cams), err=True)
+        except CameraError as e:
+            typer.echo(f"{trajectory_line(cfg, cams)}\nwarning: a run would refuse this path: {e}", err=True)
         plot_trajectory(cams.w2c.numpy(), out, new_frame_starts(cfg), chunk_labels(cfg), cams.K[0].numpy())
         typer.echo(str(out))
     guarded(go)()
@@ -275,10 +312,10 @@ def resume(store: StoreArg, use_prefect: PrefectOpt = False) -> None:
 
         if is_url(store):
             cfg, run_id = _resume_config(store)
-            _execute(cfg, run_id, use_prefect)
+            _execute(cfg, run_id, use_prefect, resuming=True)
             return
         s = RunStore.open(store[len("file://"):] if store.startswith("file://") else store)
-        _execute(validate({**s.params, **s.settings()}), s.run_id, use_prefect, store_path=s.path)
+        _execute(validate({**s.params, **s.settings()}), s.run_id, use_prefect, store_path=s.path, resuming=True)
     guarded(go)()
 
 
@@ -373,6 +410,7 @@ def experiment(name: Annotated[str, typer.Argument(help="an entry of experiments
             typer.echo(f"note: {line}", err=True)
         # the user's --set last: it wins over the file's experiments.common and the experiment's entries
         cfg = load_params(params, [*entries, *(set_ or [])])
+        _knobs(cfg, set_ or [], params, entries)
         _execute(cfg, name, use_prefect=False, replace=True)
     guarded(go)()
 
@@ -441,6 +479,10 @@ def evaluate_dataset(
         if dataset not in READERS:
             fail(f"--dataset {dataset!r}: unknown; one of {', '.join(READERS)}")
         cfg = load_params(params, [*(set_ or []), *_eval_overrides(at_frame)])
+        from worldwarp.preflight import check_photo_depth
+
+        # every scene is a photo run (its first frame): its depth is a choice here too
+        check_photo_depth(cfg.model_copy(update={"scene": cfg.scene.model_copy(update={"image": f"{root}/*"})}))
         check_writable(out)
         ENDING.log_root = out / "logs"
         preflight(cfg, outputs=(out,))

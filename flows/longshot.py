@@ -7,6 +7,7 @@ as Cached in the Prefect UI, a missing one recomputes.
 """
 
 import hashlib
+import logging
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +24,7 @@ from worldwarp.config import ConfigError, WorldWarpConfig, load_params
 from worldwarp.config.demo import DEMO_OVERRIDES
 from worldwarp.store import RunStore
 
-from .checks import preflight, user_errors
+from .checks import check_knobs, preflight, user_errors
 from .tracking import make_tracker
 
 
@@ -73,8 +74,12 @@ def resolve_base(base: str | None, profile: str | None) -> str:
 
 
 def resolve_config(base: str, params_file: str | None, overrides: list[str]) -> WorldWarpConfig:
+    """The run's config; an override it does not use is an error, a params file's a warning (config/applies.py)."""
     layer = DEMO_OVERRIDES if base == "demo" else []
-    return load_params(params_file, [*layer, *overrides])
+    cfg = load_params(params_file, [*layer, *overrides])
+    for line in check_knobs(cfg, overrides, params_file):
+        logging.getLogger("worldwarp").warning(line)
+    return cfg
 
 
 @flow(name="worldwarp", log_prints=True, persist_result=False)
@@ -86,9 +91,11 @@ def worldwarp(base: Base | None = None, params_file: str | None = None,
     ``store_path`` continues that store (a resume) instead of ``<artifacts>/runs/<run_id>.zarr``.
     ``profile`` is base's deprecated old name."""
     cfg = resolve_config(resolve_base(base, profile), params_file, overrides or [])
-    preflight(cfg)  # the CLI's checks, before a store exists: no failed run left behind
+    said = preflight(cfg, new_run=store_path is None)  # the CLI's checks, before a store exists: no failed run left
     log = get_run_logger()
     log.info("run: %s", apply_threads(cfg))
+    for line in said:
+        log.info(line)
     job = str(flow_run.id) if flow_run.id else None  # a batch watching this run finds it in the lease
     with leased_run(cfg, run_id, store_path=store_path, job=job) as (store, keys, guard):
         tracker = make_tracker(cfg, store)

@@ -127,8 +127,10 @@ class Tracker:
             self.parent_id = parents[0].info.run_id
             self.client.update_run(self.parent_id, status="RUNNING")
             return self.parent_id
+        rec = self.store.attrs.get("trajectory") or {}  # what the path resolved to (the params keep the preset's default)
         run = self.client.create_run(self.experiment_id, run_name=self.store.run_id,
-                                     tags={RUN_TAG: self.store.run_id, "worldwarp.store": str(self.store.path)})
+                                     tags={RUN_TAG: self.store.run_id, "worldwarp.store": str(self.store.path),
+                                           **({"worldwarp.trajectory": f"{rec['kind']} {rec['name']}"[:5000]} if rec else {})})
         self.parent_id = run.info.run_id
         params = _flatten(self.cfg.model_dump(mode="json", exclude={"experiments"}))
         items = list(params.items())

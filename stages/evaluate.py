@@ -52,9 +52,17 @@ def evaluate_store(store: RunStore, ev: EvalConfig, out_dir: Path | str, progres
     extra = protocol_summary(cols, pred, n, K, w2c, gt=gt, at=ev.at_frames, fid=ev.fid, batch=ev.batch,
                              notices=notices)
     meta = {"name": store.run_id, "scene": cfg.scene.name if cfg.scene.image is None else cfg.scene.image,
-            "trajectory": cfg.trajectory.file or cfg.trajectory.preset, "denoiser": cfg.diffusion.backend,
-            "frames": n}
+            **_trajectory_meta(store, cfg), "denoiser": cfg.diffusion.backend, "frames": n}
     return write_report(out_dir, cols, notices, meta, extra)
+
+
+def _trajectory_meta(store: RunStore, cfg: WorldWarpConfig) -> dict[str, str]:
+    """What the run followed: the store's record, else (stores written before it) resolved from its params."""
+    from worldwarp.geometry.names import trajectory_source
+
+    rec = store.attrs.get("trajectory") or {}
+    kind, name = (rec["kind"], rec["name"]) if "kind" in rec else trajectory_source(cfg.trajectory)
+    return {"trajectory": name, "trajectory_kind": kind}
 
 
 COLUMNS = ("psnr", "ssim", "lpips", "rot_err_deg", "trans_err_deg", "fid", "kid")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from worldwarp.config import WorldWarpConfig
+from worldwarp.preflight import trajectory_record
 from worldwarp.store import RunStore, StoreError, new_run_id
 from worldwarp.store.keys import check_name
 from worldwarp.store.lease import Lease
@@ -108,6 +109,8 @@ def _open_planned(cfg: WorldWarpConfig, plan: _Plan) -> tuple[RunStore, dict]:
     keys = all_keys(cfg, plan.inputs.digest)
     heal(store, cfg, keys)
     store.write_input(plan.inputs.arrays(), plan.inputs.attrs)
+    # what the path is (params alone keep the preset's default beside the movements that override it)
+    store.record(trajectory=trajectory_record(cfg, plan.inputs.K, plan.inputs.w2c, cfg.resolution.width))
     return store, keys
 
 

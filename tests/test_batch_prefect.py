@@ -20,7 +20,8 @@ from moto_s3 import moto_s3
 from worldwarp.store import RunStore
 from worldwarp.store.remote import RemoteStore
 
-ITEMS = {"a": ["scene.name=room"], "b": ["scene.name=garden"], "c": ["scene.name=room", "trajectory.preset=orbit_left"]}
+# every item uses TINY's trajectory.distance (a translating preset): a flow override a run does not use is refused
+ITEMS = {"a": ["scene.name=room"], "b": ["scene.name=garden"], "c": ["scene.name=room", "trajectory.preset=truck_left"]}
 SIZE = [*TINY, "chunk.count=2"]
 
 

@@ -136,7 +136,8 @@ def _cli(args, cwd):
 @pytest.mark.slow
 def test_evaluate_dataset_end_to_end_writes_the_papers_table(re10k, tmp_path):
     out = tmp_path / "out"
-    sets = [a for o in [*TINY, "device=cpu", "tracking.mlflow=false"] for a in ("--set", o)]
+    sets = [a for o in [*TINY, "device=cpu", "tracking.mlflow=false", "scene.depth_estimator=constant"]
+            for a in ("--set", o)]
     rc, stdout, err = _cli(["evaluate-dataset", "--dataset", "realestate10k", "--root", str(re10k), "--n", "2",
                             "--out", str(out), "--at-frame", "4", "--at-frame", "8", "--at-frame", "200", *sets], tmp_path)
     assert rc == 0, err[-3000:]

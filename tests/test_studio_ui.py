@@ -30,7 +30,8 @@ def _arrays(path: Path) -> dict[str, np.ndarray]:
 @pytest.fixture
 def studio(tmp_path):
     port = free_port()
-    sets = [*TINY, f"artifacts={tmp_path / 'artifacts'}", "tracking.mlflow=false"]
+    # the photo's depth is a choice the user makes (no depth model here: the constant plane, said explicitly)
+    sets = [*TINY, f"artifacts={tmp_path / 'artifacts'}", "tracking.mlflow=false", "scene.depth_estimator=constant"]
     log = open(tmp_path / "studio.log", "w")
     proc = subprocess.Popen([str(BIN / "worldwarp"), "studio", "--port", str(port), *[a for o in sets for a in ("--set", o)]],
                             env=cli_env(HOME=str(tmp_path), GRADIO_TEMP_DIR=str(tmp_path / "gradio")), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

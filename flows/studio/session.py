@@ -64,21 +64,18 @@ def build_config(base: list[str], choice: Choice) -> WorldWarpConfig:
         extra.append(f"scene.image={_keep_upload(choice.image, root)}")
     if choice.prompt.strip():
         extra.append(f"prompt.text={json.dumps(choice.prompt.strip())}")
-    extra.append(_camera_override(choice, root))
+    extra.extend(_camera_override(choice, root))
     if choice.chunks:
         extra.append(f"chunk.count={int(choice.chunks)}")
     return load_params(None, [*base, *extra])
 
 
-def _camera_override(choice: Choice, root: Path) -> str:
-    """A camera file wins; "A; B + C; D" gives one movement per chunk (the last repeats); else as the CLI's
-    --trajectory (a preset, or movements joined by +)."""
+def _camera_override(choice: Choice, root: Path) -> list[str]:
+    """A camera file wins; else the movement box, read as the CLI's --trajectory is (a preset, movements joined by
+    +, "A; B + C; D" for one per chunk: worldwarp/geometry/names.py)."""
     if choice.camera_file:
         return trajectory_override(_keep_upload(choice.camera_file, root))
-    parts = [p.strip() for p in choice.movement.split(";") if p.strip()]
-    if len(parts) > 1:
-        return f"trajectory.movements={json.dumps(parts)}"
-    return trajectory_override(parts[0] if parts else "forward")
+    return trajectory_override(choice.movement.strip() or "forward")
 
 
 def config_of(store: RunStore) -> WorldWarpConfig:
@@ -103,7 +100,7 @@ def finished_chunks(store: RunStore, cfg: WorldWarpConfig) -> list[int]:
 def generate(cfg: WorldWarpConfig, path: Path, n: int, track: bool = True) -> Iterator[tuple[str, int, str]]:
     """Generate the next ``n`` chunks of the run at ``path`` (created when new): yields ("stage", k, name)
     before each stage and ("chunk", k, "") after each chunk. Holds the run's lease throughout."""
-    preflight(cfg)  # missing weights, device or services fail here, before the store is touched
+    preflight(cfg, new_run=not path.exists())  # missing weights, device or services fail here, before the store is touched
     logging.getLogger("worldwarp.studio").info("run: %s", apply_threads(cfg))  # not in the keys: DETERMINISM.md
     with writer(path, cfg) as lease:
         guard = RunGuard(lease, shared_copy(path, cfg))

@@ -1,20 +1,19 @@
-"""``--trajectory`` (CLI, Studio, flows): a camera file, a movement expression or a preset, as one knob."""
+"""``--trajectory`` (CLI, Studio, flows): the overrides that select a camera file, movements or a preset, by the one
+naming rule of worldwarp/geometry/names.py."""
 
 from __future__ import annotations
 
-import os
+import logging
+from collections.abc import Callable
 
-from .errors import UserError
+_log = logging.getLogger("worldwarp")
 
 
-def trajectory_override(text: str) -> str:
-    """--trajectory: a file, a movement expression ("DOLLY_IN + PAN_RIGHT", known by its names) or a preset."""
-    from worldwarp.geometry.movements import looks_like_movements
+def trajectory_override(text: str, warn: Callable[[str], None] | None = None) -> list[str]:
+    """The overrides for a --trajectory value; a deprecated spelling is said through ``warn`` (default: the log)."""
+    from worldwarp.geometry.names import resolve_trajectory
 
-    if os.path.isdir(text):
-        raise UserError(f"--trajectory {text}: is a directory, not a camera file (.npz / .txt), movement or preset")
-    if text.endswith((".npz", ".txt")) or os.sep in text:
-        return f"trajectory.file={text}"
-    if looks_like_movements(text):
-        return f"trajectory.movements={text!r}"  # quoted: YAML would read '|' and ': ' itself
-    return f"trajectory.preset={text}"
+    resolved = resolve_trajectory(text)
+    for line in resolved.warnings:
+        (warn or _log.warning)(line)
+    return resolved.overrides

@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..geometry.movements import canonical
-from .base import Section
+from .base import Section, When
 
 Preset = Literal[
     "forward", "backward", "orbit_left", "orbit_right", "pan_left", "pan_right",
@@ -26,7 +26,37 @@ class ResolutionConfig(Section):
         return v
 
 
+def _preset_path(c) -> bool:
+    return c.trajectory.file is None and c.trajectory.movements is None
+
+
+def _preset_in(*names: str):
+    return lambda c: _preset_path(c) and c.trajectory.preset in names
+
+
+_SOURCE = ("trajectory.preset", "trajectory.movements", "trajectory.file")
+MOVING, TURNING, ZOOMING = ("forward", "backward", "truck_left", "truck_right", "spiral"), \
+    ("pan_left", "pan_right", "orbit_left", "orbit_right"), ("zoom_in", "zoom_out")
+
+
 class TrajectoryConfig(Section):
+    # which knobs shape which path: the others are refused when set by the user (config/applies.py)
+    APPLIES = {
+        "preset": When("neither trajectory.file nor trajectory.movements is set", _preset_path, _SOURCE),
+        "distance": When(f"the preset translates ({', '.join(MOVING)})", _preset_in(*MOVING), _SOURCE),
+        "angle_deg": When(f"the preset turns ({', '.join(TURNING)})", _preset_in(*TURNING), _SOURCE),
+        "zoom": When(f"the preset zooms ({', '.join(ZOOMING)})", _preset_in(*ZOOMING), _SOURCE),
+        "pivot_depth": When("the path orbits (orbit_left/right presets, or movements)",
+                            lambda c: c.trajectory.file is None and (c.trajectory.movements is not None or c.trajectory.preset
+                                                                      in ("orbit_left", "orbit_right")), _SOURCE),
+        "fov_deg": When("no trajectory.file is set (a camera file brings its own intrinsics)",
+                        lambda c: c.trajectory.file is None, ("trajectory.file",)),
+        "easing": When("the path is a preset", _preset_path, _SOURCE),
+        "spiral_radius": When("the preset is spiral", _preset_in("spiral"), _SOURCE),
+        "spiral_turns": When("the preset is spiral", _preset_in("spiral"), _SOURCE),
+        "anchor_file": When("the path is a trajectory.file", lambda c: c.trajectory.file is not None, ("trajectory.file",)),
+        "extend": When("the path is a trajectory.file", lambda c: c.trajectory.file is not None, ("trajectory.file",)),
+    }
     preset: Preset = "forward"
     file: str | None = Field(None, description="cameras.npz or RealEstate10K .txt; overrides preset")
     distance: float = Field(1.0, gt=0, le=1e4, description="metres travelled over the whole longshot (translating presets)")

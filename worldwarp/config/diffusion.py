@@ -4,7 +4,21 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Section
+from .base import Section, When
+
+_B = ("diffusion.backend",)
+_STDIFF = When("diffusion.backend is stdiff", lambda c: c.diffusion.backend == "stdiff", _B)
+_CLASSICAL = When("diffusion.backend is classical", lambda c: c.diffusion.backend == "classical", _B)
+
+
+def _sampler(name: str) -> When:
+    return When(f"diffusion.backend is stdiff with diffusion.sampler={name}",
+                lambda c: c.diffusion.backend == "stdiff" and c.diffusion.sampler == name, ("diffusion.backend", "diffusion.sampler"))
+
+
+_STDIFF_ONLY = ("model_dir", "stdiff_weights", "prompt", "negative_prompt", "sampler", "steps", "guidance_scale", "shift",
+                "history_pixels", "dtype", "vae_dtype", "offload", "vae_tiling", "vae_slicing", "attention", "compile",
+                "time_table", "step_cache", "cfg_device", "text_len", "prompt_cache", "keep_text_encoder")
 
 # diffusers' attention-backend names that make sense here, and "fa4": PyTorch SDPA running FlashAttention-4 kernels
 # (worldwarp/diffusion/flash4.py). "auto": fa4 where it runs (CUDA, Hopper/Blackwell, flash-attn-4), else SDPA
@@ -15,6 +29,14 @@ AttentionName = Literal[
 
 
 class DiffusionConfig(Section):
+    APPLIES = {
+        **dict.fromkeys(_STDIFF_ONLY, _STDIFF),
+        "strength": _sampler("official"),
+        **dict.fromkeys(("sigma_start", "sigma_filled", "guidance_interval", "mask_pool"), _sampler("tokenwise")),
+        "step_cache_threshold": When("diffusion.step_cache is first_block (stdiff)", lambda c: c.diffusion.backend ==
+                                     "stdiff" and c.diffusion.step_cache == "first_block", ("diffusion.step_cache",)),
+        "temporal_smoothing": _CLASSICAL,
+    }
     backend: Literal["classical", "stdiff"] = Field("classical", description="classical: weightless hole filler; stdiff: Wan2.1 + ST-Diff")
     model_dir: str | None = Field(None, description="local Wan2.1-T2V-1.3B-Diffusers directory")
     stdiff_weights: str | None = Field(

@@ -4,10 +4,27 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Section
+from .base import Section, When
+
+_B = ("estimator.backend",)
+_MODEL = When("estimator.backend is a model (depth_anything, depth_pro or ttt3r)",
+              lambda c: c.estimator.backend != "ground_truth", _B)
+_MONO = When("estimator.backend is depth_anything or depth_pro",
+             lambda c: c.estimator.backend in ("depth_anything", "depth_pro"), _B)
+_TTT3R = When("estimator.backend is ttt3r", lambda c: c.estimator.backend == "ttt3r", _B)
+_PNP = When("estimator.pose is pnp", lambda c: c.estimator.pose == "pnp", ("estimator.pose",))
 
 
 class EstimatorConfig(Section):
+    APPLIES = {
+        **dict.fromkeys(("model_dir", "dtype", "batch_size"), _MODEL),
+        **dict.fromkeys(("fov_deg", "fallback_median_depth", "align", "align_space", "min_valid_pixels",
+                         "hole_confidence"), _MONO),
+        "pose": When("estimator.backend is not ttt3r (it estimates poses itself)",
+                     lambda c: c.estimator.backend != "ttt3r", _B),
+        **dict.fromkeys(("pnp_align", "features", "pnp_reprojection_px", "pnp_min_inliers"), _PNP),
+        **dict.fromkeys(("ttt3r_size", "ttt3r_update", "ttt3r_align"), _TTT3R),
+    }
     backend: Literal["ground_truth", "depth_anything", "depth_pro", "ttt3r"] = Field(
         "ground_truth", description="ground_truth: the cache's rendered depth as is; depth_anything / depth_pro: a "
                                     "monocular depth model from model_dir, aligned to the rendered depth; ttt3r: the "

@@ -4,7 +4,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Section
+from .base import Section, When
+
+_CAPTION = When("diffusion.backend is stdiff and prompt.captioner_dir is set (the classical filler takes no prompt)",
+                lambda c: c.diffusion.backend == "stdiff" and c.prompt.captioner_dir is not None,
+                ("diffusion.backend", "prompt.captioner_dir"))
 
 DEFAULT_INSTRUCTION = (
     "Describe this scene as a prompt for a video generator: the setting, the main objects and their materials, "
@@ -12,6 +16,14 @@ DEFAULT_INSTRUCTION = (
 
 
 class PromptConfig(Section):
+    APPLIES = {
+        "text": When("diffusion.backend is stdiff and no prompt.captioner_dir is set",
+                     lambda c: c.diffusion.backend == "stdiff" and c.prompt.captioner_dir is None,
+                     ("diffusion.backend", "prompt.captioner_dir")),
+        "captioner_dir": When("diffusion.backend is stdiff (the classical filler takes no prompt)",
+                              lambda c: c.diffusion.backend == "stdiff", ("diffusion.backend",)),
+        **dict.fromkeys(("instruction", "per_chunk", "max_new_tokens", "max_image_side", "dtype", "cache_dir"), _CAPTION),
+    }
     text: str | None = Field(None, description="fixed prompt; None: diffusion.prompt (used when no captioner is set)")
     captioner_dir: str | None = Field(None, description="local Qwen2.5-VL directory (transformers layout); None: no captioner")
     instruction: str = DEFAULT_INSTRUCTION

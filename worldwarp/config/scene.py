@@ -4,10 +4,16 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Section
+from .base import Section, When
 
 
 class SceneConfig(Section):
+    APPLIES = {
+        "name": When("no scene.image is set", lambda c: c.scene.image is None, ("scene.image",)),
+        "constant_depth": When("a photo's depth is the constant plane (scene.depth_estimator=constant)",
+                               lambda c: c.scene.image is not None and c.scene.input_depth(c.estimator.backend) == "constant",
+                               ("scene.depth_estimator", "scene.image")),
+    }
     name: Literal["room", "garden"] = Field("room", description="procedural scene (used when no image is given)")
     image: str | None = Field(None, description="path to the input photo; overrides the procedural scene")
     depth_estimator: Literal["auto", "scene", "constant", "model"] = Field(

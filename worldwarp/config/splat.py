@@ -8,10 +8,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .base import Section
+from .base import Section, When
+
+_OFFICIAL_MASK = When("splat.mask is official", lambda c: c.splat.mask == "official", ("splat.mask",))
 
 
 class SplatConfig(Section):
+    APPLIES = dict.fromkeys(("mask_threshold", "geo_depth_tolerance", "geo_min_views"), _OFFICIAL_MASK)
     backend: Literal["auto", "gsplat", "torch"] = Field("auto", description="auto: gsplat on CUDA, PyTorch reference otherwise")
     steps: int = Field(500, ge=0, le=100_000, description="optimisation steps per chunk (one random source view per step)")
     fresh: bool = Field(True, description="rebuild the cache from only the newest frames each chunk (the paper's choice)")

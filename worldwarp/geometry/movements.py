@@ -109,15 +109,6 @@ def canonical(expr: str | list[str]) -> str:
     return " + ".join(out)
 
 
-def looks_like_movements(text: str) -> bool:
-    """Whether a --trajectory value is a movement expression rather than a preset name or a file."""
-    tokens = [t.strip() for t in _SPLIT.split(text)]
-    if len(tokens) > 1:
-        return True
-    tok = tokens[0]
-    return tok.upper() in MOVEMENTS or tok.upper() in ALIASES or (tok.isupper() and "/" not in tok and "." not in tok)
-
-
 def parse(expr: str) -> Motion:
     """The combined motion of an expression: the sum of its movements' fields (as the authors combine)."""
     total = Motion()

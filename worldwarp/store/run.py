@@ -185,6 +185,17 @@ class RunStore:
         parent = self.path.parent
         return {"artifacts": str(parent.parent if parent.name == "runs" else parent), "tracking": {"mlflow": False}}
 
+    def record(self, **info: Any) -> None:
+        """Root attrs saying what the run actually does (e.g. ``trajectory``: its resolved kind and name); written
+        only when they change. Reserved names (params, status, ...) are refused."""
+        reserved = {"format", "video_layout", "run_id", "params", "input_digest", "code_version", "status", "created_at",
+                    "updated_at", "total_frames", "frame_shape", "settings"}
+        if reserved & set(info):
+            raise StoreError(f"record: {sorted(reserved & set(info))} are the store's own attrs")
+        info = json.loads(canonical_json(info))
+        if any(self.attrs.get(k) != v for k, v in info.items()):
+            self._update(**info)
+
     def set_status(self, status: str) -> None:
         if status not in STATUSES:
             raise StoreError(f"status must be one of {STATUSES}, got {status!r}")
