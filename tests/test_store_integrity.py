@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from plyfile import PlyData
 
-from conftest import BIN, ROOT, TINY, assert_same_run, cli_env
+from conftest import BIN, ROOT, assert_same_run, cli_env
 from worldwarp.export import export_all
 from worldwarp.store import RunStore, StoreError
 
@@ -116,12 +116,9 @@ def _one_line_error(res, *words):
         assert w in lines[0], lines[0]
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("ref")
-    _cli("demo", "--run-id", "ref", "--set", f"artifacts={root}", "--set", "tracking.mlflow=false",
-         *[a for o in TINY for a in ("--set", o)], check=True)
-    return root / "runs" / "ref.zarr"
+@pytest.fixture
+def finished(finished_run) -> Path:
+    return finished_run  # one per test session (conftest.py), shared with tests/test_store_damage.py
 
 
 def _copy(finished: Path, dest: Path) -> RunStore:

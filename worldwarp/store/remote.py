@@ -154,7 +154,7 @@ class RemoteStore:
                     dest = tmp / sub
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     self.fs.get_file(key, str(dest))
-            if json.loads(self.meta_bytes(rel) or b"{}") != json.loads(body):
+            if (self.meta_bytes(rel) or b"") != body:  # bytes: a garbled zarr.json is copied as it is, for verify
                 raise StoreError(f"{self.url}: group {rel} changed while being copied; run again")
             tmp.mkdir(parents=True, exist_ok=True)  # a group of attrs only (a video view) has no other file
             (tmp / META).write_bytes(body)  # the mark read before the files: they are what it lists
