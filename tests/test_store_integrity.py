@@ -94,8 +94,12 @@ def test_groups_without_checksums_are_listed_unchecked(tmp_path):
     doc = json.loads(meta.read_text())
     del doc["attributes"]["manifest"]
     meta.write_text(json.dumps(doc))
+    assert "chunks/0/plain" in s.verify().damaged  # an edited zarr.json fails its seal
+    del doc["attributes"]["seal"]  # as written before seals too
+    meta.write_text(json.dumps(doc))
     v = s.verify()
     assert v.ok and v.unchecked == ["chunks/0/plain"] and v.checked == 1  # the video still is
+    assert any("no seal" in line and "chunks/0/plain" in line for line in v.limits), v.limits
 
 
 # ---- a finished tiny run, through the CLI -----------------------------------------------------------
@@ -217,7 +221,7 @@ def test_a_video_emptied_by_a_killed_repair_is_refilled(finished, tmp_path):
     under complete stages. Export refuses it; the next resume puts the chunks' frames back."""
     s = _copy(finished, tmp_path / "runs" / "ref.zarr")
     s.reset_video()
-    assert s.verify().ok and len(s.read_video()) == 0
-    _one_line_error(_cli("export", s.path, "--out", tmp_path / "out"), "video holds frames")
+    assert list(s.verify().damaged) == ["video"] and len(s.read_video()) == 0  # a complete run's video is whole
+    _one_line_error(_cli("export", s.path, "--out", tmp_path / "out"), "video: holds frames [], not 0..21")
     _cli("resume", s.path, check=True)
     _same_run(RunStore.open(finished), s)

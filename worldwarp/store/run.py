@@ -233,6 +233,7 @@ class RunStore:
             self._require(link.chunk, link.stage, None)  # a link to nothing would read as an error later
         data, precision = encode_stage(stage, as_arrays({n: a for n, a in arrays.items() if n not in links}))
         user = plain_attrs(attrs)
+        ensure_group(self.path / "chunks")  # a store whose chunks/ was lost whole gets its plain groups back too
         ensure_group(final.parent)
         collect(final.parent, GC_AGE_S)
         t0 = time.perf_counter()
@@ -261,6 +262,7 @@ class RunStore:
         if source.path == self.path or not source.is_complete(chunk, stage, key):
             return None
         final = self.stage_dir(chunk, stage)
+        ensure_group(self.path / "chunks")
         ensure_group(final.parent)
         tmp = temp_sibling(final)
         try:

@@ -24,7 +24,7 @@ from .keys import check_name
 
 ROOT_NODES = ("chunks", "input", "video")
 ROOT = META  # the key the root node's problems are listed under: its zarr.json
-MISSING = "missing (a run at this point has it)"
+MISSING = "missing (the run's plan has it)"
 
 
 @dataclass
