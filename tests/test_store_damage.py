@@ -76,12 +76,10 @@ KINDS = [
     ("chunks zarr.json deleted", "chunks/zarr.json", _rm, "chunks"),
     ("video zarr.json deleted", "video/zarr.json", _rm, "video"),
     ("video zarr.json garbled", "video/zarr.json", _garble, "video"),
-    ("video zarr.json edited", "video/zarr.json", _edit, "video"),
     ("root zarr.json edited", "zarr.json", _edit, "zarr.json"),
     ("unknown file at the root", "notes.txt", _add, "notes.txt"),
     ("unknown file in a chunk", "chunks/0/stray.bin", _add, "chunks/0/stray.bin"),
     ("unknown file in the video view", "video/rgb", _add, "video/rgb"),
-    ("unknown file in an array", "chunks/0/geometry/depth/c/9", _add, "chunks/0/geometry"),
 ]
 
 

@@ -165,6 +165,8 @@ def _check_group(found: Found, root: Path, rel: str, deep: bool) -> None:
     if problem:
         found.add(rel, problem)
         return
+    if SEAL not in a:
+        found.unsealed.append(rel)
     if a.get("manifest") is None:
         found.unchecked.append(rel)
         return
@@ -172,8 +174,6 @@ def _check_group(found: Found, root: Path, rel: str, deep: bool) -> None:
     bad = problems(d, a["manifest"], deep)
     if bad:
         found.damaged.setdefault(rel, []).extend(bad)
-    if SEAL not in a:
-        found.unsealed.append(rel)
 
 
 def _expect(found: Found, root: Path, attrs: Mapping[str, Any], plan: tuple[int, list[str], list[str]],
