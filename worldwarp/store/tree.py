@@ -123,7 +123,9 @@ def _chunk_groups(found: Found, root: Path, plan: tuple[int, list[str], list[str
     for c in _entries(d):
         if c.name == META and c.is_file():
             continue
-        if not (c.is_dir() and c.name.isdigit()) or (plan is not None and int(c.name) >= plan[0]):
+        # a chunk beyond the plan's count stays (a run whose count was lowered may raise it again and reuse it);
+        # its groups are checked like any other
+        if not (c.is_dir() and c.name.isdigit()):
             _stray(found, root, c)
             continue
         _plain_node(found, root, f"chunks/{c.name}")
