@@ -197,9 +197,8 @@ def test_a_store_from_before_plans_says_what_it_cannot_check(finished_run, tmp_p
     assert _cli("verify", path).exit_code == 2
 
 
-def test_a_pulled_copy_is_checked_the_same_way(finished_run, tmp_path):
-    """A store read from shared storage: groups whose marks are gone or garbled there are missing here, by the
-    plan the root carries; a garbled video and files outside every node there are named here too."""
+def _shared(finished_run: Path, tmp_path: Path):
+    """The finished run's shared copy, as a finished run with ``remote.url`` leaves it (in fsspec's memory://)."""
     from worldwarp.store.remote import RemoteStore
 
     url = f"memory://damage-{tmp_path.name}/runs/ref.zarr"
@@ -210,15 +209,32 @@ def test_a_pulled_copy_is_checked_the_same_way(finished_run, tmp_path):
         remote.push_group(src, rel)
     remote.push_group(src, "video", marked=False)
     assert _cli("verify", url).exit_code == 0
-    remote.fs.rm_file(f"{remote.root}/chunks/1/gaussians/zarr.json")
+    return url, remote
+
+
+def test_a_shared_copy_is_checked_and_healed_the_same_way(finished_run, tmp_path, monkeypatch):
+    """A store read from shared storage: groups whose marks are gone or garbled there are missing here, by the
+    plan the root carries; a garbled video and files outside every node there are named here too. `resume <url>`
+    heals the shared copy: the groups recompute, the video is rebuilt, the strays go."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # this machine's working copy
+    url, remote = _shared(finished_run, tmp_path)
+    remote.fs.rm_file(f"{remote.root}/chunks/2/frames/zarr.json")
     remote.fs.pipe_file(f"{remote.root}/chunks/2/warp/zarr.json", b"{garbled")
     remote.fs.pipe_file(f"{remote.root}/video/zarr.json", b"{garbled")
     remote.fs.pipe_file(f"{remote.root}/notes.txt", b"x")
     remote.fs.pipe_file(f"{remote.root}/chunks/0/stray.bin", b"x")
     res = _cli("verify", url)
     listed = [ln.split(": ", 1)[0] for ln in res.stdout.splitlines()]
-    want = {"chunks/1/gaussians", "chunks/2/warp", "video", "notes.txt", "chunks/0/stray.bin"}
+    want = {"chunks/2/frames", "chunks/2/warp", "video", "notes.txt", "chunks/0/stray.bin"}
     assert res.exit_code == 2 and want <= set(listed), res.output
     assert res.stderr.startswith(f"error: {url}: damaged") and f"worldwarp resume {url}" in res.stderr
     refused = _cli("export", url, "--out", tmp_path / "out")
     assert refused.exit_code == 2 and url in refused.stderr and not (tmp_path / "out").exists()
+
+    healed = _cli("resume", url)
+    assert healed.exit_code == 0, healed.output
+    assert _cli("verify", url).exit_code == 0 and remote.strays() == []
+    from worldwarp.store.remote import pull_store
+
+    pull_store(url, tmp_path / "pulled" / "ref.zarr")
+    assert_same_run(RunStore.open(finished_run), RunStore.open(tmp_path / "pulled" / "ref.zarr"))

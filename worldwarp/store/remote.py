@@ -123,6 +123,13 @@ class RemoteStore:
                 out.append(rel)
         return out
 
+    def remove_strays(self) -> list[str]:
+        """Delete the files that ``strays`` lists (a finished run's shared copy holds nothing a run does not write)."""
+        gone = self.strays()
+        for rel in gone:
+            self.fs.rm_file(self._key(rel))
+        return gone
+
     def _complete(self, rel: str) -> bool:
         body = self.meta_bytes(rel)
         try:

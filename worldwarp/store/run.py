@@ -99,19 +99,17 @@ class RunStore:
         try:
             meta = read_meta(path)
         except StoreError:
-            meta = {}
-        if meta is not None and any((path / n).is_dir() for n in ("chunks", "input")):
-            if meta.get("node_type") != "group" or (meta.get("attributes") or {}).get("format") != FORMAT:
-                raise StoreError(f"{path / META}: damaged (unreadable, or not a run store's root); it holds the run's "
-                                 "params, so `worldwarp resume` cannot rebuild it: copy it from a backup or the shared copy")
-        if meta is None and any((path / n).is_dir() for n in ("chunks", "input")):
-            raise StoreError(f"{path / META}: missing (the root of a damaged run store: it holds the run's params, so "
-                             "`worldwarp resume` cannot rebuild it): copy it from a backup or the shared copy")
-        if meta is None or meta.get("node_type") != "group" or meta.get("zarr_format") != 3:
+            meta = {}  # unreadable
+        ok = meta is not None and meta.get("node_type") == "group" and meta.get("zarr_format") == 3
+        if ok and (meta.get("attributes") or {}).get("format") == FORMAT:
+            return cls(path)
+        if any((path / n).is_dir() for n in ("chunks", "input")):  # a run store whose root is what is damaged
+            what = "missing" if meta is None else "damaged (unreadable, or not a run store's root)"
+            raise StoreError(f"{path / META}: {what}; it holds the run's params, so `worldwarp resume` cannot "
+                             "rebuild it: copy it back from a backup or from the run's shared copy")
+        if not ok:
             raise StoreError(f"{path}: not a Zarr v3 run store (no group zarr.json)")
-        if (meta.get("attributes") or {}).get("format") != FORMAT:
-            raise StoreError(f"{path}: not a WorldWarp run store (format is not {FORMAT})")
-        return cls(path)
+        raise StoreError(f"{path}: not a WorldWarp run store (format is not {FORMAT})")
 
     @classmethod
     def open_or_create(cls, root: Path | str, run_id: str, *, params: Mapping[str, Any], input_digest: str,
