@@ -323,12 +323,12 @@ def resume(store: StoreArg, use_prefect: PrefectOpt = False) -> None:
 def inspect(store: StoreArg) -> None:
     """A table of chunks x stages: status, key, time, size."""
     def go() -> None:
-        with _reading(store) as (s, _):
-            _print_table(s)
+        with _reading(store) as (s, name):
+            _print_table(s, name)
     guarded(go)()
 
 
-def _print_table(s: "RunStore") -> None:
+def _print_table(s: "RunStore", name: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -337,19 +337,23 @@ def _print_table(s: "RunStore") -> None:
     t = Table(title=f"{s.path.name}  status={s.status}{damaged}")
     for col in ("chunk", "stage", "status", "key", "seconds", "size"):
         t.add_column(col)
-    for row in s.summary(report):
+    rows = s.summary(report)
+    for row in rows:
         t.add_row(str(row.chunk), row.stage, row.status, row.key[:12] if row.key else "-",
                   f"{row.seconds:.2f}" if row.seconds is not None else "-", _size(row.nbytes))
     Console().print(t)
-    if "video" in report.damaged:
-        typer.echo(f"video: damaged ({report.damaged['video'][0]})")
+    for rel, problems in report.damaged.items():  # each damaged path by name, the table's rows too
+        typer.echo(f"{rel}: damaged ({problems[0]})")
+    if report.damaged:
+        typer.echo(f"repair it with `worldwarp resume {name}`")
 
 
 @app.command()
 def verify(store: StoreArg,
            quick: Annotated[bool, typer.Option(help="sizes only, no checksums (a stat per file)")] = False) -> None:
-    """Check every file of a store against the sizes and crc32c checksums recorded when it was written.
-    A URL is checked as a reader sees it: its marked groups, downloaded, against their manifests."""
+    """Check a store against what it recorded: every file's size and crc32c, every node's zarr.json, and that it
+    holds every group the run must have and nothing else. A URL is checked as a reader sees it: its marked groups,
+    downloaded, against their manifests and the run's plan."""
     def go() -> None:
         import time
 
@@ -361,6 +365,8 @@ def verify(store: StoreArg,
                 typer.echo(f"{rel}: {p}")
         for rel in report.unchecked:
             typer.echo(f"{rel}: no checksums recorded (written by an older version)")
+        for line in report.limits:
+            typer.echo(f"not checked: {line}")
         if not report.ok:
             fail(f"{name}: damaged ({report.first()}); repair it with `worldwarp resume {name}`")
         typer.echo(f"{name}: intact ({report.checked} groups checked in {time.perf_counter() - t0:.2f} s)")
@@ -386,8 +392,8 @@ def export(store: StoreArg,
         from worldwarp.export import export_all
 
         # no check_writable(out): it would leave an empty folder behind when the store is refused
-        with _reading(store) as (s, _):
-            for p in export_all(s, out, chunk=chunk):
+        with _reading(store) as (s, name):
+            for p in export_all(s, out, chunk=chunk, name=name):
                 typer.echo(str(p))
     guarded(go)()
 

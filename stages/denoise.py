@@ -23,6 +23,7 @@ from .common import once, resolve_device, to_np
 from .warp import read_render
 
 GROUP = "frames"
+LATENTS = "latents"  # the diffusion backends that have latents keep them here
 
 
 @lru_cache(maxsize=1)
@@ -67,7 +68,7 @@ def _compute(store, k: int, cfg: WorldWarpConfig, key: str) -> tuple[dict[str, n
     out = den(torch.from_numpy(np.asarray(rgb)), torch.from_numpy(np.asarray(mask).astype(np.float32)),
               h, seed=cfg.seed + k, prompt=prompt, progress=True)
     if out.latents:
-        store.write_stage(k, "latents", key, {n: to_np(v).astype(np.float32) for n, v in out.latents.items()}, {})
+        store.write_stage(k, LATENTS, key, {n: to_np(v).astype(np.float32) for n, v in out.latents.items()}, {})
     frames = np.clip(to_np(out.frames), 0, 1).astype(np.float32)
     info = {n: v for n, v in out.info.items() if isinstance(v, (int, float, str))}
     return {"rgb": frames}, {"denoiser": den.name, **info, "prompt": prompt}

@@ -61,3 +61,7 @@ class RunGuard:
         if (self.store.path / "video").is_dir():
             self.remote.push_group(self.store.path, "video", marked=False)
         self.sync()
+        gone = self.remote.remove_strays()  # what `verify <url>` named as no part of a run store
+        if gone:
+            log.warning("%s: removed %d files that are no part of a run store (%s)", self.remote.url, len(gone),
+                        ", ".join(gone[:5]))

@@ -94,7 +94,7 @@ def _plan(cfg: WorldWarpConfig, run_id: str | None, replace: bool, store_path: P
     params = cfg.model_dump(mode="json", exclude=NOT_RUN_PARAMS)
     common = dict(params=params, input_digest=inputs.digest, code_version=code_version("geometry"),
                   total_frames=cfg.chunk.total_frames, frame_shape=(cfg.resolution.height, cfg.resolution.width),
-                  replace_params=replace, settings=run_settings(cfg))
+                  replace_params=replace, settings=run_settings(cfg), plan=run_plan(cfg))
     if store_path is not None:
         return _Plan(inputs, common, Path(store_path).resolve(), None)
     rid = run_id or new_run_id(params, inputs.digest)
@@ -115,37 +115,45 @@ def _open_planned(cfg: WorldWarpConfig, plan: _Plan) -> tuple[RunStore, dict]:
 
 
 def heal(store: RunStore, cfg: WorldWarpConfig, keys: dict) -> list[str]:
-    """Verify every group before any is trusted; drop the damaged ones and every stage downstream of a
+    """Verify the whole store before any group is trusted; mend what needs no recompute (strays, plain groups'
+    zarr.json, the root's seal: RunStore.repair), drop the damaged groups and every stage downstream of a
     dropped or missing one, so they recompute; rebuild a damaged video from the chunks' frames.
 
     A damaged input group is dropped alone: it is rewritten from its sources and checked against the
     run's input digest, so what downstream stages read cannot change. Returns the groups dropped.
     """
     report = store.verify(deep=True)
-    dropped = ["input"] if "input" in report.damaged else []
-    side = _damaged_side_groups(store, report.damaged, keys)
-    dropped += list(side)
+    mended = store.repair(report)
+    damaged = {rel: bad for rel, bad in report.damaged.items() if rel not in mended}
+    if damaged:  # unfinished until everything is back: said first, so a repair killed part-way leaves it said
+        store.set_status("running")
+    side = _damaged_side_groups(store, damaged, keys)
+    dropped = (["input"] if "input" in damaged else []) + list(side)
     for rel in dropped:
         store.remove_group(rel)
-    bad, stages = _stages_to_redo(store, cfg, keys, set(report.damaged), set(side.values()))
-    for rel in stages:
-        store.remove_group(rel)
-    dropped += stages
-    if "video" in report.damaged:
+    bad, stages = _stages_to_redo(store, cfg, keys, set(damaged), set(side.values()))
+    if "video" in damaged:
         store.reset_video()
-        dropped.append("video")
-    # a view must not point at frames groups that recompute (dropped, or stale under replaced params)
+    # a view must not point at frames groups that recompute (dropped, or stale under replaced params): before they go
     store.forget_video_chunks({k for k, stage in bad if stage == "denoise"})
+    for rel in reversed(stages):  # the last written first: a repair killed part-way leaves what a run would
+        store.remove_group(rel)
+    dropped += stages + (["video"] if "video" in damaged else [])
     _refill_video(store, cfg, bad)
-    if dropped:
-        store.set_status("running")  # a store with dropped groups is unfinished until they are back
-        for rel in dropped:
-            if rel in report.damaged:
-                log.warning("%s: %s is damaged (%s); recomputing it", store.path, rel, report.damaged[rel][0])
-        after = [rel for rel in dropped if rel not in report.damaged]
-        if after:
-            log.warning("%s: recomputing %d stages downstream of it too (%s)", store.path, len(after), ", ".join(after))
+    for rel in report.damaged:
+        how = "mended" if rel in mended else "recomputing it"
+        log.warning("%s: %s is damaged (%s); %s", store.path, rel, report.damaged[rel][0], how)
+    after = [rel for rel in dropped if rel not in report.damaged]
+    if after:
+        log.warning("%s: recomputing %d stages downstream of it too (%s)", store.path, len(after), ", ".join(after))
     return dropped
+
+
+def run_plan(cfg: WorldWarpConfig) -> dict:
+    """Which groups a complete run has (kept in the store: ``verify`` finds a missing one by it): each chunk's
+    stage groups in the order a run writes them, and the groups a chunk may or may not keep."""
+    return {"chunks": cfg.chunk.count, "groups": [MODULES[s].GROUP for s in STAGES],
+            "optional": [warp.RENDER, denoise.LATENTS]}
 
 
 def _stages_to_redo(store: RunStore, cfg: WorldWarpConfig, keys: dict, damaged: set[str],

@@ -63,3 +63,16 @@ def assert_same_run(a, b) -> None:
         for name in x:
             np.testing.assert_array_equal(x[name], y[name], err_msg=f"chunk {k} {stage} {name}")
     np.testing.assert_array_equal(a.read_video(), b.read_video())
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    """One small finished run (TINY, the classical filler) per test session, made by the real CLI: the store
+    tests copy it (never change it) to damage, refuse and heal, and compare their copies with it."""
+    root = tmp_path_factory.mktemp("finished")
+    args = ["demo", "--run-id", "ref", "--set", f"artifacts={root}", "--set", "tracking.mlflow=false",
+            *[a for o in TINY for a in ("--set", o)]]
+    res = subprocess.run([str(BIN / "worldwarp"), *args], env=cli_env(), cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return root / "runs" / "ref.zarr"

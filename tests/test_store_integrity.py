@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from plyfile import PlyData
 
-from conftest import BIN, ROOT, TINY, assert_same_run, cli_env
+from conftest import BIN, ROOT, assert_same_run, cli_env
 from worldwarp.export import export_all
 from worldwarp.store import RunStore, StoreError
 
@@ -94,8 +94,12 @@ def test_groups_without_checksums_are_listed_unchecked(tmp_path):
     doc = json.loads(meta.read_text())
     del doc["attributes"]["manifest"]
     meta.write_text(json.dumps(doc))
+    assert "chunks/0/plain" in s.verify().damaged  # an edited zarr.json fails its seal
+    del doc["attributes"]["seal"]  # as written before seals too
+    meta.write_text(json.dumps(doc))
     v = s.verify()
     assert v.ok and v.unchecked == ["chunks/0/plain"] and v.checked == 1  # the video still is
+    assert any("no seal" in line and "chunks/0/plain" in line for line in v.limits), v.limits
 
 
 # ---- a finished tiny run, through the CLI -----------------------------------------------------------
@@ -116,12 +120,9 @@ def _one_line_error(res, *words):
         assert w in lines[0], lines[0]
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("ref")
-    _cli("demo", "--run-id", "ref", "--set", f"artifacts={root}", "--set", "tracking.mlflow=false",
-         *[a for o in TINY for a in ("--set", o)], check=True)
-    return root / "runs" / "ref.zarr"
+@pytest.fixture
+def finished(finished_run) -> Path:
+    return finished_run  # one per test session (conftest.py), shared with tests/test_store_damage.py
 
 
 def _copy(finished: Path, dest: Path) -> RunStore:
@@ -220,7 +221,7 @@ def test_a_video_emptied_by_a_killed_repair_is_refilled(finished, tmp_path):
     under complete stages. Export refuses it; the next resume puts the chunks' frames back."""
     s = _copy(finished, tmp_path / "runs" / "ref.zarr")
     s.reset_video()
-    assert s.verify().ok and len(s.read_video()) == 0
-    _one_line_error(_cli("export", s.path, "--out", tmp_path / "out"), "video holds frames")
+    assert list(s.verify().damaged) == ["video"] and len(s.read_video()) == 0  # a complete run's video is whole
+    _one_line_error(_cli("export", s.path, "--out", tmp_path / "out"), "video: holds frames [], not 0..21")
     _cli("resume", s.path, check=True)
     _same_run(RunStore.open(finished), s)

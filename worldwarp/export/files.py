@@ -103,22 +103,24 @@ def export_blender(out: Path) -> Path:
     return p
 
 
-def require_exportable(store) -> None:
-    """Refuse a run that is not finished, or whose store is damaged (checksums of every file)."""
+def require_exportable(store, name: str | None = None) -> None:
+    """Refuse a run that is not finished, or whose store is damaged (verify: every file's checksum, every node's
+    zarr.json, every group the run must have). ``name``: the store as the user gave it (a URL is read from a copy)."""
+    name = name or str(store.path)
     if store.status != "complete":
-        raise StoreError(f"{store.path}: the run is {store.status}, not complete; finish it with `worldwarp resume`")
+        raise StoreError(f"{name}: the run is {store.status}, not complete; finish it with `worldwarp resume {name}`")
     report = store.verify(deep=True)
     if not report.ok:
-        raise StoreError(f"{store.path}: damaged ({report.first()}); repair it with `worldwarp resume`")
+        raise StoreError(f"{name}: damaged ({report.first()}); repair it with `worldwarp resume {name}`")
     total, have = store.attrs.get("total_frames"), store.video_ranges()
     if total is not None and have != [(0, int(total))]:
-        raise StoreError(f"{store.path}: the video holds frames {have}, not 0..{total}; finish it with `worldwarp resume`")
+        raise StoreError(f"{name}: the video holds frames {have}, not 0..{total}; finish it with `worldwarp resume {name}`")
 
 
-def export_all(store, out: Path, chunk: int = -1) -> list[Path]:
+def export_all(store, out: Path, chunk: int = -1, name: str | None = None) -> list[Path]:
     """Every export of a finished run into ``out``: written aside, then moved in, so a failure leaves
     ``out`` as it was. Files of an earlier export in ``out`` are replaced; nothing else there is touched."""
-    require_exportable(store)
+    require_exportable(store, name)
     out = Path(out).absolute()
     if out.exists() and not out.is_dir():
         raise StoreError(f"{out}: exists and is not a directory")

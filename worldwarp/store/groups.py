@@ -19,7 +19,7 @@ from zarr.storage import LocalStore
 from .atomic import publish, temp_sibling
 from .encoding import array_kwargs, check_array_meta, check_dtype
 from .errors import StoreError
-from .integrity import Manifest, require_intact
+from .integrity import Manifest, require_intact, sealed
 from .keys import check_name
 from .precision import ENCODINGS, decode
 
@@ -43,8 +43,8 @@ def node_attrs(path: Path) -> dict[str, Any] | None:
 
 
 def write_group_meta(path: Path, attrs: Mapping[str, Any]) -> None:
-    """Create or overwrite a group's zarr.json (zarr's LocalStore replaces the file atomically)."""
-    zarr.open_group(LocalStore(path), mode="a", zarr_format=3).attrs.put(dict(attrs))
+    """Create or overwrite a group's zarr.json, sealed (zarr's LocalStore replaces the file atomically)."""
+    zarr.open_group(LocalStore(path), mode="a", zarr_format=3).attrs.put(sealed(attrs))
 
 
 def ensure_group(path: Path) -> None:
@@ -79,6 +79,7 @@ def write_published(final: Path, arrays: Mapping[str, Any], attrs_before: Mappin
             arr = group.create_array(name, **array_kwargs(a), attributes={"precision": how} if how else None)
             arr[...] = a
         group.attrs.update(dict(mark(tmp)))
+        group.attrs.put(sealed(dict(group.attrs)))  # the seal covers the mark too: the last write
         publish(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # SIGKILL skips this; collect() removes it later

@@ -8,9 +8,11 @@ as its fill value; ``verify`` also recomputes each file's crc32c (reads every by
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import google_crc32c
 
@@ -82,3 +84,30 @@ def require_intact(root: Path, files: Mapping[str, list[int]] | None, prefix: st
     bad = problems(root, files, deep=False, prefix=prefix, extras=False)
     if bad:
         raise StoreError(f"{root}: damaged ({bad[0]}); run `worldwarp resume` on the store to repair it")
+
+
+# ---- a node's own metadata ------------------------------------------------------------------
+# A group's zarr.json cannot list its own checksum in its manifest, so its attrs carry a seal: the crc32c of
+# the rest of them. A garbled, truncated or edited zarr.json then fails the seal (or fails to parse) instead of
+# reading as "not finished" or as other attrs. Stores written before seals have none: listed as unchecked.
+SEAL = "seal"
+
+
+def seal(attrs: Mapping[str, Any]) -> str:
+    body = json.dumps({k: v for k, v in attrs.items() if k != SEAL}, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
+    return f"{google_crc32c.value(body.encode('utf-8')):08x}"
+
+
+def sealed(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """``attrs`` as JSON reads them back, with their seal."""
+    plain = json.loads(json.dumps(dict(attrs)))
+    plain.pop(SEAL, None)
+    return {**plain, SEAL: seal(plain)}
+
+
+def seal_problem(attrs: Mapping[str, Any]) -> str | None:
+    """None when the seal matches or there is none (older stores); else what is wrong."""
+    if SEAL not in attrs:
+        return None
+    return None if attrs[SEAL] == seal(attrs) else "zarr.json changed since it was written (its seal does not match)"

@@ -17,7 +17,7 @@ from .keys import canonical_json
 
 # attrs the store writes itself; a stage's own attrs may not shadow them
 MARK_KEYS = frozenset({"complete", "key", "stage", "chunk", "finished_at", "seconds", "write_seconds",
-                       "nbytes", "files", "raw_nbytes", "arrays", "input_digest", "manifest"})
+                       "nbytes", "files", "raw_nbytes", "arrays", "input_digest", "manifest", "seal"})
 
 
 def now() -> str:

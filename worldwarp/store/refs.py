@@ -41,7 +41,7 @@ class StageStatus:
 class SummaryRow:
     chunk: int
     stage: str
-    status: str  # "complete" | "incomplete"
+    status: str  # "complete" | "incomplete" | "damaged" | "missing"
     key: str | None
     seconds: float | None
     nbytes: int | None
@@ -50,12 +50,21 @@ class SummaryRow:
 
 @dataclass(frozen=True)
 class Verification:
-    """What ``RunStore.verify`` found: problems per damaged group (``input``, ``chunks/<k>/<stage>``,
-    ``video``), groups written without checksums (older stores), and how many groups were checked."""
+    """What ``RunStore.verify`` found: problems per damaged path (a group ``input``, ``chunks/<k>/<stage>``,
+    ``video``; a plain node ``chunks``, ``chunks/<k>``; the root's ``zarr.json``; a stray file or folder),
+    groups written without checksums (older stores), and how many groups were checked.
+
+    ``missing``: groups the run's plan says must be there and are not; ``strays``: paths that are no part of a
+    run store; ``nodes``: plain groups whose zarr.json is missing or damaged; ``limits``: what could not be
+    checked (a store written before plans and seals)."""
 
     damaged: dict[str, list[str]]
     unchecked: list[str]
     checked: int
+    missing: tuple[str, ...] = ()
+    strays: tuple[str, ...] = ()
+    nodes: tuple[str, ...] = ()
+    limits: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

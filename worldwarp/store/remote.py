@@ -113,6 +113,23 @@ class RemoteStore:
                 rels.append(rel)
         return rels
 
+    def strays(self) -> list[str]:
+        """Files of the shared copy outside every node a run writes (a group's own files are its manifest's business)."""
+        self.fs.invalidate_cache()
+        out = []
+        for key in self.fs.find(self.root):
+            rel = key[len(self.root) + 1:]
+            if rel and _is_stray(rel.split("/")) and not any(p.startswith(".") for p in rel.split("/")):
+                out.append(rel)
+        return out
+
+    def remove_strays(self) -> list[str]:
+        """Delete the files that ``strays`` lists (a finished run's shared copy holds nothing a run does not write)."""
+        gone = self.strays()
+        for rel in gone:
+            self.fs.rm_file(self._key(rel))
+        return gone
+
     def _complete(self, rel: str) -> bool:
         body = self.meta_bytes(rel)
         try:
@@ -154,7 +171,7 @@ class RemoteStore:
                     dest = tmp / sub
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     self.fs.get_file(key, str(dest))
-            if json.loads(self.meta_bytes(rel) or b"{}") != json.loads(body):
+            if (self.meta_bytes(rel) or b"") != body:  # bytes: a garbled zarr.json is copied as it is, for verify
                 raise StoreError(f"{self.url}: group {rel} changed while being copied; run again")
             tmp.mkdir(parents=True, exist_ok=True)  # a group of attrs only (a video view) has no other file
             (tmp / META).write_bytes(body)  # the mark read before the files: they are what it lists
@@ -206,7 +223,22 @@ def root_attrs(url: str) -> dict:
 
 
 def pull_store(url: str, local: Path) -> list[str]:
-    """Copy the shared store at ``url`` to ``local``, marked groups only (a reader trusts nothing else)."""
+    """Copy the shared store at ``url`` to ``local``, marked groups only (a reader trusts nothing else), and
+    the files there that are no part of any group, so that ``verify`` on the copy names them as it would here."""
     root_attrs(url)  # the one-line error for a missing bucket or store, before anything is written here
-    return RemoteStore(url).pull(local)
+    remote = RemoteStore(url)
+    got = remote.pull(local)
+    for rel in remote.strays():
+        _write_atomic(local / rel, remote.fs.cat_file(remote._key(rel)))
+    return got
+
+
+def _is_stray(parts: list[str]) -> bool:
+    """A file's path parts under a store that lie outside every node a run writes (tree.py checks the rest)."""
+    if parts[0] not in ("zarr.json", "chunks", "input", "video") or (parts[0] == "zarr.json") != (len(parts) == 1):
+        return True
+    if parts[0] != "chunks" or len(parts) == 2 and parts[1] == META:
+        return False
+    return not parts[1].isdigit() or len(parts) == 3 and parts[2] != META
+
 

@@ -23,9 +23,10 @@ from zarr.storage import LocalStore
 from . import video
 from .atomic import TRASH, collect, publish, temp_sibling, tree_nbytes
 from .errors import StoreError
-from .groups import (as_arrays, ensure_group, node_attrs, read_arrays, read_checked, read_meta, write_group_meta,
+from .groups import (META, as_arrays, ensure_group, node_attrs, read_arrays, read_checked, read_meta, write_group_meta,
                      write_published)
-from .integrity import manifest, problems
+from .integrity import manifest, sealed
+from .tree import ROOT, check_tree
 from .keys import canonical_json, check_name
 from .links import ArrayLink
 from .meta import differences, link_or_copy, now, plain_attrs
@@ -52,11 +53,13 @@ class RunStore:
     def create(cls, root: Path | str, run_id: str, *, params: Mapping[str, Any], input_digest: str,
                code_version: str, total_frames: int | None = None,
                frame_shape: tuple[int, ...] | None = None, settings: Mapping[str, Any] | None = None,
-               video_layout: str = video.VIEW) -> "RunStore":
+               video_layout: str = video.VIEW, plan: Mapping[str, Any] | None = None) -> "RunStore":
         """Make ``<root>/<run_id>.zarr``; it appears whole (built aside, then renamed) or not at all.
 
         ``settings``: where and how the run reports (artifact root, tracking), kept so that a resume
-        reports to the same place, wherever the store is then."""
+        reports to the same place, wherever the store is then. ``plan``: which groups a complete run has
+        (``{"chunks": n, "groups": [each chunk's stage groups in write order], "optional": [...]}``), what
+        ``verify`` finds missing groups by (tree.py)."""
         final = Path(root) / f"{check_name(run_id, 'run id')}.zarr"
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():
@@ -67,9 +70,11 @@ class RunStore:
                  "created_at": stamp, "updated_at": stamp, "total_frames": total_frames,
                  "frame_shape": list(frame_shape) if frame_shape else None,
                  "settings": json.loads(canonical_json(settings or {}))}
+        if plan is not None:
+            attrs["plan"] = json.loads(canonical_json(plan))
         tmp = temp_sibling(final)
         try:
-            zarr.create_group(LocalStore(tmp), zarr_format=3, attributes=attrs)
+            zarr.create_group(LocalStore(tmp), zarr_format=3, attributes=sealed(attrs))
             ensure_group(tmp / "chunks")
             if total_frames is not None:
                 video.create(tmp / "video", total_frames, tuple(frame_shape or ()), video_layout)
@@ -91,42 +96,54 @@ class RunStore:
             raise StoreError(f"{path}: is a file, not a run store (a directory <run-id>.zarr)")
         if not path.is_dir():
             raise StoreError(f"{path}: no run store there")
-        meta = read_meta(path)
-        if meta is None or meta.get("node_type") != "group" or meta.get("zarr_format") != 3:
+        try:
+            meta = read_meta(path)
+        except StoreError:
+            meta = {}  # unreadable
+        ok = meta is not None and meta.get("node_type") == "group" and meta.get("zarr_format") == 3
+        if ok and (meta.get("attributes") or {}).get("format") == FORMAT:
+            return cls(path)
+        if any((path / n).is_dir() for n in ("chunks", "input")):  # a run store whose root is what is damaged
+            what = "missing" if meta is None else "damaged (unreadable, or not a run store's root)"
+            raise StoreError(f"{path / META}: {what}; it holds the run's params, so `worldwarp resume` cannot "
+                             "rebuild it: copy it back from a backup or from the run's shared copy")
+        if not ok:
             raise StoreError(f"{path}: not a Zarr v3 run store (no group zarr.json)")
-        if (meta.get("attributes") or {}).get("format") != FORMAT:
-            raise StoreError(f"{path}: not a WorldWarp run store (format is not {FORMAT})")
-        return cls(path)
+        raise StoreError(f"{path}: not a WorldWarp run store (format is not {FORMAT})")
 
     @classmethod
     def open_or_create(cls, root: Path | str, run_id: str, *, params: Mapping[str, Any], input_digest: str,
                        code_version: str, total_frames: int | None = None,
                        frame_shape: tuple[int, ...] | None = None, replace_params: bool = False,
-                       settings: Mapping[str, Any] | None = None) -> "RunStore":
+                       settings: Mapping[str, Any] | None = None, plan: Mapping[str, Any] | None = None) -> "RunStore":
         """Resume the run's store, or create it. A store made with other params or inputs is refused
         unless ``replace_params``: then its params are replaced, and stages recompute by content key."""
         path = Path(root) / f"{check_name(run_id, 'run id')}.zarr"
         try:
             return cls.create(root, run_id, params=params, input_digest=input_digest, code_version=code_version,
-                              total_frames=total_frames, frame_shape=frame_shape, settings=settings)
+                              total_frames=total_frames, frame_shape=frame_shape, settings=settings, plan=plan)
         except StoreError:
             if not path.exists():
                 raise
         # it existed, or a concurrent process created it first
         return cls.reopen(path, params=params, input_digest=input_digest, code_version=code_version,
                           total_frames=total_frames, frame_shape=frame_shape, replace_params=replace_params,
-                          settings=settings)
+                          settings=settings, plan=plan)
 
     @classmethod
     def reopen(cls, path: Path | str, *, params: Mapping[str, Any], input_digest: str, code_version: str,
                total_frames: int | None = None, frame_shape: tuple[int, ...] | None = None,
-               replace_params: bool = False, settings: Mapping[str, Any] | None = None) -> "RunStore":
-        """Open an existing store to continue its run, wherever it lies (same checks as ``open_or_create``)."""
+               replace_params: bool = False, settings: Mapping[str, Any] | None = None,
+               plan: Mapping[str, Any] | None = None) -> "RunStore":
+        """Open an existing store to continue its run, wherever it lies (same checks as ``open_or_create``).
+        A store written before plans were kept gets this run's ``plan`` from now on."""
         store = cls.open(path)
         store._adopt(params, input_digest, code_version, replace_params)
         store._ensure_video(total_frames, frame_shape, replace_params)
         if settings is not None and store.attrs.get("settings") != json.loads(canonical_json(settings)):
             store._update(settings=json.loads(canonical_json(settings)))
+        if plan is not None and store.attrs.get("plan") != json.loads(canonical_json(plan)):
+            store._update(plan=json.loads(canonical_json(plan)))
         store.collect_garbage()
         return store
 
@@ -225,6 +242,7 @@ class RunStore:
             self._require(link.chunk, link.stage, None)  # a link to nothing would read as an error later
         data, precision = encode_stage(stage, as_arrays({n: a for n, a in arrays.items() if n not in links}))
         user = plain_attrs(attrs)
+        ensure_group(self.path / "chunks")  # a store whose chunks/ was lost whole gets its plain groups back too
         ensure_group(final.parent)
         collect(final.parent, GC_AGE_S)
         t0 = time.perf_counter()
@@ -253,6 +271,7 @@ class RunStore:
         if source.path == self.path or not source.is_complete(chunk, stage, key):
             return None
         final = self.stage_dir(chunk, stage)
+        ensure_group(self.path / "chunks")
         ensure_group(final.parent)
         tmp = temp_sibling(final)
         try:
@@ -414,7 +433,8 @@ class RunStore:
     # ---- inspection and upkeep ------------------------------------------------------------
 
     def summary(self, verify: Verification | None = None) -> list[SummaryRow]:
-        """One row per stage group; with a ``verify()`` result, damaged groups show as "damaged"."""
+        """One row per stage group; with a ``verify()`` result, damaged groups (or groups under a damaged chunk
+        node) show as "damaged", and groups the run must have but lacks as "missing"."""
         rows = []
         for k in self.chunks():
             for stage in self.stages(k):
@@ -423,10 +443,15 @@ class RunStore:
                 except StoreError:  # its zarr.json is unreadable
                     st = StageStatus(exists=True, complete=False)
                 status = "complete" if st.complete else "incomplete"
-                if verify is not None and f"chunks/{k}/{stage}" in verify.damaged:
+                if verify is not None and ({f"chunks/{k}/{stage}", f"chunks/{k}", "chunks"} & verify.damaged.keys()):
                     status = "damaged"
                 rows.append(SummaryRow(k, stage, status, st.key, st.seconds, st.nbytes, st.files))
-        return rows
+        for rel in (verify.missing if verify is not None else ()):
+            if rel.startswith("chunks/"):
+                _, k, stage = rel.split("/")
+                rows.append(SummaryRow(int(k), stage, "missing", None, None, None, None))
+        rank = {s: i for i, s in enumerate(STAGE_ORDER)}
+        return sorted(rows, key=lambda r: (r.chunk, rank.get(r.stage, len(rank)), r.stage))
 
     # ---- integrity ------------------------------------------------------------------------
 
@@ -435,53 +460,40 @@ class RunStore:
         return ["input", *(f"chunks/{k}/{s}" for k in self.chunks() for s in self.stages(k))]
 
     def verify(self, deep: bool = True) -> Verification:
-        """Check every completed group and the video against the files recorded when they were written.
+        """Check the whole store: every completed group and the video against the files recorded when they were
+        written, every node's zarr.json, and the tree against what the run must hold (tree.py), both ways.
 
         ``deep`` recomputes every file's crc32c (reads the whole store once); otherwise only presence and
-        sizes are checked (a stat per file). Groups written before manifests existed are listed as unchecked.
+        sizes are checked (a stat per file). Groups written before manifests existed are listed as unchecked,
+        and what a store written before plans and seals lacks, in ``limits``.
         """
-        damaged: dict[str, list[str]] = {}
-        unchecked: list[str] = []
-        checked = 0
-        for rel in self.groups():
+        f = check_tree(self.path, self.attrs, deep)
+        return Verification(f.damaged, f.unchecked, f.checked, tuple(f.missing), tuple(f.strays), tuple(f.nodes),
+                            tuple(f.limits))
+
+    def repair(self, report: Verification) -> list[str]:
+        """Mend what needs no recompute: strays go, plain groups get their zarr.json back, a root whose seal
+        does not match is sealed again (what it now says is what the run continues with: its params decide
+        every stage's key, and each group is checked against its key). Returns the paths mended."""
+        for rel in report.strays:
+            self.remove_group(rel)
+        for rel in report.nodes:
             d = self.path / rel
-            try:
-                a = node_attrs(d)
-            except StoreError:
-                damaged[rel] = ["zarr.json is unreadable"]
-                continue
-            if a is None:
-                if rel != "input" or d.exists():
-                    damaged[rel] = ["zarr.json is missing"]
-                continue
-            if a.get("complete") is not True:
-                continue
-            if a.get("manifest") is None:
-                unchecked.append(rel)
-                continue
-            checked += 1
-            bad = problems(d, a["manifest"], deep)
-            if bad:
-                damaged[rel] = bad
-        if (self.path / "video").is_dir():
-            try:
-                bad = video.problems(self.path / "video", deep)
-            except StoreError:
-                bad = ["zarr.json is unreadable"]
-            if bad is None:
-                unchecked.append("video")
-            else:
-                checked += 1
-                if bad:
-                    damaged["video"] = bad
-        return Verification(damaged, unchecked, checked)
+            d.mkdir(parents=True, exist_ok=True)
+            (d / META).unlink(missing_ok=True)
+            ensure_group(d)
+        if ROOT in report.damaged:
+            self._update()
+        return [*report.strays, *report.nodes, *([ROOT] if ROOT in report.damaged else [])]
 
     def remove_group(self, rel: str) -> None:
         """Take a group out of the store (it then counts as never written); ``rel`` as ``groups()`` names it."""
         d = (self.path / rel).resolve()
         if d == self.path or self.path not in d.parents:
             raise StoreError(f"{self.path}: {rel!r} is not a group of this store")
-        if d.exists():
+        if d.is_file() or d.is_symlink():  # a stray file (verify lists it)
+            d.unlink()
+        elif d.exists():
             trash = temp_sibling(d, TRASH)
             os.rename(d, trash)  # atomic: readers see the whole group or none
             shutil.rmtree(trash, ignore_errors=True)

@@ -26,13 +26,14 @@ from zarr.storage import LocalStore
 from .encoding import compressor, rows_per_block
 from .errors import StoreError
 from .groups import node_attrs, open_array, read_checked
-from .integrity import manifest
+from .integrity import manifest, sealed
 from .integrity import problems as file_problems
 
 VIDEO_SHARD_BYTES = 64 << 20
 ARRAY = "rgb"
 VIEW = "view"
 PIXELS = "pixels"
+FRAMES = "frames"  # the stage group whose rgb a view reads
 
 
 def create(path: Path, total_frames: int, frame_shape: tuple[int, ...], layout: str = PIXELS) -> None:
@@ -41,7 +42,7 @@ def create(path: Path, total_frames: int, frame_shape: tuple[int, ...], layout: 
     shape = (int(total_frames), *map(int, frame_shape), *(() if len(frame_shape) == 3 else (3,)))
     if layout == VIEW:
         zarr.create_group(LocalStore(path), zarr_format=3,
-                          attributes={"layout": VIEW, "frames": shape[0], "shape": list(shape), "sources": []})
+                          attributes=sealed({"layout": VIEW, "frames": shape[0], "shape": list(shape), "sources": []}))
         return
     if layout != PIXELS:
         raise StoreError(f"video layout must be {VIEW!r} or {PIXELS!r}, got {layout!r}")
@@ -50,7 +51,7 @@ def create(path: Path, total_frames: int, frame_shape: tuple[int, ...], layout: 
     group = zarr.create_group(LocalStore(path), zarr_format=3, attributes={"frames": shape[0], "done": []})
     group.create_array(ARRAY, shape=shape, dtype="uint8", chunks=(1, *shape[1:]), shards=(per_shard, *shape[1:]),
                        compressors=compressor(np.dtype("uint8")), fill_value=0)
-    group.attrs["files"] = manifest(path)
+    _put(path, {"files": manifest(path)})
 
 
 def is_view(path: Path) -> bool:
@@ -73,10 +74,15 @@ def _sources(attrs: dict) -> list[tuple[int, int, int, int]]:
     return [(int(s["start"]), int(s["stop"]), int(s["chunk"]), int(s["offset"])) for s in attrs.get("sources", [])]
 
 
+def _put(path: Path, changes: dict) -> None:
+    """Change the video's attrs, sealed (integrity.py); the caller holds the video's lock (or owns a new video)."""
+    group = zarr.open_group(LocalStore(path), mode="r+", zarr_format=3)
+    group.attrs.put(sealed({**dict(group.attrs), **changes}))
+
+
 def _put_sources(path: Path, srcs: list[tuple[int, int, int, int]]) -> None:
     """Replace a view's sources (its finished ranges are theirs); the caller holds the video's lock."""
-    group = zarr.open_group(LocalStore(path), mode="r+", zarr_format=3)
-    group.attrs.update({"sources": [dict(start=a, stop=b, chunk=c, offset=o) for a, b, c, o in sorted(srcs)]})
+    _put(path, {"sources": [dict(start=a, stop=b, chunk=c, offset=o) for a, b, c, o in sorted(srcs)]})
 
 
 def link(path: Path, start: int, stop: int, chunk: int, offset: int) -> None:
@@ -147,10 +153,9 @@ def write(path: Path, start: int, frames: np.ndarray) -> None:
         touched = _shard_files(arr, start, stop)
         old = _files(path)
         files = manifest(path) if old is None else {rel: v for rel, v in old.items() if rel not in touched}
-        group = zarr.open_group(LocalStore(path), mode="r+", zarr_format=3)
         # one attrs write: the ranges and the files' checksums change together
-        group.attrs.update({"done": [list(r) for r in merge(done_ranges(path) + [(start, stop)])],
-                            "files": dict(sorted({**files, **manifest(path, touched)}.items()))})
+        _put(path, {"done": [list(r) for r in merge(done_ranges(path) + [(start, stop)])],
+                    "files": dict(sorted({**files, **manifest(path, touched)}.items()))})
 
 
 def truncate(path: Path, stop: int) -> None:
@@ -161,8 +166,7 @@ def truncate(path: Path, stop: int) -> None:
             _put_sources(path, [(a, min(b, stop), c, o) for a, b, c, o in sources(path) if a < stop])
             return
         kept = [(a, min(b, stop)) for a, b in done_ranges(path) if a < stop]
-        group = zarr.open_group(LocalStore(path), mode="r+", zarr_format=3)
-        group.attrs.update({"done": [list(r) for r in merge(kept)]})
+        _put(path, {"done": [list(r) for r in merge(kept)]})
 
 
 def _shard_files(arr: zarr.Array, start: int, stop: int) -> list[str]:
