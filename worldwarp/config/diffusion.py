@@ -69,7 +69,11 @@ class DiffusionConfig(Section):
     text_len: int = Field(512, ge=8, le=4096, description="prompt tokens (Wan2.1: 512)")
     prompt_cache: str | None = Field(None, description="directory of cached prompt embeddings; default ~/.cache/worldwarp/prompts")
     keep_text_encoder: bool = Field(False, description="keep the text encoder loaded after encoding (it is large)")
-    temporal_smoothing: float = Field(0.5, ge=0, lt=1, description="classical filler: weight of the previous frame in hole pixels")
+    classical_fill: Literal["depth_aware", "pushpull"] = Field(
+        "pushpull", description="classical backend: depth_aware fills holes from the farther surface around them, once "
+        "per 3D point (worldwarp/diffusion/background_fill.py); pushpull: push-pull with temporal smoothing")
+    temporal_smoothing: float = Field(0.5, ge=0, lt=1, description="classical_fill=pushpull: weight of the previous "
+                                      "frame in hole pixels")
 
     @field_validator("offload", mode="before")
     @classmethod

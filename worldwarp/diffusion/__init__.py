@@ -23,6 +23,16 @@ class DenoiseResult:
     info: dict = field(default_factory=dict)  # timings and counters
 
 
+@dataclass
+class FillGeometry:
+    """Where the warped pixels lie: what a depth-aware filler needs beside the frames (``uses_geometry``)."""
+
+    depth: torch.Tensor  # (F, H, W) the warp's z-depth (meaningful where the mask is 1)
+    K: torch.Tensor  # (F, 3, 3)
+    w2c: torch.Tensor  # (F, 4, 4)
+    alpha: torch.Tensor  # (F, H, W) the warp's opacity: where it is > 0 in a hole, the render there is partial data
+
+
 class Denoiser(Protocol):
     name: str
 
@@ -35,8 +45,10 @@ class Denoiser(Protocol):
 def make_denoiser(cfg: DiffusionConfig, device: str | torch.device = "cpu") -> Denoiser:
     """The configured backend: "classical" (no weights) or "stdiff" (loads the local Wan directory now)."""
     if cfg.backend == "classical":
-        from .classical import PushPullFiller
+        from .classical import DepthAwareFiller, PushPullFiller
 
+        if cfg.classical_fill == "depth_aware":
+            return DepthAwareFiller()
         return PushPullFiller(temporal_smoothing=cfg.temporal_smoothing)
     if cfg.backend == "stdiff":
         from .settings import StDiffSettings
@@ -46,4 +58,9 @@ def make_denoiser(cfg: DiffusionConfig, device: str | torch.device = "cpu") -> D
     raise ValueError(f"unknown diffusion backend {cfg.backend!r}")
 
 
-__all__ = ["DenoiseResult", "Denoiser", "make_denoiser"]
+def needs_geometry(den: Denoiser) -> bool:
+    """Whether ``den`` must be called with ``geometry=FillGeometry(...)`` (the depth-aware classical filler)."""
+    return bool(getattr(den, "uses_geometry", False))
+
+
+__all__ = ["DenoiseResult", "Denoiser", "FillGeometry", "make_denoiser", "needs_geometry"]

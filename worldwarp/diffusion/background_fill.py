@@ -1,0 +1,231 @@
+"""Depth-aware hole filling: holes take the colour of the FARTHER surface around them, filled once per 3D point.
+
+Why: a hole in a warped frame is mostly a disocclusion, background that a nearer object hid from the input
+camera. Filling it from every side at once (push-pull) drags the occluder's colour across it (halos); depth-image-
+based rendering fills from the background side instead. Here, per hole pixel:
+
+1. ``directional_candidates``: the first valid pixel along each of 8 directions (rows, columns, diagonals),
+   found by one cumulative-max scan per direction (the diagonals through a skewed copy of the image).
+2. Of those, the ones whose depth is within ``rel_tol`` of the farthest one are the background; the hole takes
+   their colour, averaged with weights 1 / distance^2, and their (weighted) depth. Where every side is one
+   surface (a crack inside an object) every side counts, so cracks are filled from the object.
+
+Across a chunk's frames (``fill_chunk``), each filled pixel becomes a 3D point at its filled depth; the next
+frame's holes are first covered by those points (nearest point wins per pixel), and only what they leave is
+filled in 2D. So the same background point has the same colour in every frame (no averaging over time), for any
+camera motion. Frames are filled from the last to the first: along a path the last frame usually opens the
+widest disocclusions, whose fill then covers the narrower ones of the earlier frames.
+Deterministic (no randomness, fixed order); numpy on the CPU.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DIRECTIONS = ((0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))  # (dy, dx) looked along
+
+
+def _last_valid_along_rows(valid: np.ndarray) -> np.ndarray:
+    """(R, L) -> index along axis 1 of the last valid entry at or before each position, -1 if none."""
+    idx = np.where(valid, np.arange(valid.shape[1]), -1)
+    return np.maximum.accumulate(idx, axis=1)
+
+
+def _skew(H: int, W: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates (y, x) of each cell of the skewed layout: row c = x - y + H - 1 (one down-right
+    diagonal), column = y; cells off the image have y = -1."""
+    c = np.arange(W + H - 1)[:, None]
+    y = np.broadcast_to(np.arange(H)[None], (W + H - 1, H))
+    x = c - (H - 1) + y
+    ok = (x >= 0) & (x < W)
+    return np.where(ok, y, -1), np.where(ok, x, -1)
+
+
+def directional_candidates(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every pixel, the flat index of the nearest valid pixel looked along each of ``DIRECTIONS`` (8, H, W),
+    -1 where there is none, and its distance in pixels (8, H, W), inf where there is none."""
+    H, W = valid.shape
+    flat = np.arange(H * W).reshape(H, W)
+    idx = np.full((len(DIRECTIONS), H, W), -1, np.int64)
+    sy, sx = _skew(H, W)
+    inside = sy >= 0
+    for k, (dy, dx) in enumerate(DIRECTIONS):
+        # orient the image so that looking along (dy, dx) is looking toward smaller indices along axis 1
+        v, f = valid, flat
+        if dy == 1 or (dy == 0 and dx == 1):
+            v, f = v[::-1, ::-1], f[::-1, ::-1]  # a 180-degree turn flips both signs: now dy <= 0
+        if dy != 0 and dx == 0:
+            v, f = v.T, f.T
+        elif dy != 0:
+            if dy * dx > 0:  # up-left / down-right: the down-right diagonals
+                vs = np.where(inside, v[sy.clip(0), sx.clip(0)], False)
+                fs = np.where(inside, f[sy.clip(0), sx.clip(0)], -1)
+            else:  # up-right / down-left: mirror columns so they become down-right diagonals
+                vm, fm = v[:, ::-1], f[:, ::-1]
+                vs = np.where(inside, vm[sy.clip(0), sx.clip(0)], False)
+                fs = np.where(inside, fm[sy.clip(0), sx.clip(0)], -1)
+            last = _last_valid_along_rows(vs)
+            got = np.where(last >= 0, np.take_along_axis(fs, last.clip(0), 1), -1)
+            out = np.full(H * W, -1, np.int64)
+            out[fs[inside]] = got[inside]
+            idx[k] = out.reshape(H, W)
+            continue
+        last = _last_valid_along_rows(v)
+        got = np.where(last >= 0, np.take_along_axis(f, last.clip(0), 1), -1)
+        out = np.full(H * W, -1, np.int64)
+        out[f.ravel()] = got.ravel()
+        idx[k] = out.reshape(H, W)
+    qy, qx = np.divmod(idx, W)
+    py, px = np.divmod(flat, W)
+    dist = np.where(idx >= 0, np.hypot(qy - py, qx - px), np.inf)
+    return idx, dist
+
+
+def fill_background(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rel_tol: float = 0.1,
+                    max_ratio: float = 3.0, cross: bool = False, pyramid: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Fill the holes (valid False) of one frame from their farther side (module doc, steps 1-2).
+
+    rgb (H, W, 3), depth (H, W) z-depth (used on valid pixels only), valid (H, W) bool. Returns the filled rgb
+    and depth (valid pixels unchanged); a frame with no valid pixel is returned as it is."""
+    holes = ~valid
+    if not holes.any() or not valid.any():
+        return rgb.copy(), depth.copy()
+    idx, dist = directional_candidates(valid)
+    hy, hx = np.nonzero(holes)
+    ci, cd = idx[:, hy, hx], dist[:, hy, hx]  # (8, n)
+    found = ci >= 0
+    z = np.where(found, depth.ravel()[ci.clip(0)], -np.inf)
+    col = rgb.reshape(-1, 3)[ci.clip(0)]  # (8, n, 3)
+    a, b = slice(0, 8, 2), slice(1, 8, 2)  # DIRECTIONS pairs opposite directions: (0, 1), (2, 3), ...
+    za, zb, da, db = z[a], z[b], cd[a], cd[b]
+    fa, fb = found[a], found[b]
+    # per line: both ends on one surface -> interpolate; a depth jump -> the farther end; one end -> that end
+    same = fa & fb & (np.abs(za - zb) <= rel_tol * np.maximum(za, zb))
+    wa = np.where(same, db / (da + db), np.where(fa & (~fb | (za > zb)), 1.0, 0.0))
+    wa = np.where(fa | fb, wa, 0.0)
+    wb = np.where(fa | fb, 1.0 - wa, 0.0)
+    lz = wa * np.where(fa, za, 0) + wb * np.where(fb, zb, 0)
+    lc = wa[..., None] * col[a] + wb[..., None] * col[b]
+    length = np.where(fa & fb, da + db, 2 * np.where(fa, da, db))
+    length = np.where(fa | fb, length, np.inf)
+    ok = np.isfinite(length) & (length <= max_ratio * length.min(0))
+    if cross:
+        far = np.where(ok, lz, -np.inf).max(0)
+        ok &= lz >= far * (1 - rel_tol)
+    w = np.where(ok, 1.0 / np.maximum(length, 1.0) ** 2, 0.0)
+    w /= w.sum(0, keepdims=True)
+    out_rgb, out_z = rgb.copy(), depth.copy()
+    out_rgb[hy, hx] = np.einsum("kn,knc->nc", w, lc)
+    out_z[hy, hx] = (w * lz).sum(0)
+    if pyramid:
+        out_rgb[hy, hx] = _pyramid_refine(rgb, depth, valid, hy, hx, out_rgb[hy, hx], out_z[hy, hx], rel_tol)
+    return out_rgb, out_z
+
+
+def _pull_far(c: torch.Tensor, z: torch.Tensor, w: torch.Tensor, rel_tol: float):
+    """One level down, keeping in each 2 x 2 block only the children within rel_tol of its farthest valid one."""
+    H, W = z.shape[-2:]
+    pad = (0, W % 2, 0, H % 2)
+    c, z, w = F.pad(c, pad), F.pad(z, pad), F.pad(w, pad)
+    zmax = F.max_pool2d(torch.where(w > 0, z, torch.zeros_like(z)), 2)
+    up = zmax.repeat_interleave(2, -1).repeat_interleave(2, -2)
+    wk = w * (z >= up * (1 - rel_tol))
+    ws = F.avg_pool2d(wk, 2) * 4
+    cs = F.avg_pool2d(c * wk, 2) * 4 / ws.clamp_min(1e-8)
+    zs = F.avg_pool2d(z * wk, 2) * 4 / ws.clamp_min(1e-8)
+    return cs, zs, ws.clamp(max=1.0)
+
+
+def _pyramid_refine(rgb, depth, valid, hy, hx, base, zbg, rel_tol):
+    """Hole pixels from the finest pyramid level whose (background-preferring) block average lies on the surface
+    the lines chose (depth within rel_tol of ``zbg``); ``base`` where none does. Smoother than the line ends."""
+    H, W = valid.shape
+    c = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1)[None]
+    z = torch.from_numpy(np.where(valid, depth, 0).astype(np.float32))[None, None]
+    w = torch.from_numpy(valid.astype(np.float32))[None, None]
+    levels = []
+    while min(z.shape[-2:]) > 1:
+        c, z, w = _pull_far(c, z, w, rel_tol)
+        levels.append((c, z, w))
+    val = torch.from_numpy(base.astype(np.float32))
+    zb = torch.from_numpy(zbg.astype(np.float32))
+    gy = torch.from_numpy((hy + 0.5) / H * 2 - 1).float()
+    gx = torch.from_numpy((hx + 0.5) / W * 2 - 1).float()
+    grid = torch.stack([gx, gy], -1)[None, None]  # (1, 1, n, 2)
+    for c, z, w in reversed(levels):
+        cat = torch.cat([c * w, z * w, w], 1)
+        s = F.grid_sample(cat, grid, mode="bilinear", align_corners=False)[0, :, 0]  # (5, n)
+        ws = s[4].clamp_min(1e-8)
+        cl, zl, wl = s[:3] / ws, s[3] / ws, s[4].clamp(max=1.0)
+        a = wl * ((zl - zb).abs() <= rel_tol * zb)
+        val = a[:, None] * cl.T + (1 - a[:, None]) * val
+    return val.numpy().astype(rgb.dtype)
+
+
+def _to_world(u: np.ndarray, v: np.ndarray, z: np.ndarray, K: np.ndarray, w2c: np.ndarray) -> np.ndarray:
+    """World points (n, 3) of pixel centres (u, v) (integer + 0.5) at z-depth z."""
+    cam = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], -1)
+    R, t = w2c[:3, :3], w2c[:3, 3]
+    return (cam - t) @ R  # R^T (x - t)
+
+
+def _splat(points: np.ndarray, colours: np.ndarray, K: np.ndarray, w2c: np.ndarray, H: int, W: int,
+           target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest-point z-buffer of ``points`` into the pixels of ``target`` (bool (H, W)): rgb, z and coverage."""
+    cam = points @ w2c[:3, :3].T + w2c[:3, 3]
+    z = cam[:, 2]
+    front = z > 1e-6
+    uv = cam[front, :2] / z[front, None] @ K[:2, :2].T + K[:2, 2]
+    x, y = np.floor(uv[:, 0]).astype(np.int64), np.floor(uv[:, 1]).astype(np.int64)
+    on = (x >= 0) & (x < W) & (y >= 0) & (y < H)
+    x, y, zf, col = x[on], y[on], z[front][on], colours[front][on]
+    on = target[y, x]
+    pix, zf, col = (y * W + x)[on], zf[on], col[on]
+    zbuf = np.full(H * W, np.inf)
+    np.minimum.at(zbuf, pix, zf)
+    win = zf <= zbuf[pix]  # ties: the first point in order wins below (deterministic)
+    rgb = np.zeros((H * W, 3), colours.dtype)
+    rgb[pix[win][::-1]] = col[win][::-1]
+    cover = np.isfinite(zbuf)
+    return rgb.reshape(H, W, 3), np.where(cover, zbuf, 0.0).reshape(H, W), cover.reshape(H, W)
+
+
+def partial_render(rgb: np.ndarray, alpha: np.ndarray, depth: np.ndarray, fill_z: np.ndarray, holes: np.ndarray,
+                   rel_tol: float, min_alpha: float) -> np.ndarray:
+    """Bool (H, W): hole pixels whose partial render is data: some opacity (>= min_alpha) at a depth on the
+    surface the fill chose (not nearer than it by more than rel_tol), as in cracks where splats spread apart.
+    A disocclusion's rim holds the occluder's tails instead: nearer, so it is not taken."""
+    return holes & (alpha >= min_alpha) & (depth >= fill_z * (1 - rel_tol))
+
+
+def fill_chunk(rgb: np.ndarray, valid: np.ndarray, depth: np.ndarray, K: np.ndarray, w2c: np.ndarray,
+               alpha: np.ndarray, history: int, rel_tol: float = 0.1, min_alpha: float = 0.1) -> np.ndarray:
+    """Fill the holes of frames [history, F) of a chunk (module doc, the 3D part). rgb (F, H, W, 3) the warp's
+    render, valid (F, H, W) bool, depth / alpha (F, H, W) its z-depth and opacity, K (F, 3, 3), w2c (F, 4, 4).
+    Returns rgb with every hole filled; valid pixels and history frames unchanged."""
+    F, H, W = valid.shape
+    out = rgb.copy()
+    pts, cols = np.zeros((0, 3)), np.zeros((0, 3), rgb.dtype)
+    u, v = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
+    for t in range(F - 1, history - 1, -1):
+        holes = ~valid[t]
+        if not holes.any():
+            continue
+        frame, z = out[t].copy(), depth[t].astype(np.float64).copy()
+        cover = np.zeros_like(holes)
+        if len(pts):
+            s_rgb, s_z, cover = _splat(pts, cols, K[t], w2c[t], H, W, holes)
+            frame[cover], z[cover] = s_rgb[cover], s_z[cover]
+        known = valid[t] | cover
+        filled, fz = fill_background(frame, z, known, rel_tol)
+        part = partial_render(rgb[t], alpha[t], depth[t], fz, ~known, rel_tol, min_alpha)
+        filled[part] = rgb[t][part] / alpha[t][part, None]  # the render is alpha-weighted over black
+        fz[part] = depth[t][part]
+        new = ~known
+        out[t] = filled
+        if new.any():  # the 2D fill becomes 3D points for the frames still to fill
+            pts = np.concatenate([pts, _to_world(u[new], v[new], fz[new], K[t], w2c[t])])
+            cols = np.concatenate([cols, filled[new]])
+    return out
