@@ -84,7 +84,7 @@ def directional_candidates(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fill_background(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rel_tol: float = 0.1,
-                    max_ratio: float = 3.0, cross: bool = False, pyramid: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                    max_ratio: float = 3.0, pyramid: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Fill the holes (valid False) of one frame from their farther side (module doc, steps 1-2).
 
     rgb (H, W, 3), depth (H, W) z-depth (used on valid pixels only), valid (H, W) bool. Returns the filled rgb
@@ -102,18 +102,22 @@ def fill_background(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rel_t
     za, zb, da, db = z[a], z[b], cd[a], cd[b]
     fa, fb = found[a], found[b]
     # per line: both ends on one surface -> interpolate; a depth jump -> the farther end; one end -> that end
-    same = fa & fb & (np.abs(za - zb) <= rel_tol * np.maximum(za, zb))
-    wa = np.where(same, db / (da + db), np.where(fa & (~fb | (za > zb)), 1.0, 0.0))
+    with np.errstate(invalid="ignore"):  # a missing end is -inf depth at inf distance
+        same = fa & fb & (np.abs(za - zb) <= rel_tol * np.maximum(za, zb))
+        wa = np.where(same, db / (da + db), np.where(fa & (~fb | (za > zb)), 1.0, 0.0))
     wa = np.where(fa | fb, wa, 0.0)
     wb = np.where(fa | fb, 1.0 - wa, 0.0)
     lz = wa * np.where(fa, za, 0) + wb * np.where(fb, zb, 0)
     lc = wa[..., None] * col[a] + wb[..., None] * col[b]
-    length = np.where(fa & fb, da + db, 2 * np.where(fa, da, db))
+    # a line with one end runs into the border on the other side: it is at least that long
+    edge = _to_border(hy, hx, *valid.shape)
+    length = np.where(fa, da, edge[a]) + np.where(fb, db, edge[b])
     length = np.where(fa | fb, length, np.inf)
-    ok = np.isfinite(length) & (length <= max_ratio * length.min(0))
-    if cross:
-        far = np.where(ok, lz, -np.inf).max(0)
-        ok &= lz >= far * (1 - rel_tol)
+    ok = np.isfinite(length)
+    far = np.where(ok, lz, -np.inf).max(0)  # across lines too: a line that saw only the occluder gives way
+    ok &= lz >= far * (1 - rel_tol)
+    shortest = np.where(ok, length, np.inf).min(0)
+    ok &= length <= max_ratio * shortest  # the hole's narrow directions: the ends nearest to the pixel
     w = np.where(ok, 1.0 / np.maximum(length, 1.0) ** 2, 0.0)
     w /= w.sum(0, keepdims=True)
     out_rgb, out_z = rgb.copy(), depth.copy()
@@ -122,6 +126,19 @@ def fill_background(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rel_t
     if pyramid:
         out_rgb[hy, hx] = _pyramid_refine(rgb, depth, valid, hy, hx, out_rgb[hy, hx], out_z[hy, hx], rel_tol)
     return out_rgb, out_z
+
+
+def _to_border(hy: np.ndarray, hx: np.ndarray, H: int, W: int) -> np.ndarray:
+    """(8, n) distance from each pixel out of the image along each of DIRECTIONS."""
+    out = []
+    for dy, dx in DIRECTIONS:
+        steps = np.full(hy.shape, np.inf)
+        if dx:
+            steps = np.minimum(steps, np.where(dx > 0, W - hx, hx + 1))
+        if dy:
+            steps = np.minimum(steps, np.where(dy > 0, H - hy, hy + 1))
+        out.append(steps * np.hypot(dy, dx))
+    return np.stack(out)
 
 
 def _pull_far(c: torch.Tensor, z: torch.Tensor, w: torch.Tensor, rel_tol: float):
