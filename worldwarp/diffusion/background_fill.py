@@ -1,24 +1,35 @@
-"""Depth-aware hole filling: holes take the colour of the FARTHER surface around them, filled once per 3D point.
+"""Depth-aware hole filling: a hole takes the surface that geometry says is there, mostly the FARTHER one around
+it, and each filled 3D point keeps one colour across a chunk's frames.
 
 Why: a hole in a warped frame is mostly a disocclusion, background that a nearer object hid from the input
 camera. Filling it from every side at once (push-pull) drags the occluder's colour across it (halos); depth-image-
-based rendering fills from the background side instead. Here, per hole pixel:
+based rendering fills from the background side instead. Per hole pixel (``fill_background``):
 
 1. ``directional_candidates``: the first valid pixel along each of 8 directions (rows, columns, diagonals),
-   found by one cumulative-max scan per direction (the diagonals through a skewed copy of the image).
-2. Of those, the ones whose depth is within ``rel_tol`` of the farthest one are the background; the hole takes
-   their colour, averaged with weights 1 / distance^2, and their (weighted) depth. Where every side is one
-   surface (a crack inside an object) every side counts, so cracks are filled from the object.
+   found by one cumulative-max scan per direction (the diagonals through a skewed copy of the image); opposite
+   directions pair into 4 lines through the pixel.
+2. Per line: both ends on one surface (depths within ``rel_tol``) -> interpolate along the line (a crack);
+   a depth jump -> the nearer end only if the source (history) views saw that surface reach this pixel's ray
+   (``support``: the point at that depth projects onto a source pixel of the same depth; visibility then
+   says the nearer surface shows), else the farther end (a disocclusion shows what was behind). Across lines
+   the same rule: the nearest supported surface, else the farthest; the narrowest lines (within
+   ``max_ratio`` of the shortest) are averaged with weights 1 / length^2.
+3. ``_pyramid_refine``: smoother colours from a background-preferring push-pull pyramid, each hole pixel taking
+   the finest level whose block lies on the surface step 2 chose (same depth within rel_tol).
+4. Where the warp's render is partial (opacity >= ``min_alpha``) at a depth not nearer than the chosen surface,
+   the render itself (divided by its opacity) is kept: cracks where splats spread apart.
 
 Across a chunk's frames (``fill_chunk``), each filled pixel becomes a 3D point at its filled depth; the next
 frame's holes are first covered by those points (nearest point wins per pixel), and only what they leave is
-filled in 2D. So the same background point has the same colour in every frame (no averaging over time), for any
-camera motion. Frames are filled from the last to the first: along a path the last frame usually opens the
-widest disocclusions, whose fill then covers the narrower ones of the earlier frames.
-Deterministic (no randomness, fixed order); numpy on the CPU.
+filled in 2D. So the same point has the same colour in every frame (no averaging over time), for any camera
+motion. Frames are filled from the last to the first: along a path the last frame usually opens the widest
+disocclusions, whose fill then covers the narrower ones of the earlier frames.
+Deterministic (no randomness, fixed order); numpy and torch pooling on the CPU.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import torch
@@ -84,7 +95,9 @@ def directional_candidates(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fill_background(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rel_tol: float = 0.1,
-                    max_ratio: float = 3.0, pyramid: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                    max_ratio: float = 3.0, pyramid: bool = True,
+                    support: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Fill the holes (valid False) of one frame from their farther side (module doc, steps 1-2).
 
     rgb (H, W, 3), depth (H, W) z-depth (used on valid pixels only), valid (H, W) bool. Returns the filled rgb
@@ -99,23 +112,32 @@ def fill_background(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rel_t
     z = np.where(found, depth.ravel()[ci.clip(0)], -np.inf)
     col = rgb.reshape(-1, 3)[ci.clip(0)]  # (8, n, 3)
     a, b = slice(0, 8, 2), slice(1, 8, 2)  # DIRECTIONS pairs opposite directions: (0, 1), (2, 3), ...
-    za, zb, da, db = z[a], z[b], cd[a], cd[b]
+    sup = support(hy, hx, np.where(found, z, 1.0)) & found if support is not None else np.zeros_like(found)
+    za, zb, da, db, sa, sb = z[a], z[b], cd[a], cd[b], sup[a], sup[b]
     fa, fb = found[a], found[b]
-    # per line: both ends on one surface -> interpolate; a depth jump -> the farther end; one end -> that end
+    # per line: both ends on one surface -> interpolate; a depth jump -> the nearer end if the source views saw
+    # its surface reach this pixel (visibility: the nearest existing surface), else the farther end (a
+    # disocclusion shows what was behind); one end -> that end
     with np.errstate(invalid="ignore"):  # a missing end is -inf depth at inf distance
         same = fa & fb & (np.abs(za - zb) <= rel_tol * np.maximum(za, zb))
-        wa = np.where(same, db / (da + db), np.where(fa & (~fb | (za > zb)), 1.0, 0.0))
+        a_near = za < zb
+        take_a = np.where(sa & sb, a_near, np.where(sa | sb, sa, ~a_near))
+        wa = np.where(same, db / (da + db), np.where(fa & (~fb | take_a), 1.0, 0.0))
     wa = np.where(fa | fb, wa, 0.0)
     wb = np.where(fa | fb, 1.0 - wa, 0.0)
     lz = wa * np.where(fa, za, 0) + wb * np.where(fb, zb, 0)
+    ls = np.where(wa > 0, sa, False) | np.where(wb > 0, sb, False)
     lc = wa[..., None] * col[a] + wb[..., None] * col[b]
     # a line with one end runs into the border on the other side: it is at least that long
     edge = _to_border(hy, hx, *valid.shape)
     length = np.where(fa, da, edge[a]) + np.where(fb, db, edge[b])
     length = np.where(fa | fb, length, np.inf)
     ok = np.isfinite(length)
-    far = np.where(ok, lz, -np.inf).max(0)  # across lines too: a line that saw only the occluder gives way
-    ok &= lz >= far * (1 - rel_tol)
+    # across lines the same rule: the nearest supported surface, else the farthest (an occluder's line gives way)
+    seen = ok & ls
+    near = np.where(seen, lz, np.inf).min(0)
+    far = np.where(ok, lz, -np.inf).max(0)
+    ok &= np.where(seen.any(0), seen & (lz <= near * (1 + rel_tol)), lz >= far * (1 - rel_tol))
     shortest = np.where(ok, length, np.inf).min(0)
     ok &= length <= max_ratio * shortest  # the hole's narrow directions: the ends nearest to the pixel
     w = np.where(ok, 1.0 / np.maximum(length, 1.0) ** 2, 0.0)
@@ -209,6 +231,30 @@ def _splat(points: np.ndarray, colours: np.ndarray, K: np.ndarray, w2c: np.ndarr
     return rgb.reshape(H, W, 3), np.where(cover, zbuf, 0.0).reshape(H, W), cover.reshape(H, W)
 
 
+def _seen_by(src_depth: np.ndarray, src_K: np.ndarray, src_w2c: np.ndarray, K: np.ndarray, w2c: np.ndarray,
+             rel_tol: float) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """support(hy, hx, z (c, n)) -> bool (c, n): whether the point at z-depth z on pixel (hy, hx)'s ray lies on a
+    surface a source (history) view saw, i.e. its depth there agrees within rel_tol."""
+    S, H, W = src_depth.shape
+
+    def support(hy: np.ndarray, hx: np.ndarray, z: np.ndarray) -> np.ndarray:
+        c = z.shape[0]
+        pts = _to_world(np.tile(hx + 0.5, c), np.tile(hy + 0.5, c), z.ravel(), K, w2c)
+        out = np.zeros(pts.shape[0], bool)
+        for s in range(S):
+            cam = pts @ src_w2c[s, :3, :3].T + src_w2c[s, :3, 3]
+            zs = cam[:, 2]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                u = cam[:, 0] / zs * src_K[s, 0, 0] + src_K[s, 0, 2]
+                v = cam[:, 1] / zs * src_K[s, 1, 1] + src_K[s, 1, 2]
+            ok = (zs > 0) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
+            ui, vi = np.floor(np.where(ok, u, 0)).astype(np.int64), np.floor(np.where(ok, v, 0)).astype(np.int64)
+            out |= ok & (np.abs(src_depth[s][vi, ui] - zs) <= rel_tol * zs)
+        return out.reshape(z.shape)
+
+    return support
+
+
 def partial_render(rgb: np.ndarray, alpha: np.ndarray, depth: np.ndarray, fill_z: np.ndarray, holes: np.ndarray,
                    rel_tol: float, min_alpha: float) -> np.ndarray:
     """Bool (H, W): hole pixels whose partial render is data: some opacity (>= min_alpha) at a depth on the
@@ -236,7 +282,8 @@ def fill_chunk(rgb: np.ndarray, valid: np.ndarray, depth: np.ndarray, K: np.ndar
             s_rgb, s_z, cover = _splat(pts, cols, K[t], w2c[t], H, W, holes)
             frame[cover], z[cover] = s_rgb[cover], s_z[cover]
         known = valid[t] | cover
-        filled, fz = fill_background(frame, z, known, rel_tol)
+        seen = _seen_by(depth[:history], K[:history], w2c[:history], K[t], w2c[t], rel_tol)
+        filled, fz = fill_background(frame, z, known, rel_tol, support=seen)
         part = partial_render(rgb[t], alpha[t], depth[t], fz, ~known, rel_tol, min_alpha)
         filled[part] = rgb[t][part] / alpha[t][part, None]  # the render is alpha-weighted over black
         fz[part] = depth[t][part]
