@@ -69,12 +69,13 @@ def motorcycle_scores(case: dict, out: np.ndarray) -> dict:
     return score_right_view(out[-1], case["depth"][-1], case["mask"][-1], case["right"], case["right_depth"], cov)
 
 
-def pictures(dest: Path, name: str, case: dict, outs: dict[str, np.ndarray], truth: np.ndarray, frame: int) -> None:
-    """truth | warp (holes black) | pushpull | depth_aware, one frame, 8-bit PNG."""
+def pictures(dest: Path, name: str, case: dict, outs: dict[str, np.ndarray], truth: np.ndarray, frame: int,
+             cols: slice = slice(None)) -> None:
+    """truth | warp (holes black) | pushpull | depth_aware, one frame (columns ``cols``), 8-bit PNG."""
     import imageio.v3 as iio
 
     warp = case["warped"][frame] * case["mask"][frame][..., None]
-    row = np.concatenate([truth, warp, outs["pushpull"][frame], outs["depth_aware"][frame]], 1)
+    row = np.concatenate([x[:, cols] for x in (truth, warp, outs["pushpull"][frame], outs["depth_aware"][frame])], 1)
     dest.mkdir(parents=True, exist_ok=True)
     iio.imwrite(dest / f"filler_{name}.png", (row.clip(0, 1) * 255).astype(np.uint8))
 
@@ -108,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         report[name] = rows
         if args.pictures is not None:
             last = len(case["mask"]) - 1
-            pictures(args.pictures, name, case, outs, case["truth"][last] if "truth" in case else case["right"], last)
+            truth = case["truth"][last] if "truth" in case else case["right"]
+            # Motorcycle: the right half (front wheel, fork, shelves) keeps the PNG small
+            pictures(args.pictures, name, case, outs, truth, last, slice(truth.shape[1] // 2, None) if "right" in case else slice(None))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "fillers.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"report: {args.out / 'fillers.json'}")

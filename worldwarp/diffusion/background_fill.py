@@ -16,8 +16,8 @@ based rendering fills from the background side instead. Per hole pixel (``fill_b
    ``max_ratio`` of the shortest) are averaged with weights 1 / length^2.
 3. ``_pyramid_refine``: smoother colours from a background-preferring push-pull pyramid, each hole pixel taking
    the finest level whose block lies on the surface step 2 chose (same depth within rel_tol).
-4. Where the warp's render is partial (opacity >= ``min_alpha``) at a depth not nearer than the chosen surface,
-   the render itself (divided by its opacity) is kept: cracks where splats spread apart.
+Before all that, hole pixels where the warp's render has some opacity (>= ``trust_alpha``) keep that render,
+divided by its opacity: cracks where splats spread apart, rims the mask's erosion removed.
 
 Across a chunk's frames (``fill_chunk``), each filled pixel becomes a 3D point at its filled depth; the next
 frame's holes are first covered by those points (nearest point wins per pixel), and only what they leave is
@@ -96,7 +96,7 @@ def directional_candidates(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def fill_background(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rel_tol: float = 0.1,
                     max_ratio: float = 3.0, pyramid: bool = True,
-                    support: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+                    support: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Fill the holes (valid False) of one frame from their farther side (module doc, steps 1-2).
 
@@ -112,7 +112,14 @@ def fill_background(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rel_t
     z = np.where(found, depth.ravel()[ci.clip(0)], -np.inf)
     col = rgb.reshape(-1, 3)[ci.clip(0)]  # (8, n, 3)
     a, b = slice(0, 8, 2), slice(1, 8, 2)  # DIRECTIONS pairs opposite directions: (0, 1), (2, 3), ...
-    sup = support(hy, hx, np.where(found, z, 1.0)) & found if support is not None else np.zeros_like(found)
+    if support is not None:
+        sup, inside = support(hy, hx, np.where(found, z, 1.0))
+        # the nearest surface around the pixel, put on its ray, falls outside every source view: new ground at
+        # the frame's border (an orbit, a pan), not a disocclusion
+        nearest = np.where(found, z, np.inf).argmin(0)
+        sup, outside = sup & found, ~np.take_along_axis(inside, nearest[None], 0)[0]
+    else:
+        sup, outside = np.zeros_like(found), np.zeros(len(hy), bool)
     za, zb, da, db, sa, sb = z[a], z[b], cd[a], cd[b], sup[a], sup[b]
     fa, fb = found[a], found[b]
     # per line: both ends on one surface -> interpolate; a depth jump -> the nearer end if the source views saw
@@ -147,6 +154,13 @@ def fill_background(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rel_t
     out_z[hy, hx] = (w * lz).sum(0)
     if pyramid:
         out_rgb[hy, hx] = _pyramid_refine(rgb, depth, valid, hy, hx, out_rgb[hy, hx], out_z[hy, hx], rel_tol)
+    if outside.any():  # beyond every source view nothing was hidden behind anything: a smooth, depth-blind fill
+        from .classical import push_pull_fill
+
+        img = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1)[None]
+        pp = push_pull_fill(img, torch.from_numpy(valid.astype(np.float32))[None, None])[0].permute(1, 2, 0).numpy()
+        oy, ox = hy[outside], hx[outside]
+        out_rgb[oy, ox] = pp[oy, ox]
     return out_rgb, out_z
 
 
@@ -233,14 +247,15 @@ def _splat(points: np.ndarray, colours: np.ndarray, K: np.ndarray, w2c: np.ndarr
 
 def _seen_by(src_depth: np.ndarray, src_K: np.ndarray, src_w2c: np.ndarray, K: np.ndarray, w2c: np.ndarray,
              rel_tol: float) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
-    """support(hy, hx, z (c, n)) -> bool (c, n): whether the point at z-depth z on pixel (hy, hx)'s ray lies on a
-    surface a source (history) view saw, i.e. its depth there agrees within rel_tol."""
+    """support(hy, hx, z (c, n)) -> two bool (c, n): whether the point at z-depth z on pixel (hy, hx)'s ray lies
+    on a surface a source (history) view saw (its depth there agrees within rel_tol), and whether it lies inside
+    any source view at all."""
     S, H, W = src_depth.shape
 
-    def support(hy: np.ndarray, hx: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def support(hy: np.ndarray, hx: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c = z.shape[0]
         pts = _to_world(np.tile(hx + 0.5, c), np.tile(hy + 0.5, c), z.ravel(), K, w2c)
-        out = np.zeros(pts.shape[0], bool)
+        out, inside = np.zeros(pts.shape[0], bool), np.zeros(pts.shape[0], bool)
         for s in range(S):
             cam = pts @ src_w2c[s, :3, :3].T + src_w2c[s, :3, 3]
             zs = cam[:, 2]
@@ -250,21 +265,15 @@ def _seen_by(src_depth: np.ndarray, src_K: np.ndarray, src_w2c: np.ndarray, K: n
             ok = (zs > 0) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
             ui, vi = np.floor(np.where(ok, u, 0)).astype(np.int64), np.floor(np.where(ok, v, 0)).astype(np.int64)
             out |= ok & (np.abs(src_depth[s][vi, ui] - zs) <= rel_tol * zs)
-        return out.reshape(z.shape)
+            inside |= ok
+        return out.reshape(z.shape), inside.reshape(z.shape)
 
     return support
 
 
-def partial_render(rgb: np.ndarray, alpha: np.ndarray, depth: np.ndarray, fill_z: np.ndarray, holes: np.ndarray,
-                   rel_tol: float, min_alpha: float) -> np.ndarray:
-    """Bool (H, W): hole pixels whose partial render is data: some opacity (>= min_alpha) at a depth on the
-    surface the fill chose (not nearer than it by more than rel_tol), as in cracks where splats spread apart.
-    A disocclusion's rim holds the occluder's tails instead: nearer, so it is not taken."""
-    return holes & (alpha >= min_alpha) & (depth >= fill_z * (1 - rel_tol))
-
-
 def fill_chunk(rgb: np.ndarray, valid: np.ndarray, depth: np.ndarray, K: np.ndarray, w2c: np.ndarray,
-               alpha: np.ndarray, history: int, rel_tol: float = 0.1, min_alpha: float = 0.1) -> np.ndarray:
+               alpha: np.ndarray, history: int, rel_tol: float = 0.1, trust_alpha: float = 0.3,
+               propagate: bool = True) -> np.ndarray:
     """Fill the holes of frames [history, F) of a chunk (module doc, the 3D part). rgb (F, H, W, 3) the warp's
     render, valid (F, H, W) bool, depth / alpha (F, H, W) its z-depth and opacity, K (F, 3, 3), w2c (F, 4, 4).
     Returns rgb with every hole filled; valid pixels and history frames unchanged."""
@@ -277,16 +286,18 @@ def fill_chunk(rgb: np.ndarray, valid: np.ndarray, depth: np.ndarray, K: np.ndar
         if not holes.any():
             continue
         frame, z = out[t].copy(), depth[t].astype(np.float64).copy()
+        # the frame's own partial render first where it has some opacity (>= trust_alpha): splats spread apart
+        # or a rim the mask's erosion removed; divided by the opacity, as the render is composited over black
+        own = holes & (alpha[t] >= trust_alpha)
+        frame[own] = rgb[t][own] / alpha[t][own, None]
         cover = np.zeros_like(holes)
-        if len(pts):
-            s_rgb, s_z, cover = _splat(pts, cols, K[t], w2c[t], H, W, holes)
+        if len(pts) and propagate:
+            s_rgb, s_z, cover = _splat(pts, cols, K[t], w2c[t], H, W, holes & ~own)
             frame[cover], z[cover] = s_rgb[cover], s_z[cover]
+        cover |= own
         known = valid[t] | cover
         seen = _seen_by(depth[:history], K[:history], w2c[:history], K[t], w2c[t], rel_tol)
         filled, fz = fill_background(frame, z, known, rel_tol, support=seen)
-        part = partial_render(rgb[t], alpha[t], depth[t], fz, ~known, rel_tol, min_alpha)
-        filled[part] = rgb[t][part] / alpha[t][part, None]  # the render is alpha-weighted over black
-        fz[part] = depth[t][part]
         new = ~known
         out[t] = filled
         if new.any():  # the 2D fill becomes 3D points for the frames still to fill
