@@ -88,6 +88,11 @@ class DiffusionConfig(Section):
         lo, hi = self.guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError("diffusion.guidance_interval must be 0 <= lo <= hi <= 1")
+        if self.classical_fill == "depth_aware":  # knobs that do not apply are errors, not ignored
+            if self.backend != "classical":
+                raise ValueError("diffusion.classical_fill=depth_aware applies to diffusion.backend=classical only")
+            if self.temporal_smoothing != type(self).model_fields["temporal_smoothing"].default:
+                raise ValueError("diffusion.temporal_smoothing applies to diffusion.classical_fill=pushpull only")
         if self.cfg_device is not None:
             if self.step_cache != "none":
                 # the cache decides on the batched residual of both halves; split over two devices they would decide apart
