@@ -22,8 +22,9 @@ divided by its opacity: cracks where splats spread apart, rims the mask's erosio
 Across a chunk's frames (``fill_chunk``), each filled pixel becomes a 3D point at its filled depth; the next
 frame's holes are first covered by those points (nearest point wins per pixel), and only what they leave is
 filled in 2D. So the same point has the same colour in every frame (no averaging over time), for any camera
-motion. Frames are filled from the last to the first: along a path the last frame usually opens the widest
-disocclusions, whose fill then covers the narrower ones of the earlier frames.
+motion. Frames are filled in order, from the one next to the history on: each new frame inherits what the
+frames before it invented and invents only what it newly opens (filling the last frame first measured worse on
+the orbit, 12.0 vs 14.7 dB, docs/BENCHMARKS.md §13).
 Deterministic (no randomness, fixed order); numpy and torch pooling on the CPU.
 """
 
@@ -114,10 +115,9 @@ def fill_background(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rel_t
     a, b = slice(0, 8, 2), slice(1, 8, 2)  # DIRECTIONS pairs opposite directions: (0, 1), (2, 3), ...
     if support is not None:
         sup, inside = support(hy, hx, np.where(found, z, 1.0))
-        # the nearest surface around the pixel, put on its ray, falls outside every source view: new ground at
-        # the frame's border (an orbit, a pan), not a disocclusion
-        nearest = np.where(found, z, np.inf).argmin(0)
-        sup, outside = sup & found, ~np.take_along_axis(inside, nearest[None], 0)[0]
+        # a surface around the pixel, put on its ray, falls outside every source view: new ground at the
+        # frame's border (an orbit, a pan), not a disocclusion
+        sup, outside = sup & found, (found & ~inside).any(0)
     else:
         sup, outside = np.zeros_like(found), np.zeros(len(hy), bool)
     za, zb, da, db, sa, sb = z[a], z[b], cd[a], cd[b], sup[a], sup[b]
@@ -272,8 +272,7 @@ def _seen_by(src_depth: np.ndarray, src_K: np.ndarray, src_w2c: np.ndarray, K: n
 
 
 def fill_chunk(rgb: np.ndarray, valid: np.ndarray, depth: np.ndarray, K: np.ndarray, w2c: np.ndarray,
-               alpha: np.ndarray, history: int, rel_tol: float = 0.1, trust_alpha: float = 0.3,
-               propagate: bool = True) -> np.ndarray:
+               alpha: np.ndarray, history: int, rel_tol: float = 0.1, trust_alpha: float = 0.3) -> np.ndarray:
     """Fill the holes of frames [history, F) of a chunk (module doc, the 3D part). rgb (F, H, W, 3) the warp's
     render, valid (F, H, W) bool, depth / alpha (F, H, W) its z-depth and opacity, K (F, 3, 3), w2c (F, 4, 4).
     Returns rgb with every hole filled; valid pixels and history frames unchanged."""
@@ -281,7 +280,7 @@ def fill_chunk(rgb: np.ndarray, valid: np.ndarray, depth: np.ndarray, K: np.ndar
     out = rgb.copy()
     pts, cols = np.zeros((0, 3)), np.zeros((0, 3), rgb.dtype)
     u, v = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
-    for t in range(F - 1, history - 1, -1):
+    for t in range(history, F):
         holes = ~valid[t]
         if not holes.any():
             continue
@@ -291,7 +290,7 @@ def fill_chunk(rgb: np.ndarray, valid: np.ndarray, depth: np.ndarray, K: np.ndar
         own = holes & (alpha[t] >= trust_alpha)
         frame[own] = rgb[t][own] / alpha[t][own, None]
         cover = np.zeros_like(holes)
-        if len(pts) and propagate:
+        if len(pts):
             s_rgb, s_z, cover = _splat(pts, cols, K[t], w2c[t], H, W, holes & ~own)
             frame[cover], z[cover] = s_rgb[cover], s_z[cover]
         cover |= own
