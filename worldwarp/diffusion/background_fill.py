@@ -30,69 +30,64 @@ Deterministic (no randomness, fixed order); numpy and torch pooling on the CPU.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-DIRECTIONS = ((0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))  # (dy, dx) looked along
+# (dy, dx) looked along; consecutive pairs are opposite directions, one line through the pixel each
+DIRECTIONS = ((0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (1, 1), (-1, 1), (1, -1))
 
 
-def _last_valid_along_rows(valid: np.ndarray) -> np.ndarray:
-    """(R, L) -> index along axis 1 of the last valid entry at or before each position, -1 if none."""
-    idx = np.where(valid, np.arange(valid.shape[1]), -1)
-    return np.maximum.accumulate(idx, axis=1)
-
-
-def _skew(H: int, W: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel coordinates (y, x) of each cell of the skewed layout: row c = x - y + H - 1 (one down-right
-    diagonal), column = y; cells off the image have y = -1."""
+@lru_cache(maxsize=8)
+def _layouts(H: int, W: int) -> tuple[np.ndarray, ...]:
+    """Flat pixel indices (-1: off the image) laid out so that each of the 4 lines of DIRECTIONS runs along
+    axis 1: rows, columns, down-right diagonals (cell x - y + H - 1, position y), down-left ones (cell x + y)."""
+    flat = np.arange(H * W, dtype=np.int64).reshape(H, W)
     c = np.arange(W + H - 1)[:, None]
-    y = np.broadcast_to(np.arange(H)[None], (W + H - 1, H))
-    x = c - (H - 1) + y
-    ok = (x >= 0) & (x < W)
-    return np.where(ok, y, -1), np.where(ok, x, -1)
+    y = np.arange(H)[None]
+    x_dr, x_dl = c - (H - 1) + y, c - y
+    diag = [np.where((x >= 0) & (x < W), y * W + x, -1) for x in (x_dr, x_dl)]
+    return flat, flat.T.copy(), *diag
+
+
+def _scan(layout: np.ndarray, valid_flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Along axis 1 of ``layout``: for every pixel the flat index of the nearest valid pixel before it (smaller
+    position) and after it, -1 where there is none; both (H * W,)."""
+    on = layout >= 0
+    v = on & valid_flat[layout.clip(0)]
+    L = layout.shape[1]
+    pos = np.arange(L)
+    before = np.maximum.accumulate(np.where(v, pos, -1), axis=1)
+    after = np.minimum.accumulate(np.where(v, pos, L)[:, ::-1], axis=1)[:, ::-1]
+    out = []
+    for q, ok in ((before, before >= 0), (after, after < L)):
+        got = np.where(ok, np.take_along_axis(layout, q.clip(0, L - 1), 1), -1)
+        res = np.empty(valid_flat.size, np.int64)
+        res[layout[on]] = got[on]
+        out.append(res)
+    return out[0], out[1]
+
+
+def _candidate_index(valid: np.ndarray) -> np.ndarray:
+    H, W = valid.shape
+    vf = valid.ravel()
+    return np.stack([d for lay in _layouts(H, W) for d in _scan(lay, vf)]).reshape(len(DIRECTIONS), H, W)
+
+
+def _distance(idx: np.ndarray, py: np.ndarray, px: np.ndarray, W: int) -> np.ndarray:
+    qy, qx = np.divmod(idx, W)
+    return np.where(idx >= 0, np.hypot(qy - py, qx - px), np.inf)
 
 
 def directional_candidates(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For every pixel, the flat index of the nearest valid pixel looked along each of ``DIRECTIONS`` (8, H, W),
     -1 where there is none, and its distance in pixels (8, H, W), inf where there is none."""
-    H, W = valid.shape
-    flat = np.arange(H * W).reshape(H, W)
-    idx = np.full((len(DIRECTIONS), H, W), -1, np.int64)
-    sy, sx = _skew(H, W)
-    inside = sy >= 0
-    for k, (dy, dx) in enumerate(DIRECTIONS):
-        # orient the image so that looking along (dy, dx) is looking toward smaller indices along axis 1
-        v, f = valid, flat
-        if dy == 1 or (dy == 0 and dx == 1):
-            v, f = v[::-1, ::-1], f[::-1, ::-1]  # a 180-degree turn flips both signs: now dy <= 0
-        if dy != 0 and dx == 0:
-            v, f = v.T, f.T
-        elif dy != 0:
-            if dy * dx > 0:  # up-left / down-right: the down-right diagonals
-                vs = np.where(inside, v[sy.clip(0), sx.clip(0)], False)
-                fs = np.where(inside, f[sy.clip(0), sx.clip(0)], -1)
-            else:  # up-right / down-left: mirror columns so they become down-right diagonals
-                vm, fm = v[:, ::-1], f[:, ::-1]
-                vs = np.where(inside, vm[sy.clip(0), sx.clip(0)], False)
-                fs = np.where(inside, fm[sy.clip(0), sx.clip(0)], -1)
-            last = _last_valid_along_rows(vs)
-            got = np.where(last >= 0, np.take_along_axis(fs, last.clip(0), 1), -1)
-            out = np.full(H * W, -1, np.int64)
-            out[fs[inside]] = got[inside]
-            idx[k] = out.reshape(H, W)
-            continue
-        last = _last_valid_along_rows(v)
-        got = np.where(last >= 0, np.take_along_axis(f, last.clip(0), 1), -1)
-        out = np.full(H * W, -1, np.int64)
-        out[f.ravel()] = got.ravel()
-        idx[k] = out.reshape(H, W)
-    qy, qx = np.divmod(idx, W)
-    py, px = np.divmod(flat, W)
-    dist = np.where(idx >= 0, np.hypot(qy - py, qx - px), np.inf)
-    return idx, dist
+    idx = _candidate_index(valid)
+    py, px = np.divmod(np.arange(valid.size).reshape(valid.shape), valid.shape[1])
+    return idx, _distance(idx, py, px, valid.shape[1])
 
 
 def fill_background(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rel_tol: float = 0.1,
@@ -106,9 +101,9 @@ def fill_background(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rel_t
     holes = ~valid
     if not holes.any() or not valid.any():
         return rgb.copy(), depth.copy()
-    idx, dist = directional_candidates(valid)
     hy, hx = np.nonzero(holes)
-    ci, cd = idx[:, hy, hx], dist[:, hy, hx]  # (8, n)
+    ci = _candidate_index(valid)[:, hy, hx]  # (8, n)
+    cd = _distance(ci, hy, hx, valid.shape[1])
     found = ci >= 0
     z = np.where(found, depth.ravel()[ci.clip(0)], -np.inf)
     col = rgb.reshape(-1, 3)[ci.clip(0)]  # (8, n, 3)
