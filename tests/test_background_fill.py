@@ -84,3 +84,22 @@ def test_the_denoiser_needs_the_geometry_and_keeps_valid_pixels():
     geo = FillGeometry(*(torch.from_numpy(x) for x in (zs, K, w2c, alpha)))
     res = den(w, m, 1, seed=0, geometry=geo)
     assert torch.equal(res.frames[m.bool()], w[m.bool()]) and res.latents == {}
+
+
+def test_a_longshot_runs_with_the_depth_aware_filler(tmp_path):
+    """The denoise stage hands the filler the warp's depth/opacity and the chunk's cameras (two chunks: the
+    second's history frames are the first's last ones)."""
+    from conftest import TINY
+    from stages.runner import run_longshot
+    from stages.warp import read_render
+    from worldwarp.config import load_params
+
+    cfg = load_params(None, [*TINY, "chunk.count=2", "chunk.frames=6", "chunk.history=2", "splat.steps=2",
+                             f"artifacts={tmp_path}", "tracking.mlflow=false",
+                             "store.keep_renders=true", "diffusion.classical_fill=depth_aware"])
+    store = run_longshot(cfg, "r")
+    for k in (0, 1):
+        assert store.stage_attrs(k, "frames")["denoiser"] == "depth-aware-inpaint"
+        rgb, mask = read_render(store, k), store.read_array(k, "warp", "mask").astype(bool)
+        out = store.read_array(k, "frames", "rgb")
+        assert np.array_equal(out[mask], np.clip(rgb, 0, 1)[mask]) and np.isfinite(out).all()

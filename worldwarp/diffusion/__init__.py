@@ -2,7 +2,9 @@
 
 Both take the chunk's warped frames (F, H, W, 3) in [0, 1], the validity mask (F, H, W) (1 = warped pixel,
 0 = hole) and the number of clean history frames at its start, and return the chunk's frames. diffusers and
-transformers are imported only when the ST-Diff backend is built.
+transformers are imported only when the ST-Diff backend is built. A denoiser with ``uses_geometry`` (the
+depth-aware classical filler) is also given ``geometry=FillGeometry(...)``: the warp's depth and opacity and the
+chunk's cameras.
 """
 
 from __future__ import annotations
