@@ -94,7 +94,8 @@ def test_a_longshot_runs_with_the_depth_aware_filler(tmp_path):
     from stages.warp import read_render
     from worldwarp.config import load_params
 
-    cfg = load_params(None, [*TINY, "chunk.count=2", "chunk.frames=6", "chunk.history=2", "splat.steps=2",
+    cfg = load_params(None, [*TINY, "chunk.count=2", "chunk.frames=5", "chunk.history=2", "splat.steps=2",
+                             "resolution.height=32", "resolution.width=48",
                              f"artifacts={tmp_path}", "tracking.mlflow=false",
                              "store.keep_renders=true", "diffusion.classical_fill=depth_aware"])
     store = run_longshot(cfg, "r")

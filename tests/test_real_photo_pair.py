@@ -20,7 +20,7 @@ from worldwarp.realphoto.pair_io import RealPhotoError, read_disparity, read_ima
 from worldwarp.scenes import make_scene
 
 H, W, BASELINE = 48, 64, 0.25  # metres: disparities of 3-10 px here
-STEPS = 20  # 3DGS steps: the same in the command and in the direct warp
+STEPS = 10  # 3DGS steps: the same in the command and in the direct warp
 
 
 @pytest.fixture(scope="module")
