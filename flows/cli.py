@@ -586,6 +586,11 @@ def weights_convert(src: Annotated[Path, typer.Argument(help="torch checkpoint (
     guarded(go)()
 
 
+from .real_photo_cmd import real_photo as _real_photo  # noqa: E402  (its own module: cli.py stays small)
+
+app.command("real-photo")(_real_photo)
+
+
 def main() -> None:
     app(prog_name="worldwarp")
 

@@ -15,12 +15,13 @@ import torch
 
 from worldwarp.config import DiffusionConfig, WorldWarpConfig
 from worldwarp.config.prompt import PromptConfig
-from worldwarp.diffusion import make_denoiser
+from worldwarp.diffusion import FillGeometry, make_denoiser, needs_geometry
 from worldwarp.prompts import chunk_prompt, fixed_prompt, load_captioner
 from worldwarp.store import StoreError
 
-from .common import once, resolve_device, to_np
-from .warp import read_render
+from .common import once, resolve_device, span, to_np
+from .inputs import chunk_cameras
+from .warp import read_render, read_render_geometry
 
 GROUP = "frames"
 LATENTS = "latents"  # the diffusion backends that have latents keep them here
@@ -56,6 +57,13 @@ def resolve_prompt(store, k: int, cfg: WorldWarpConfig) -> str:
     return chunk_prompt(p, default, k, torch.from_numpy(np.asarray(image, np.float32)), captioner, previous)
 
 
+def _geometry(store, k: int, cfg: WorldWarpConfig) -> FillGeometry:
+    """The warp's depth and opacity and the chunk's commanded cameras (the depth-aware filler's input)."""
+    depth, alpha = read_render_geometry(store, k)
+    cams = chunk_cameras(store.read_input(), span(cfg, k))
+    return FillGeometry(*(torch.from_numpy(np.asarray(x, np.float32)) for x in (depth, cams.K, cams.w2c, alpha)))
+
+
 def _compute(store, k: int, cfg: WorldWarpConfig, key: str) -> tuple[dict[str, np.ndarray], dict]:
     rgb = read_render(store, k)
     if rgb is None:  # heal re-renders a dropped render before a chunk is denoised again; this is a bug guard
@@ -65,8 +73,9 @@ def _compute(store, k: int, cfg: WorldWarpConfig, key: str) -> tuple[dict[str, n
     h = int(store.stage_attrs(k, "warp")["history"])
     prompt = resolve_prompt(store, k, cfg)
     den = _denoiser(cfg.diffusion.model_dump_json(), str(resolve_device(cfg)))
+    kw = {"geometry": _geometry(store, k, cfg)} if needs_geometry(den) else {}
     out = den(torch.from_numpy(np.asarray(rgb)), torch.from_numpy(np.asarray(mask).astype(np.float32)),
-              h, seed=cfg.seed + k, prompt=prompt, progress=True)
+              h, seed=cfg.seed + k, prompt=prompt, progress=True, **kw)
     if out.latents:
         store.write_stage(k, LATENTS, key, {n: to_np(v).astype(np.float32) for n, v in out.latents.items()}, {})
     frames = np.clip(to_np(out.frames), 0, 1).astype(np.float32)

@@ -13,6 +13,7 @@ import torch
 
 from worldwarp.config import WorldWarpConfig
 from worldwarp.splat import Sources, warp
+from worldwarp.store import StoreError
 
 from .common import once, resolve_device, span, to_np
 from .gaussians import load_gaussians
@@ -34,6 +35,18 @@ def read_render(store, k: int) -> np.ndarray | None:
     """Chunk k's warped rgb (history frames included), or None when it was dropped after the chunk finished."""
     group = _render_group(store, k, store.stage_status(k, GROUP).key)
     return None if group is None else store.read_array(k, group, "rgb")
+
+
+def read_render_geometry(store, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Chunk k's warped z-depth and opacity (F, H, W) beside read_render's rgb (a depth-aware filler needs them)."""
+    group = _render_group(store, k, store.stage_status(k, GROUP).key)
+    if group is None:
+        raise StoreError(f"{store.path}: chunk {k}'s warped render was dropped; run `worldwarp resume` on the store")
+    try:
+        return store.read_array(k, group, "depth"), store.read_array(k, group, "alpha")
+    except (KeyError, FileNotFoundError, StoreError):
+        raise StoreError(f"{store.path}: chunk {k}'s render has no depth/alpha (a store older than the render group): "
+                         "rerun the warp stage, or set diffusion.classical_fill=pushpull") from None
 
 
 def has_render(store, k: int, key: str) -> bool:

@@ -91,7 +91,11 @@ class DiffusionConfig(Section):
     text_len: int = Field(512, ge=8, le=4096, description="prompt tokens (Wan2.1: 512)")
     prompt_cache: str | None = Field(None, description="directory of cached prompt embeddings; default ~/.cache/worldwarp/prompts")
     keep_text_encoder: bool = Field(False, description="keep the text encoder loaded after encoding (it is large)")
-    temporal_smoothing: float = Field(0.5, ge=0, lt=1, description="classical filler: weight of the previous frame in hole pixels")
+    classical_fill: Literal["depth_aware", "pushpull"] = Field(
+        "pushpull", description="classical backend: depth_aware fills holes from the farther surface around them, once "
+        "per 3D point (worldwarp/diffusion/background_fill.py); pushpull: push-pull with temporal smoothing")
+    temporal_smoothing: float = Field(0.5, ge=0, lt=1, description="classical_fill=pushpull: weight of the previous "
+                                      "frame in hole pixels")
 
     @field_validator("offload", mode="before")
     @classmethod
@@ -106,6 +110,11 @@ class DiffusionConfig(Section):
         lo, hi = self.guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError("diffusion.guidance_interval must be 0 <= lo <= hi <= 1")
+        if self.classical_fill == "depth_aware":  # knobs that do not apply are errors, not ignored
+            if self.backend != "classical":
+                raise ValueError("diffusion.classical_fill=depth_aware applies to diffusion.backend=classical only")
+            if self.temporal_smoothing != type(self).model_fields["temporal_smoothing"].default:
+                raise ValueError("diffusion.temporal_smoothing applies to diffusion.classical_fill=pushpull only")
         if self.cfg_device is not None:
             if self.step_cache != "none":
                 # the cache decides on the batched residual of both halves; split over two devices they would decide apart

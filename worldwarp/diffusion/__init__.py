@@ -2,7 +2,9 @@
 
 Both take the chunk's warped frames (F, H, W, 3) in [0, 1], the validity mask (F, H, W) (1 = warped pixel,
 0 = hole) and the number of clean history frames at its start, and return the chunk's frames. diffusers and
-transformers are imported only when the ST-Diff backend is built.
+transformers are imported only when the ST-Diff backend is built. A denoiser with ``uses_geometry`` (the
+depth-aware classical filler) is also given ``geometry=FillGeometry(...)``: the warp's depth and opacity and the
+chunk's cameras.
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ class DenoiseResult:
     info: dict = field(default_factory=dict)  # timings and counters
 
 
+@dataclass
+class FillGeometry:
+    """Where the warped pixels lie: what a depth-aware filler needs beside the frames (``uses_geometry``)."""
+
+    depth: torch.Tensor  # (F, H, W) the warp's z-depth (meaningful where the mask is 1)
+    K: torch.Tensor  # (F, 3, 3)
+    w2c: torch.Tensor  # (F, 4, 4)
+    alpha: torch.Tensor  # (F, H, W) the warp's opacity: where it is > 0 in a hole, the render there is partial data
+
+
 class Denoiser(Protocol):
     name: str
 
@@ -35,8 +47,10 @@ class Denoiser(Protocol):
 def make_denoiser(cfg: DiffusionConfig, device: str | torch.device = "cpu") -> Denoiser:
     """The configured backend: "classical" (no weights) or "stdiff" (loads the local Wan directory now)."""
     if cfg.backend == "classical":
-        from .classical import PushPullFiller
+        from .classical import DepthAwareFiller, PushPullFiller
 
+        if cfg.classical_fill == "depth_aware":
+            return DepthAwareFiller()
         return PushPullFiller(temporal_smoothing=cfg.temporal_smoothing)
     if cfg.backend == "stdiff":
         from .settings import StDiffSettings
@@ -46,4 +60,9 @@ def make_denoiser(cfg: DiffusionConfig, device: str | torch.device = "cpu") -> D
     raise ValueError(f"unknown diffusion backend {cfg.backend!r}")
 
 
-__all__ = ["DenoiseResult", "Denoiser", "make_denoiser"]
+def needs_geometry(den: Denoiser) -> bool:
+    """Whether ``den`` must be called with ``geometry=FillGeometry(...)`` (the depth-aware classical filler)."""
+    return bool(getattr(den, "uses_geometry", False))
+
+
+__all__ = ["DenoiseResult", "Denoiser", "FillGeometry", "make_denoiser", "needs_geometry"]

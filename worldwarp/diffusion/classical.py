@@ -1,4 +1,6 @@
-"""A weightless stand-in for ST-Diff: push-pull hole filling with temporal smoothing of the filled pixels.
+"""Weightless stand-ins for ST-Diff (``diffusion.classical_fill``): ``depth_aware`` fills holes from the farther
+surface around them, once per 3D point (``background_fill``); ``pushpull`` is push-pull hole filling with
+temporal smoothing of the filled pixels, described below.
 
 Push-pull (Gortler et al. 1996): build an image pyramid of weight-averaged colours from the valid pixels only,
 then fill every hole from the coarsest level that sees valid data, blending levels by their saturated weights.
@@ -12,32 +14,12 @@ from __future__ import annotations
 import time
 
 import torch
-import torch.nn.functional as F
 
-from . import DenoiseResult
+from . import DenoiseResult, FillGeometry
+from .background_fill import fill_chunk
+from .push_pull import push_pull_fill
 
-
-def _pull(c: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One level down: colour averaged over the valid children, weight = min(1, sum of children's weights)."""
-    H, W = c.shape[-2:]
-    pad = (0, W % 2, 0, H % 2)  # zero weight on the padding keeps odd sizes exact
-    ws = F.avg_pool2d(F.pad(w, pad), 2) * 4
-    cs = F.avg_pool2d(F.pad(c * w, pad), 2) * 4
-    return cs / ws.clamp_min(1e-8), ws.clamp(max=1.0)
-
-
-def push_pull_fill(img: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Fill (N, C, H, W) where ``weight`` (N, 1, H, W) is 0; pixels with weight 1 are kept exactly."""
-    cs, ws = [img], [weight.clamp(0, 1)]
-    while min(cs[-1].shape[-2:]) > 1:
-        c, w = _pull(cs[-1], ws[-1])
-        cs.append(c)
-        ws.append(w)
-    filled = cs[-1]
-    for c, w in zip(reversed(cs[:-1]), reversed(ws[:-1])):
-        up = F.interpolate(filled, size=c.shape[-2:], mode="bilinear", align_corners=False)
-        filled = w * c + (1 - w) * up
-    return filled
+__all__ = ["DepthAwareFiller", "PushPullFiller", "push_pull_fill"]
 
 
 class PushPullFiller:
@@ -63,4 +45,32 @@ class PushPullFiller:
         out[:history] = img[:history]
         frames = out.permute(0, 2, 3, 1).clamp(0, 1).contiguous()
         info = {"fill_s": time.perf_counter() - t0, "hole_fraction": float(1 - m[history:].mean()) if history < len(m) else 0.0}
+        return DenoiseResult(frames=frames, latents={}, info=info)
+
+
+class DepthAwareFiller:
+    """Depth-aware classical filler behind the Denoiser interface: needs the warp's depth and cameras
+    (``geometry``); deterministic, CPU (see ``background_fill``)."""
+
+    name = "depth-aware-inpaint"
+    uses_geometry = True
+
+    def __init__(self, rel_tol: float = 0.1):
+        self.rel_tol = rel_tol
+
+    @torch.no_grad()
+    def __call__(self, warped: torch.Tensor, mask: torch.Tensor, history: int, *, seed: int = 0,
+                 prompt: str | None = None, progress: bool = True,
+                 geometry: FillGeometry | None = None) -> DenoiseResult:
+        if geometry is None:  # no silent fallback to a depth-blind fill
+            raise ValueError("the depth-aware filler needs the warp's depth and cameras (geometry=FillGeometry(...))")
+        t0 = time.perf_counter()
+        valid = mask.detach().cpu().numpy() >= 0.5
+        rgb = warped.detach().float().cpu().numpy()
+        g = [x.detach().cpu().double().numpy() for x in (geometry.depth, geometry.K, geometry.w2c, geometry.alpha)]
+        out = fill_chunk(rgb, valid, *g, history=history, rel_tol=self.rel_tol)
+        out[:history] = rgb[:history]
+        frames = torch.from_numpy(out).clamp(0, 1).to(warped.device).contiguous()
+        new = valid[history:]
+        info = {"fill_s": time.perf_counter() - t0, "hole_fraction": float(1 - new.mean()) if new.size else 0.0}
         return DenoiseResult(frames=frames, latents={}, info=info)

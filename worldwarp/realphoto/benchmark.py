@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..config import WorldWarpConfig
-from ..diffusion import make_denoiser
+from ..diffusion import FillGeometry, make_denoiser, needs_geometry
 from ..geometry.depth_fill import fill_depth_holes
 from ..estimators.align import AlignmentError, align_depth
 from ..splat import Sources, build_cache, warp
@@ -45,11 +45,14 @@ def predict_right_view(pair: StereoPair, depth: np.ndarray, cfg: WorldWarpConfig
     K, w2c = pair.K("left")[None].to(device), pair.w2c("left")[None].to(device)
     g, losses = build_cache(rgb, d, K, w2c, cfg.splat, backend=cfg.splat.backend, seed=cfg.seed)
     t_cache = time.perf_counter()
-    out = warp(g, stereo_trajectory(pair, frames).to(device), cfg.splat, Sources(d, K, w2c), backend=cfg.splat.backend)
-    warped, mask = out.rgb.clone(), out.mask.clone()
-    warped[0], mask[0] = rgb[0], True  # the history frame is known exactly (as the warp stage does)
+    cams = stereo_trajectory(pair, frames).to(device)
+    out = warp(g, cams, cfg.splat, Sources(d, K, w2c), backend=cfg.splat.backend)
+    warped, mask, zs, alpha = out.rgb.clone(), out.mask.clone(), out.depth.clone(), out.alpha.clone()
+    # the history frame is known exactly (as the warp stage does)
+    warped[0], mask[0], zs[0], alpha[0] = rgb[0], True, d[0], 1.0
     den = make_denoiser(cfg.diffusion, device)
-    res = den(warped, mask.float(), 1, seed=cfg.seed, prompt=cfg.diffusion.prompt, progress=False)
+    kw = {"geometry": FillGeometry(zs, cams.K, cams.w2c, alpha)} if needs_geometry(den) else {}
+    res = den(warped, mask.float(), 1, seed=cfg.seed, prompt=cfg.diffusion.prompt, progress=False, **kw)
     t_end = time.perf_counter()
     info = {"gaussians": len(g), "final_loss": float(losses[-1]) if losses else float("nan"),
             "denoiser": den.name, "cache_s": t_cache - t0, "warp_fill_s": t_end - t_cache}

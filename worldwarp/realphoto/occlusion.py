@@ -104,3 +104,13 @@ def covisibility(disp_left: np.ndarray, jump: float = 1.0, tol: float = 1.0) -> 
     covisible = ~occluded & from_measured
     d_right = np.where(covisible, d_all, np.nan).astype(np.float32)
     return Covisibility(d_right, covisible, occluded, unknown)
+
+
+def outside_left_view(cov: Covisibility) -> np.ndarray:
+    """Bool (H, W): occluded right pixels the left camera could not see even without occluders, i.e. the strip
+    beyond the left image's border. Their own disparity is unknown; the background's (the right disparity
+    filled toward the background along the row, as ``fill_toward_background``) sends them to x + d >= W."""
+    H, W = cov.occluded.shape
+    d = fill_toward_background(cov.disparity_right)
+    x_left = np.arange(W) + 0.5 + np.nan_to_num(d, nan=0.0)
+    return cov.occluded & (x_left >= W)

@@ -7,6 +7,9 @@
   over the pixels whose 11 x 11 window is centred on a co-visible pixel, 5 px from the border (the windows a
   whole-image SSIM averages). Windows centred next to a hole still see some of it: an honest upper bound on
   what the co-visible region alone loses.
+- PSNR / SSIM on occluded pixels (``psnr_occluded``, ``ssim_occluded``): true occlusions inside the left view's
+  field of view, what a filler invents from the surroundings; the strip beyond the left image's border is
+  ``psnr_outside_left`` (``occlusion.outside_left_view``). SSIM windows there see their co-visible neighbours too.
 - Hole mask: the warp's holes (mask False) against the true occlusions, on decided pixels (co-visible or occluded);
   ``hole_recall_wide`` counts only occluded pixels whose 3 x 3 neighbourhood holds no co-visible pixel (the inside
   of occlusions at least 3 px wide: one- and two-pixel slivers beside thin structures are below what a splat of
@@ -22,7 +25,7 @@ from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from ..metrics.image import psnr
-from .occlusion import Covisibility
+from .occlusion import Covisibility, outside_left_view
 
 SSIM_BORDER = 5  # (11 - 1) / 2: the centres a valid 11 x 11 window can have
 
@@ -47,6 +50,10 @@ def _frac(num: np.ndarray, den: np.ndarray) -> float:
     return float((num & den).sum() / n) if n else float("nan")
 
 
+def _psnr(pred: torch.Tensor, target: torch.Tensor, mask: np.ndarray) -> float:
+    return float(psnr(pred, target, torch.from_numpy(mask)[None])) if mask.any() else float("nan")
+
+
 def depth_errors(pred: np.ndarray, true: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     keep = mask & np.isfinite(true) & (true > 0) & np.isfinite(pred) & (pred > 0)
     if not keep.any():
@@ -63,12 +70,19 @@ def score_right_view(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, righ
     pred, target = torch.from_numpy(rgb)[None], torch.from_numpy(right)[None]
     holes = ~valid.astype(bool)
     decided = cov.covisible | cov.occluded
+    outside = outside_left_view(cov)
+    inside = cov.occluded & ~outside  # true occlusions: what a filler must invent from the surroundings
     wide = cov.occluded & ndimage.binary_erosion(~cov.covisible, np.ones((3, 3)), border_value=1)
     return {
         "psnr_covisible": float(psnr(pred, target, torch.from_numpy(cov.covisible)[None])),
         "ssim_covisible": masked_ssim(rgb, right, cov.covisible),
         # the warp alone: the fillers keep valid pixels exactly
         "psnr_covisible_warped": float(psnr(pred, target, torch.from_numpy(cov.covisible & ~holes)[None])),
+        "psnr_occluded": _psnr(pred, target, inside),
+        "ssim_occluded": masked_ssim(rgb, right, inside),
+        "psnr_outside_left": _psnr(pred, target, outside),
+        "occluded_inside_fraction": float(inside.mean()),
+        "outside_left_fraction": float(outside.mean()),
         "psnr_all": float(psnr(pred, target)),
         "ssim_all": masked_ssim(rgb, right, np.ones_like(cov.covisible)),
         "hole_recall": _frac(holes, cov.occluded),

@@ -86,6 +86,30 @@ def _downscale_disparity(d: np.ndarray, f: int) -> np.ndarray:
     return np.where(frac >= 0.5, mean / f, np.nan).astype(np.float32)
 
 
+def make_pair(left: np.ndarray, right: np.ndarray, disparity: np.ndarray, *, focal: float, cx: float, cy: float,
+              doffs: float, baseline: float, downscale: int = 1) -> StereoPair:
+    """A pair at full size (images (H, W, 3) in [0, 1], disparity NaN where unknown, principal point OpenCV-style:
+    pixel centres at integers, as Middlebury's calib.txt) area-downscaled by an integer factor and centre-cropped
+    to multiples of 16; calibration scaled and shifted to match."""
+    f = int(downscale)
+    if f < 1:
+        raise ValueError(f"downscale must be a positive integer, got {downscale}")
+    H, W = (left.shape[0] // f) * f, (left.shape[1] // f) * f
+    if H // f < SIZE_MULTIPLE or W // f < SIZE_MULTIPLE:
+        raise ValueError(f"a {left.shape[1]}x{left.shape[0]} pair downscaled {f}x is smaller than "
+                         f"{SIZE_MULTIPLE}x{SIZE_MULTIPLE} px")
+    imgs = [(downscale_local_mean(x[:H, :W].astype(np.float32), (f, f, 1))) for x in (left, right)]
+    d = _downscale_disparity(np.where(np.isfinite(disparity), disparity, np.nan).astype(np.float32), f)
+    # OpenCV-style principal point to centres-at-+0.5, then through an f x f box average
+    cx, cy = (cx + 0.5) / f, (cy + 0.5) / f
+    h, w = d.shape
+    ch, cw = (h // SIZE_MULTIPLE) * SIZE_MULTIPLE, (w // SIZE_MULTIPLE) * SIZE_MULTIPLE
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    crop = (slice(y0, y0 + ch), slice(x0, x0 + cw))
+    return StereoPair(imgs[0][crop].astype(np.float32), imgs[1][crop].astype(np.float32), d[crop],
+                      focal / f, cx - x0, cy - y0, doffs / f, baseline)
+
+
 def load_motorcycle(downscale: int = 1) -> StereoPair:
     """The Motorcycle pair, area-downscaled by an integer factor (as scikit-image made its copy) and centre-cropped
     to multiples of 16; calibration scaled and shifted to match."""
@@ -94,18 +118,8 @@ def load_motorcycle(downscale: int = 1) -> StereoPair:
     if downscale < 1:
         raise ValueError(f"downscale must be a positive integer, got {downscale}")
     left, right, disp = stereo_motorcycle()
-    f = int(downscale)
-    H, W = (left.shape[0] // f) * f, (left.shape[1] // f) * f
-    imgs = [(downscale_local_mean(x[:H, :W].astype(np.float32) / 255.0, (f, f, 1))) for x in (left, right)]
-    d = _downscale_disparity(np.where(np.isfinite(disp), disp, np.nan).astype(np.float32), f)
-    # the docstring's principal point, OpenCV-style at this size, to centres-at-+0.5 after an f x f box average
-    cx, cy = (CX + 0.5) / f, (CY + 0.5) / f
-    h, w = d.shape
-    ch, cw = (h // SIZE_MULTIPLE) * SIZE_MULTIPLE, (w // SIZE_MULTIPLE) * SIZE_MULTIPLE
-    y0, x0 = (h - ch) // 2, (w - cw) // 2
-    crop = (slice(y0, y0 + ch), slice(x0, x0 + cw))
-    return StereoPair(imgs[0][crop].astype(np.float32), imgs[1][crop].astype(np.float32), d[crop],
-                      FOCAL_PX / f, cx - x0, cy - y0, DOFFS_PX / f, BASELINE_M)
+    return make_pair(left.astype(np.float32) / 255.0, right.astype(np.float32) / 255.0, disp.astype(np.float32),
+                     focal=FOCAL_PX, cx=CX, cy=CY, doffs=DOFFS_PX, baseline=BASELINE_M, downscale=downscale)
 
 
 def stereo_trajectory(pair: StereoPair, frames: int) -> Cameras:
