@@ -485,7 +485,13 @@ def evaluate_dataset(
         if dataset not in READERS:
             fail(f"--dataset {dataset!r}: unknown; one of {', '.join(READERS)}")
         cfg = load_params(params, [*(set_ or []), *_eval_overrides(at_frame)])
+        from worldwarp.datasets import open_dataset
         from worldwarp.preflight import check_photo_depth
+
+        try:  # a root that holds no scenes is named before what the scenes' depth would be
+            open_dataset(dataset, root, n)
+        except DatasetError as e:
+            fail(str(e).splitlines()[0])
 
         # every scene is a photo run (its first frame): its depth is a choice here too
         check_photo_depth(cfg.model_copy(update={"scene": cfg.scene.model_copy(update={"image": f"{root}/*"})}))
