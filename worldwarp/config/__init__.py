@@ -17,6 +17,7 @@ from .estimator import EstimatorConfig
 from .evaluation import EvalConfig
 from .experiments import ExperimentsConfig
 from .lease import LeaseConfig
+from .memory import MemoryConfig, alias_fresh, unused_knobs
 from .remote import RemoteConfig, split_artifacts
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, apply_profile
 from .prompt import PromptConfig
@@ -49,6 +50,7 @@ class WorldWarpConfig(Section):
     trajectory: TrajectoryConfig = TrajectoryConfig()
     scene: SceneConfig = SceneConfig()
     splat: SplatConfig = SplatConfig()
+    memory: MemoryConfig = MemoryConfig()
     estimator: EstimatorConfig = EstimatorConfig()
     diffusion: DiffusionConfig = DiffusionConfig()
     prompt: PromptConfig = PromptConfig()
@@ -65,7 +67,7 @@ class WorldWarpConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _profile_layer(cls, data: Any) -> Any:
-        return split_artifacts(apply_profile(data))
+        return split_artifacts(apply_profile(alias_fresh(data)))
 
     @field_validator("artifacts")
     @classmethod
@@ -81,6 +83,13 @@ class WorldWarpConfig(Section):
     def _deterministic_backend(self) -> "WorldWarpConfig":
         if self.deterministic and self.splat.backend == "gsplat":
             raise ValueError("deterministic=true needs splat.backend=auto or torch (gsplat's backward adds with atomics)")
+        return self
+
+    @model_validator(mode="after")
+    def _memory_knobs_apply(self) -> "WorldWarpConfig":
+        unused = unused_knobs(self.memory)
+        if unused:
+            raise ValueError(f"{', '.join(unused)} only apply to memory.mode=world (it is {self.memory.mode})")
         return self
 
     @model_validator(mode="after")
