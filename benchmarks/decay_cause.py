@@ -1,7 +1,7 @@
 """Where the ~1 dB/chunk decay of the fresh cache comes from (issue 26): a decomposition, weight-free.
 
-Part A (the pipeline, demo size, classical filler, ground-truth estimator): a run with every render kept, then per
-chunk k, each against the procedural scene's exact render at the same poses:
+Part A (a finished run, e.g. the revisit benchmark's fresh run; classical filler, ground-truth estimator): per chunk
+k, each against the procedural scene's exact render at the same poses:
   hist      the history frames chunk k is fitted to (chunk k-1's output frames)
   fit       chunk k's cache rendered at those history poses            (what the 3DGS re-fit keeps)
   refit     fit vs hist                                                  (the re-fit's own loss)
@@ -13,7 +13,7 @@ Part B (the re-fit alone): 5 exact frames of one chunk, fitted, rendered at the 
 renders (with the rendered depth), ... ``--generations`` times; PSNR of each generation against the exact frames.
 No warp, no filler, no new views: only the resampling of the 3DGS re-fit.
 
-    OMP_NUM_THREADS=1 python benchmarks/decay_cause.py --chunks 4 --out docs/benchmarks/decay_cause.json
+    OMP_NUM_THREADS=1 python benchmarks/decay_cause.py --store RUN.zarr --out docs/benchmarks/decay_cause.json
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from stages.gaussians import load_gaussians  # noqa: E402
-from stages.runner import run_longshot  # noqa: E402
 from worldwarp.config import load_params  # noqa: E402
 from worldwarp.config.demo import DEMO_OVERRIDES  # noqa: E402
 from worldwarp.geometry.cameras import Cameras  # noqa: E402
@@ -46,26 +45,32 @@ def _p(a, b, m=None) -> float:
     return float(psnr(a, b, None if m is None else torch.as_tensor(np.asarray(m)).bool()).mean())
 
 
-def part_a(root: Path, chunks: int, steps: int, size: list[str]) -> list[dict]:
-    cfg = load_params(None, [*DEMO_OVERRIDES, *size, f"chunk.count={chunks}", f"splat.steps={steps}", f"artifacts={root}",
-                             "tracking.mlflow=false", "store.keep_renders=true"])
-    store = run_longshot(cfg, "decay")
+def part_a(store_path: Path) -> list[dict]:
+    """The decomposition on a finished run (e.g. benchmarks/revisit.py's fresh run); the warp is rendered again
+    from each chunk's cache, so the run need not have kept its renders."""
+    from worldwarp.config import validate
+    from worldwarp.store import RunStore
+
+    store = RunStore.open(store_path)
+    cfg = validate(store.params)
     scene = make_scene(cfg.scene.name)
     inp = store.read_input()
     K, w2c = np.asarray(inp["K"]), np.asarray(inp["w2c"])
     H, W = cfg.resolution.height, cfg.resolution.width
     rows = []
-    for k in range(chunks):
+    for k in range(cfg.chunk.count):
         geo = store.read_stage(k, "geometry")
         cams = Cameras(geo["K"], geo["w2c"], W, H)
         ex_rgb, ex_depth = (t.numpy() for t in scene.render(cams))
-        fit = render(load_gaussians(store, k), cams, backend="torch")
+        g = load_gaussians(store, k)
+        fit = render(g, cams, backend="torch")
         rel = np.abs(geo["depth"] - ex_depth) / ex_depth
         s = k * cfg.chunk.new_frames
         h = 1 if k == 0 else cfg.chunk.history
         sl = slice(s + h, s + cfg.chunk.frames)
-        ex_new = scene.render(Cameras(K[sl], w2c[sl], W, H))[0].numpy()
-        warped = store.read_array(k, "render", "rgb")[h:]
+        new_cams = Cameras(K[sl], w2c[sl], W, H)
+        ex_new = scene.render(new_cams)[0].numpy()
+        warped = render(g, new_cams, backend="torch").rgb.numpy()
         mask = store.read_array(k, "warp", "mask")[h:].astype(bool)
         out = store.read_array(k, "frames", "rgb")[h:]
         rows.append({"chunk": k, "hist": _p(geo["rgb"], ex_rgb), "fit": _p(fit.rgb, ex_rgb),
@@ -97,10 +102,9 @@ def part_b(generations: int, steps: int, exact_depth: bool, size: list[str]) -> 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--chunks", type=int, default=4)
+    ap.add_argument("--store", type=Path, help="a finished fresh run to decompose (part A); none: part B only")
     ap.add_argument("--steps", type=int, default=150, help="3DGS steps per chunk (the demo's)")
     ap.add_argument("--generations", type=int, default=4)
-    ap.add_argument("--root", type=Path, default=Path("/tmp/ww_decay"))
     ap.add_argument("--height", type=int, default=160)
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--out", type=Path)
@@ -110,7 +114,7 @@ def main() -> None:
     res = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "machine": f"{platform.node()} ({platform.processor() or platform.machine()}), shared 2-core, under load",
            "steps": a.steps, "size": [a.height, a.width],
-           "pipeline": part_a(a.root, a.chunks, a.steps, size),
+           "pipeline": part_a(a.store) if a.store else None,
            "refit_chain": part_b(a.generations, a.steps, False, size),
            "refit_chain_exact_depth": part_b(a.generations, a.steps, True, size)}
     if a.out:

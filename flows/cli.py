@@ -390,8 +390,26 @@ def _print_table(s: "RunStore") -> None:
         t.add_row(str(row.chunk), row.stage, row.status, row.key[:12] if row.key else "-",
                   f"{row.seconds:.2f}" if row.seconds is not None else "-", _size(row.nbytes))
     Console().print(t)
+    _print_memory(s)
     if "video" in report.damaged:
         typer.echo(f"video: damaged ({report.damaged['video'][0]})")
+
+
+def _print_memory(s: "RunStore") -> None:
+    """memory.mode=world: the stored frames each chunk's cache retrieved (video frame numbers, with gains)."""
+    from worldwarp.store import StoreError
+
+    rows = []
+    for k in s.chunks():
+        try:
+            got = s.stage_attrs(k, "gaussians").get("retrieved") if "gaussians" in s.stages(k) else None
+        except StoreError:  # an unreadable group shows as damaged in the table already
+            got = None
+        if got is not None:
+            rows.append(f"  chunk {k}: " + (", ".join(f"frame {r['video_frame']} (chunk {r['chunk']}, gain "
+                                                       f"{r['gain']:.2f})" for r in got) or "none"))
+    if rows:
+        typer.echo("world memory, frames retrieved per chunk:\n" + "\n".join(rows))
 
 
 @app.command()
