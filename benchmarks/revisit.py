@@ -211,7 +211,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=150, help="3DGS steps per chunk (the demo's 150)")
     ap.add_argument("--distance", type=float, default=1.0, help="metres of the out leg")
     ap.add_argument("--offset", type=float, default=0.05, help="metres the offset return lies to the right")
-    ap.add_argument("--modes", default="fresh,world", help="all: the modes to run")
+    ap.add_argument("--params", type=Path, help="all: take the settings from this params file's revisit section "
+                    "(and its seed and memory knobs) instead of the options")
     ap.add_argument("--set", action="append", default=[], help="extra key=value overrides (all runs)")
     ap.add_argument("--out", default="artifacts/revisit")
     a = ap.parse_args()
@@ -219,17 +220,34 @@ def main() -> None:
     if a.cmd == "run":
         run_one(a)
     elif a.cmd == "all":
-        for path in PATHS:
-            for filler in FILLERS:
-                for mode in a.modes.split(","):
-                    argv = [sys.executable, __file__, "run", "--mode", mode, "--filler", filler, "--path", path,
-                            *sum(([f"--{n}", str(getattr(a, n))] for n in ("scene", "height", "width", "chunks",
-                                  "steps", "distance", "offset", "out")), []),
-                            *sum((["--set", s] for s in a.set), [])]
-                    subprocess.run(argv, check=True)
-        write_report(Path(a.out))
+        run_all(a)
     else:
         write_report(Path(a.out))
+
+
+def run_all(a) -> None:
+    """Every path x filler x mode, one process each (its own peak memory), then the report."""
+    modes, fillers, paths, world = ["fresh", "world"], list(FILLERS), list(PATHS), []
+    if a.params:
+        from worldwarp.config import load_params as load
+
+        cfg = load(a.params)
+        rv = cfg.revisit
+        for n in ("scene", "height", "width", "chunks", "steps", "distance", "offset"):
+            setattr(a, n, getattr(rv, n))
+        modes, fillers, paths = rv.modes, rv.fillers, rv.paths
+        a.set = [*a.set, f"seed={cfg.seed}"]
+        world = [f"memory.{n}={v}" for n, v in cfg.memory.model_dump().items() if n != "mode"]
+    for path in paths:
+        for filler in fillers:
+            for mode in modes:
+                sets = [*a.set, *(world if mode == "world" else [])]
+                argv = [sys.executable, __file__, "run", "--mode", mode, "--filler", filler, "--path", path,
+                        *sum(([f"--{n}", str(getattr(a, n))] for n in ("scene", "height", "width", "chunks", "steps",
+                                                                       "distance", "offset", "out")), []),
+                        *sum((["--set", v] for v in sets), [])]
+                subprocess.run(argv, check=True)
+    write_report(Path(a.out))
 
 
 def write_report(out: Path) -> None:

@@ -26,7 +26,7 @@ from .inputs import prepare_inputs
 from .keys import all_keys, code_version, upstream
 
 # knobs that change where or how a run is reported (or belong to another benchmark), never what it computes
-NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments", "real_photo", "lease", "remote", "batch", "worker",
+NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments", "real_photo", "revisit", "lease", "remote", "batch", "worker",
                   "store"}
 MODULES = {"geometry": geometry, "gaussians": gaussians, "warp": warp, "denoise": denoise, "handoff": handoff}
 log = logging.getLogger("worldwarp.store")

@@ -22,6 +22,7 @@ from .remote import RemoteConfig, split_artifacts
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, apply_profile
 from .prompt import PromptConfig
 from .real_photo import RealPhotoConfig
+from .revisit import RevisitConfig
 from .scene import SceneConfig
 from .splat import SplatConfig
 from .store import StoreConfig
@@ -58,6 +59,7 @@ class WorldWarpConfig(Section):
     eval: EvalConfig = EvalConfig()
     experiments: ExperimentsConfig = ExperimentsConfig()
     real_photo: RealPhotoConfig = RealPhotoConfig()
+    revisit: RevisitConfig = RevisitConfig()
     lease: LeaseConfig = LeaseConfig()
     remote: RemoteConfig = RemoteConfig()
     store: StoreConfig = StoreConfig()
