@@ -447,14 +447,17 @@ def _size(n: int | None) -> str:
 @app.command()
 def export(store: StoreArg,
            out: Annotated[Path, typer.Option(help="output directory")] = Path("export"),
-           chunk: Annotated[int, typer.Option(help="chunk whose Gaussians go to the .ply (-1 = last)")] = -1) -> None:
-    """Write video.mp4, cameras.npz (K, R, t), gaussians.ply, transforms.json (nerfstudio), import_blender.py."""
+           chunk: Annotated[int, typer.Option(help="chunk whose Gaussians go to the .ply (-1 = last)")] = -1,
+           world: Annotated[bool, typer.Option("--world", help="also world.ply: the run's memory fused into one "
+                                               "cloud (memory.mode=world or append runs)")] = False) -> None:
+    """Write video.mp4, cameras.npz (K, R, t), gaussians.ply, transforms.json (nerfstudio), import_blender.py;
+    with --world also world.ply."""
     def go() -> None:
         from worldwarp.export import export_all
 
         # no _check_writable(out): it would leave an empty folder behind when the store is refused
         with _reading(store) as (s, _):
-            for p in export_all(s, out, chunk=chunk):
+            for p in export_all(s, out, chunk=chunk, world=world):
                 typer.echo(str(p))
     _guarded(go)()
 

@@ -125,26 +125,57 @@ def test_fresh_and_append_keep_their_keys_and_params():
     assert run_params(world)["memory"]["mode"] == "world" and "fresh" not in run_params(world)["splat"]
 
 
-def test_a_crashed_world_run_resumes_bit_identical(tmp_path):
+OVER = [*TINY, "resolution.height=32", "resolution.width=48", "chunk.frames=5", "chunk.history=2", "chunk.count=3",
+        "splat.steps=4", "memory.mode=world", "memory.min_gain=0", "tracking.mlflow=false"]
+
+
+@pytest.fixture(scope="module")
+def world_run(tmp_path_factory):
+    from stages.runner import run_longshot
+
+    torch.set_num_threads(1)
+    tmp = tmp_path_factory.mktemp("world")
+    return run_longshot(load_params(None, [*OVER, f"artifacts={tmp / 'ref'}"]), "w"), tmp
+
+
+def test_a_crashed_world_run_resumes_bit_identical(world_run, tmp_path):
     """A run with the world memory, stopped by an error in chunk 2's 3DGS stage, resumes to exactly the arrays
     and video of an uninterrupted run; chunk 2 retrieved a frame of an earlier chunk, shown in its attrs."""
     from stages.runner import run_longshot
     from worldwarp.store import RunStore
 
-    torch.set_num_threads(1)
-    over = [*TINY, "resolution.height=32", "resolution.width=48", "chunk.frames=5", "chunk.history=2",
-            "chunk.count=3", "splat.steps=4", "memory.mode=world", "memory.min_gain=0",
-            "tracking.mlflow=false"]
-    ref = run_longshot(load_params(None, [*over, f"artifacts={tmp_path / 'ref'}"]), "w")
+    ref, _ = world_run
 
     def boom(k: int, stage: str) -> None:
         if (k, stage) == (2, "gaussians"):
             raise KeyboardInterrupt
 
-    cfg = load_params(None, [*over, f"artifacts={tmp_path / 'cut'}"])
+    cfg = load_params(None, [*OVER, f"artifacts={tmp_path / 'cut'}"])
     with pytest.raises(KeyboardInterrupt):
         run_longshot(cfg, "w", on_stage=boom)
     again = run_longshot(cfg, "w")
     assert_same_run(ref, again)
     got = RunStore.open(again.path).stage_attrs(2, "gaussians")["retrieved"]
     assert got and all(r["chunk"] < 2 for r in got)
+
+def test_world_export_fuses_the_run_and_renders_a_camera_no_chunk_fitted(world_run):
+    """world.ply (export --world): the caches of every chunk, one Gaussian per voxel, fewer than they hold;
+    rendered at the run's last camera (no chunk fitted to that frame), within 2 dB of the last chunk's own cache."""
+    from worldwarp.export.files import export_world
+    from worldwarp.geometry.cameras import Cameras
+    from worldwarp.metrics.image import psnr
+    from worldwarp.scenes import make_scene
+    from worldwarp.splat import load_ply, render
+
+    from stages.gaussians import load_gaussians
+
+    store, tmp = world_run
+    g = load_ply(export_world(store, tmp / "world.ply"))
+    caches = [load_gaussians(store, k) for k in store.chunks()]
+    assert 0 < len(g) < sum(len(c) for c in caches)  # overlapping chunks: each surface once
+    inp = store.read_input()
+    cam = Cameras(inp["K"][-1:], inp["w2c"][-1:], 48, 32)
+    exact = make_scene("room").render(cam)[0]
+    own = float(psnr(render(caches[-1], cam, backend="torch").rgb, exact))
+    world = float(psnr(render(g, cam, backend="torch").rgb, exact))
+    assert world >= own - 2.0, (world, own)
