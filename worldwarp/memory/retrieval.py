@@ -38,18 +38,27 @@ def coverage(xyz: np.ndarray, z_seen: np.ndarray, age: np.ndarray, K: np.ndarray
     gx, gy = _cells(width, height, cfg.grid)
     F, P = z_seen.shape
     C = len(K)
-    pts = xyz.reshape(-1, 3).astype(np.float64)
-    cam = np.einsum("cij,nj->cni", w2c[:, :3, :3].astype(np.float64), pts) + w2c[:, None, :3, 3]
-    z = cam[..., 2]
+    X, Y, Z = xyz.reshape(-1, 3).astype(np.float64).T
+    R, t = w2c[:, :3, :3].astype(np.float64), w2c[:, :3, 3].astype(np.float64)
+
+    def row(i: int) -> np.ndarray:  # elementwise, not BLAS: the same bits whatever the thread count
+        return R[:, i, 0, None] * X + R[:, i, 1, None] * Y + R[:, i, 2, None] * Z + t[:, i, None]
+
+    x, y, z = row(0), row(1), row(2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        u = K[:, None, 0, 0] * cam[..., 0] / z + K[:, None, 0, 2]
-        v = K[:, None, 1, 1] * cam[..., 1] / z + K[:, None, 1, 2]
+        u = K[:, None, 0, 0] * x / z + K[:, None, 0, 2]
+        v = K[:, None, 1, 1] * y / z + K[:, None, 1, 2]
         inside = np.isfinite(z) & (z > 1e-6) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
     cx = np.clip(np.floor(np.where(inside, u, 0) * gx / width), 0, gx - 1).astype(np.int64)
     cy = np.clip(np.floor(np.where(inside, v, 0) * gy / height), 0, gy - 1).astype(np.int64)
     cell = np.arange(C)[:, None] * (gx * gy) + cy * gx + cx  # (C, F*P) flat index over every camera's cells
     zmin = np.full(C * gx * gy, np.inf)
-    _reduce_max(zmin, cell[inside], -z[inside], sign=-1)
+    zi = z[inside]
+    if zi.size:  # the min of z = the max of 1 - z / (1.01 max z), a value in (0, 1]
+        top = 1.01 * float(zi.max())
+        _reduce_max(zmin, cell[inside], 1 - zi / top)
+        hit = np.isfinite(zmin)
+        zmin[hit] = (1 - zmin[hit]) * top
     visible = inside & (z <= zmin[cell] * (1 + cfg.occlusion_tolerance))
     seen = np.broadcast_to(z_seen.reshape(1, -1).astype(np.float64), z.shape)
     age_w = np.broadcast_to(np.repeat(cfg.age_decay ** age.astype(np.float64), P)[None], z.shape)
@@ -61,14 +70,14 @@ def coverage(xyz: np.ndarray, z_seen: np.ndarray, age: np.ndarray, K: np.ndarray
     return out
 
 
-def _reduce_max(out: np.ndarray, idx: np.ndarray, val: np.ndarray, sign: int = 1) -> None:
-    """out[i] = sign * max(val at i) for every i in idx (np.maximum.at, by one sort: ~50x faster)."""
+def _reduce_max(out: np.ndarray, idx: np.ndarray, val: np.ndarray) -> None:
+    """out[i] = max(val at i) for every i in idx, for val in [0, 1] (np.maximum.at by one sort of idx * 2 + val)."""
     if not len(idx):
         return
-    order = np.lexsort((val, idx))
+    order = np.argsort(idx * 2.0 + val, kind="stable")
     idx, val = idx[order], val[order]
     last = np.r_[idx[1:] != idx[:-1], True]
-    out[idx[last]] = sign * val[last]
+    out[idx[last]] = val[last]
 
 
 def retrieve(cand: tuple[np.ndarray, np.ndarray, np.ndarray], hist: tuple[np.ndarray, np.ndarray, np.ndarray],
