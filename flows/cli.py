@@ -342,10 +342,28 @@ def _print_table(s: "RunStore", name: str) -> None:
         t.add_row(str(row.chunk), row.stage, row.status, row.key[:12] if row.key else "-",
                   f"{row.seconds:.2f}" if row.seconds is not None else "-", _size(row.nbytes))
     Console().print(t)
+    _print_memory(s)
     for rel, problems in report.damaged.items():  # each damaged path by name, the table's rows too
         typer.echo(f"{rel}: damaged ({problems[0]})")
     if report.damaged:
         typer.echo(f"repair it with `worldwarp resume {name}`")
+
+
+def _print_memory(s: "RunStore") -> None:
+    """memory.mode=world: the stored frames each chunk's cache retrieved (video frame numbers, with gains)."""
+    from worldwarp.store import StoreError
+
+    rows = []
+    for k in s.chunks():
+        try:
+            got = s.stage_attrs(k, "gaussians").get("retrieved") if "gaussians" in s.stages(k) else None
+        except StoreError:  # an unreadable group shows as damaged in the table already
+            got = None
+        if got is not None:
+            rows.append(f"  chunk {k}: " + (", ".join(f"frame {r['video_frame']} (chunk {r['chunk']}, gain "
+                                                       f"{r['gain']:.2f})" for r in got) or "none"))
+    if rows:
+        typer.echo("world memory, frames retrieved per chunk:\n" + "\n".join(rows))
 
 
 @app.command()
@@ -386,14 +404,17 @@ def _size(n: int | None) -> str:
 @app.command()
 def export(store: StoreArg,
            out: Annotated[Path, typer.Option(help="output directory")] = Path("export"),
-           chunk: Annotated[int, typer.Option(help="chunk whose Gaussians go to the .ply (-1 = last)")] = -1) -> None:
-    """Write video.mp4, cameras.npz (K, R, t), gaussians.ply, transforms.json (nerfstudio), import_blender.py."""
+           chunk: Annotated[int, typer.Option(help="chunk whose Gaussians go to the .ply (-1 = last)")] = -1,
+           world: Annotated[bool, typer.Option("--world", help="also world.ply: the run's memory fused into one "
+                                               "cloud (memory.mode=world or append runs)")] = False) -> None:
+    """Write video.mp4, cameras.npz (K, R, t), gaussians.ply, transforms.json (nerfstudio), import_blender.py;
+    with --world also world.ply."""
     def go() -> None:
         from worldwarp.export import export_all
 
         # no check_writable(out): it would leave an empty folder behind when the store is refused
         with _reading(store) as (s, name):
-            for p in export_all(s, out, chunk=chunk, name=name):
+            for p in export_all(s, out, chunk=chunk, name=name, world=world):
                 typer.echo(str(p))
     guarded(go)()
 

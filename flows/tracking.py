@@ -222,6 +222,20 @@ class Tracker:
         self.client.set_terminated(self.parent_id, status=status)
 
 
+def memory_metrics(attrs: dict[str, Any]) -> dict[str, float | None]:
+    """The world memory's numbers of one chunk (memory.mode=world; none otherwise): frames retrieved, the oldest
+    video frame among them, the index's size and the stored frames searched, coverage and retrieval time."""
+    got = attrs.get("retrieved")
+    if got is None:
+        return {}
+    return {"memory_retrieved": float(len(got)),
+            "memory_oldest_frame": float(min(r["video_frame"] for r in got)) if got else None,
+            "memory_candidates": attrs.get("memory_candidates"), "memory_index_bytes": attrs.get("memory_index_bytes"),
+            "memory_coverage_history": attrs.get("coverage_history"),
+            "memory_coverage_retrieved": attrs.get("coverage_retrieved"),
+            "seconds_retrieval": attrs.get("retrieval_seconds")}
+
+
 def chunk_metrics(store: RunStore, k: int, frames: np.ndarray, warp_rgb: np.ndarray | None,
                   warp_mask: np.ndarray) -> dict[str, float | None]:
     """Numbers of one finished chunk: stage times, holes, cache size, estimator residuals, warp-vs-output
@@ -237,6 +251,7 @@ def chunk_metrics(store: RunStore, k: int, frames: np.ndarray, warp_rgb: np.ndar
     # the estimator's alignment residuals (depth scale/shift/error, pose error after Sim(3)) are drift signals
     out.update({n: v for n, v in store.stage_attrs(k, "geometry").items() if n.startswith("residual_")})
     out["gaussians"] = float(store.stage_attrs(k, "gaussians").get("count", 0))
+    out.update(memory_metrics(store.stage_attrs(k, "gaussians")))
     loss = store.read_array(k, "gaussians", "loss").astype(float)
     out["splat_final_loss"] = float(loss[-1]) if loss.size else None
     if warp_rgb is None:  # dropped already (store.keep_renders): logged late, after the next chunk finished

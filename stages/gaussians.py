@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -22,15 +24,45 @@ def load_gaussians(store, k: int) -> Gaussians:
 def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray], dict]:
     geo = store.read_stage(k, "geometry")
     device = resolve_device(cfg)
+    extra: dict[str, np.ndarray] = {}
+    attrs: dict = {}
+    valid = None
+    if cfg.memory.mode == "world":
+        geo, valid, extra, attrs = _with_memory(store, k, cfg, geo)
     t = {n: torch.from_numpy(np.asarray(geo[n])).to(device) for n in ("rgb", "depth", "K", "w2c")}
     init = None
-    if k > 0 and not cfg.splat.fresh:
+    if k > 0 and cfg.memory.mode == "append":
         init = load_gaussians(store, k - 1).to(device)
+    t0 = time.perf_counter()
     g, losses = build_cache(t["rgb"], t["depth"], t["K"], t["w2c"], cfg.splat, backend=cfg.splat.backend,
-                            progress=True, seed=cfg.seed + k, init=init)
+                            progress=True, seed=cfg.seed + k, init=init,
+                            valid=None if valid is None else torch.from_numpy(valid).to(device))
     arrays = {f: to_np(getattr(g, f)).astype(np.float32) for f in FIELDS}
     arrays["loss"] = np.asarray(losses, np.float32)
-    return arrays, {"count": len(g), "final_loss": float(losses[-1]) if losses else None}
+    return {**arrays, **extra}, {"count": len(g), "final_loss": float(losses[-1]) if losses else None,
+                                 "fit_seconds": round(time.perf_counter() - t0, 4), **attrs}
+
+
+def _with_memory(store, k: int, cfg: WorldWarpConfig, geo: dict) -> tuple[dict, np.ndarray, dict, dict]:
+    """The fit's frames in world mode: the retrieved ones first (their seeds win dedup, so a well-seen surface is
+    seeded from its best observation), then the history frames; retrieved frames seed only where their depth was
+    observed, not hole-filled."""
+    from .memory import SOURCE_FIELDS, recall
+
+    r = recall(store, k, cfg, geo)
+    frames = {n: np.concatenate([r.frames[n], np.asarray(geo[n])]).astype(np.float32) for n in SOURCE_FIELDS}
+    valid = np.concatenate([r.frames["confidence"] >= 0.5, np.ones(np.asarray(geo["depth"]).shape, bool)])
+    return frames, valid, {"memory_xyz": r.index.xyz, "memory_z": r.index.z}, r.attrs
+
+
+def retrieved_sources(store, k: int) -> dict[str, np.ndarray] | None:
+    """depth, K, w2c of the frames chunk k's world-mode cache retrieved (None for other modes): the official mask
+    checks warped pixels against every frame the cache was fitted to."""
+    got = store.stage_attrs(k, GROUP).get("retrieved")
+    if not got:
+        return None
+    return {n: np.stack([np.asarray(store.read_array(r["chunk"], "geometry", n, r["frame"])) for r in got])
+            for n in ("depth", "K", "w2c")}
 
 
 def run(store, k: int, cfg: WorldWarpConfig, key: str):

@@ -31,7 +31,10 @@ def stage_params(cfg: WorldWarpConfig, stage: str, k: int) -> dict[str, Any]:
                 "render": {n: s[n] for n in render_knobs}, "estimator": cfg.estimator.model_dump(mode="json")}
     if stage == "gaussians":
         fit = {n: v for n, v in s.items() if n not in render_knobs | mask_knobs or n == "pixel_offset"}
-        return {"chunk": k, "splat": fit, "seed": cfg.seed}
+        if cfg.memory.mode == "world":
+            return {"chunk": k, "splat": fit, "seed": cfg.seed, "memory": cfg.memory.model_dump(mode="json")}
+        # fresh/append keep the key they had as splat.fresh, so stores made before memory.mode stay valid
+        return {"chunk": k, "splat": {**fit, "fresh": cfg.memory.mode == "fresh"}, "seed": cfg.seed}
     if stage == "warp":
         return {"chunk": k, "frames": cfg.chunk.frames, "history": cfg.chunk.history,
                 "backend": s["backend"], "render": {n: s[n] for n in sorted(render_knobs | mask_knobs)}}
@@ -48,7 +51,8 @@ def upstream(stage: str, k: int, cfg: WorldWarpConfig) -> list[tuple[int, str]]:
     if stage == "geometry":
         return [] if k == 0 else [(k - 1, "handoff"), (k - 1, "gaussians")]
     if stage == "gaussians":
-        prev = [(k - 1, "gaussians")] if (k > 0 and not cfg.splat.fresh) else []
+        # world reads earlier chunks' groups too, all upstream of (k, geometry) already
+        prev = [(k - 1, "gaussians")] if (k > 0 and cfg.memory.mode == "append") else []
         return [(k, "geometry")] + prev
     return {"warp": [(k, "gaussians")], "denoise": [(k, "warp")], "handoff": [(k, "denoise")]}[stage]
 

@@ -27,7 +27,7 @@ from .inputs import prepare_inputs
 from .keys import all_keys, code_version, upstream
 
 # knobs that change where, how fast or how a run is reported (or belong to another benchmark), not what it asks for
-NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments", "real_photo", "lease", "remote", "batch", "worker",
+NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments", "real_photo", "revisit", "lease", "remote", "batch", "worker",
                   "store", "threads"}
 MODULES = {"geometry": geometry, "gaussians": gaussians, "warp": warp, "denoise": denoise, "handoff": handoff}
 log = logging.getLogger("worldwarp.store")
@@ -88,10 +88,21 @@ class _Plan:
     create: str | None  # the run id to create under <artifacts>/runs, or None to reopen ``path``
 
 
+def run_params(cfg: WorldWarpConfig) -> dict[str, Any]:
+    """The params a store keeps. fresh and append write ``splat.fresh`` as before ``memory.mode`` existed, so stores
+    (and run ids) made before it resume unchanged; world adds its ``memory`` section."""
+    params = cfg.model_dump(mode="json", exclude=NOT_RUN_PARAMS | {"memory"})
+    if cfg.memory.mode == "world":
+        params["memory"] = cfg.memory.model_dump(mode="json")
+    else:  # the other memory knobs are defaults here (the config refuses them otherwise)
+        params["splat"]["fresh"] = cfg.memory.mode == "fresh"
+    return params
+
+
 def _plan(cfg: WorldWarpConfig, run_id: str | None, replace: bool, store_path: Path | str | None) -> _Plan:
     inputs = prepare_inputs(cfg)
     # where the store lives is not part of what the run computes
-    params = cfg.model_dump(mode="json", exclude=NOT_RUN_PARAMS)
+    params = run_params(cfg)
     common = dict(params=params, input_digest=inputs.digest, code_version=code_version("geometry"),
                   total_frames=cfg.chunk.total_frames, frame_shape=(cfg.resolution.height, cfg.resolution.width),
                   replace_params=replace, settings=run_settings(cfg), plan=run_plan(cfg))

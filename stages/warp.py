@@ -16,7 +16,7 @@ from worldwarp.splat import Sources, warp
 from worldwarp.store import StoreError
 
 from .common import once, resolve_device, span, to_np
-from .gaussians import load_gaussians
+from .gaussians import load_gaussians, retrieved_sources
 from .inputs import chunk_cameras
 
 GROUP = "warp"
@@ -60,7 +60,11 @@ def _compute(store, k: int, cfg: WorldWarpConfig, key: str) -> tuple[dict[str, n
     cams = chunk_cameras(store.read_input(), sp).to(device)
     geo = store.read_stage(k, "geometry")
     # the frames the cache was fitted to: the official mask checks every warped pixel against their depth
-    sources = Sources(*(torch.from_numpy(np.asarray(geo[n])) for n in ("depth", "K", "w2c")))
+    src = {n: np.asarray(geo[n]) for n in ("depth", "K", "w2c")}
+    extra = retrieved_sources(store, k)
+    if extra:  # world memory: the retrieved frames were fitted to as well
+        src = {n: np.concatenate([extra[n], src[n]]) for n in src}
+    sources = Sources(*(torch.from_numpy(src[n]) for n in ("depth", "K", "w2c")))
     out = warp(load_gaussians(store, k).to(device), cams, cfg.splat, sources, backend=cfg.splat.backend)
     rgb, depth, alpha, mask = (to_np(x) for x in (out.rgb, out.depth, out.alpha, out.mask))
     # the history frames are known exactly: they replace their renders and count as valid

@@ -17,10 +17,12 @@ from .estimator import EstimatorConfig
 from .evaluation import EvalConfig
 from .experiments import ExperimentsConfig
 from .lease import LeaseConfig
+from .memory import MemoryConfig, alias_fresh, unused_knobs
 from .remote import RemoteConfig, split_artifacts
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, apply_profile
 from .prompt import PromptConfig
 from .real_photo import RealPhotoConfig
+from .revisit import RevisitConfig
 from .scene import SceneConfig
 from .splat import SplatConfig
 from .store import StoreConfig
@@ -53,6 +55,7 @@ class WorldWarpConfig(Section):
     trajectory: TrajectoryConfig = TrajectoryConfig()
     scene: SceneConfig = SceneConfig()
     splat: SplatConfig = SplatConfig()
+    memory: MemoryConfig = MemoryConfig()
     estimator: EstimatorConfig = EstimatorConfig()
     diffusion: DiffusionConfig = DiffusionConfig()
     prompt: PromptConfig = PromptConfig()
@@ -60,6 +63,7 @@ class WorldWarpConfig(Section):
     eval: EvalConfig = EvalConfig()
     experiments: ExperimentsConfig = ExperimentsConfig()
     real_photo: RealPhotoConfig = RealPhotoConfig()
+    revisit: RevisitConfig = RevisitConfig()
     lease: LeaseConfig = LeaseConfig()
     remote: RemoteConfig = RemoteConfig()
     store: StoreConfig = StoreConfig()
@@ -69,7 +73,7 @@ class WorldWarpConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _profile_layer(cls, data: Any) -> Any:
-        return split_artifacts(apply_profile(data))
+        return split_artifacts(apply_profile(alias_fresh(data)))
 
     @field_validator("artifacts")
     @classmethod
@@ -85,6 +89,13 @@ class WorldWarpConfig(Section):
     def _deterministic_backend(self) -> "WorldWarpConfig":
         if self.deterministic and self.splat.backend == "gsplat":
             raise ValueError("deterministic=true needs splat.backend=auto or torch (gsplat's backward adds with atomics)")
+        return self
+
+    @model_validator(mode="after")
+    def _memory_knobs_apply(self) -> "WorldWarpConfig":
+        unused = unused_knobs(self.memory)
+        if unused:
+            raise ValueError(f"{', '.join(unused)} only apply to memory.mode=world (it is {self.memory.mode})")
         return self
 
     @model_validator(mode="after")

@@ -37,6 +37,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "strength": 0.8,
             "negative_prompt": OFFICIAL_NEGATIVE_PROMPT,
         },
+        # the paper's cache: rebuilt from the newest frames each chunk
+        "memory": {"mode": "fresh"},
         # their GS3DWarper as pose_control.py calls it: init, Adam, loss and the validity mask (docs/BENCHMARKS.md)
         "splat": {
             "max_points_per_frame": 50_000,

@@ -2,6 +2,7 @@
 
 The defaults are this project's recipe ("longshot"); PROFILES["official"]["splat"] (config/profiles.py) holds the
 authors' values of the knobs where their recipe differs (src/ttt3r/ttt3r.py and pose_control.py, commit 0396b80).
+``splat.fresh`` is gone: it is the deprecated alias of ``memory.mode`` (fresh/append), see config/memory.py.
 """
 
 from typing import Literal
@@ -17,7 +18,6 @@ class SplatConfig(Section):
     APPLIES = dict.fromkeys(("mask_threshold", "geo_depth_tolerance", "geo_min_views"), _OFFICIAL_MASK)
     backend: Literal["auto", "gsplat", "torch"] = Field("auto", description="auto: gsplat on CUDA, PyTorch reference otherwise")
     steps: int = Field(500, ge=0, le=100_000, description="optimisation steps per chunk (one random source view per step)")
-    fresh: bool = Field(True, description="rebuild the cache from only the newest frames each chunk (the paper's choice)")
     # -- initialisation
     subsample: int = Field(1, ge=1, le=64, description="keep every n-th pixel (per axis) when seeding Gaussians")
     max_points_per_frame: int = Field(0, ge=0, description="seed at most this many pixels per frame, drawn at random without replacement (seeded); 0: all")

@@ -1,0 +1,261 @@
+"""Revisit benchmark (issue 26): does the longshot remember? Exact and weight-free, on a procedural scene.
+
+Paths (out leg = a forward camera file of ``(frames + 1) // 2`` cameras, ``--distance`` metres):
+  identical  the file played with trajectory.extend=pingpong: frame j on the way back has exactly the pose of
+             frame 2 (M - 1) - j on the way out
+  offset     the same way back, every camera moved ``--offset`` metres to its right (a file of every frame)
+Fillers:
+  classical  the project's push-pull filler (diffusion.backend=classical)
+  oracle     a benchmark backend, never a default: holes filled with the scene's exact render, perturbed per chunk
+             (a colour gain per channel in [0.85, 1.15], Gaussian noise sigma 0.02, a shift of up to 2 px), a
+             stand-in for a generator that invents plausible but different content each time. Its runs carry
+             ``diffusion.prompt`` = "noisy-oracle ..." so their content keys never meet a classical run's.
+Metrics (one JSON per run): revisit PSNR/SSIM between the two frames at each identical pose (by gap), PSNR/SSIM
+against the exact render per frame, per chunk and per leg, hole fraction, Gaussians, retrieval, 3DGS fit and chunk
+time per chunk, the frames retrieved, peak RSS of the run's process. ``report`` writes metrics.json, a table
+(results.md), per-frame PSNR curves per mode and the revisit matrix (frame x frame PSNR where poses match).
+
+    OMP_NUM_THREADS=1 python benchmarks/revisit.py run --mode world --filler classical --path identical --out DIR
+    python benchmarks/revisit.py report DIR
+    python benchmarks/revisit.py all --out DIR          (every mode x filler x path, one process each, then report)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from stages.common import once  # noqa: E402
+from stages.inputs import _start_pose, chunk_cameras  # noqa: E402
+from stages.keys import all_keys  # noqa: E402
+from stages.runner import run_longshot  # noqa: E402
+from worldwarp.chunks import chunk_span  # noqa: E402
+from worldwarp.config import load_params  # noqa: E402
+from worldwarp.config.camera import TrajectoryConfig  # noqa: E402
+from worldwarp.geometry.cameras import Cameras  # noqa: E402
+from worldwarp.geometry.trajectory import make_trajectory  # noqa: E402
+from worldwarp.geometry.trajectory_io import save_cameras_npz  # noqa: E402
+from worldwarp.metrics.image import psnr, ssim  # noqa: E402
+from worldwarp.scenes import make_scene  # noqa: E402
+
+MODES, FILLERS, PATHS = ("fresh", "append", "world"), ("classical", "oracle"), ("identical", "offset")
+
+
+def settings(a) -> list[str]:
+    return [f"resolution.height={a.height}", f"resolution.width={a.width}", "chunk.frames=17", "chunk.history=5",
+            f"chunk.count={a.chunks}", f"splat.steps={a.steps}", "trajectory.fov_deg=60.0", f"scene.name={a.scene}",
+            "diffusion.backend=classical", "device=cpu", "tracking.mlflow=false", "store.keep_renders=false"]
+
+
+def camera_file(a, total: int, out: Path) -> tuple[Path, list[str]]:
+    """The path's camera file and the trajectory overrides that play it."""
+    cfg = load_params(None, settings(a))
+    m = (total + 1) // 2
+    tr = TrajectoryConfig(preset="forward", distance=a.distance, fov_deg=60.0)
+    cams = make_trajectory(tr, m, a.width, a.height, _start_pose(cfg))
+    if a.path == "identical":
+        path = save_cameras_npz(out / f"out_leg_{m}.npz", cams)
+        return path, [f"trajectory.file={path}", "trajectory.extend=pingpong"]
+    back = torch.arange(2 * (m - 1) - m, -1, -1)[: total - m]  # frame m + i has the pose of frame m - 2 - i
+    w2c = cams.w2c[back].clone()
+    w2c[:, 0, 3] -= a.offset  # camera centre moved along its own x axis (right): t' = t - offset * e_x
+    full = Cameras(torch.cat([cams.K, cams.K[back]]), torch.cat([cams.w2c, w2c]), a.width, a.height)
+    path = save_cameras_npz(out / f"offset_{total}_{a.offset:g}.npz", full)
+    return path, [f"trajectory.file={path}", "trajectory.extend=error"]
+
+
+def oracle_frames(store, k: int, cfg, scene) -> tuple[dict, dict]:
+    """Chunk k's frames: the warp where valid, the exact render perturbed per chunk in the holes."""
+    from stages.warp import read_render
+
+    sp = chunk_span(cfg.chunk, k)
+    rgb = np.asarray(read_render(store, k), np.float32)
+    mask = np.asarray(store.read_array(k, "warp", "mask")).astype(bool)
+    exact = scene.render(chunk_cameras(store.read_input(), sp))[0].numpy()
+    rng = np.random.default_rng(cfg.seed + 1000 + k)
+    gain = rng.uniform(0.85, 1.15, 3).astype(np.float32)
+    dy, dx = (int(v) for v in rng.integers(-2, 3, 2))
+    fake = np.roll(exact, (dy, dx), axis=(1, 2)) * gain + rng.normal(0, 0.02, exact.shape).astype(np.float32)
+    out = np.where(mask[..., None], rgb, np.clip(fake, 0, 1)).astype(np.float32)
+    out[: sp.history] = rgb[: sp.history]
+    return {"rgb": out}, {"denoiser": "noisy-oracle", "gain": gain.tolist(), "shift": [dy, dx],
+                          "hole_fraction": float(1 - mask[sp.history:].mean())}
+
+
+def run_one(a) -> Path:
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    total = 17 + (a.chunks - 1) * 12
+    cam_path, traj = camera_file(a, total, out)
+    name = f"{a.scene}_{a.path}_{a.filler}_{a.mode}"
+    extra = [f"memory.mode={a.mode}", f"artifacts={out / 'artifacts'}", *traj]
+    if a.filler == "oracle":
+        extra.append("diffusion.prompt=noisy-oracle benchmark filler (benchmarks/revisit.py)")
+    cfg = load_params(None, [*settings(a), *extra, *a.set])
+    scene = make_scene(cfg.scene.name)
+    holder = {}
+
+    def on_open(store):
+        holder["store"] = store
+
+    def on_stage(k: int, stage: str) -> None:
+        if a.filler == "oracle" and stage == "denoise":
+            store = holder["store"]
+            key = all_keys(cfg, store.attrs["input_digest"])[(k, "denoise")]
+            once(store, k, "frames", key, lambda: oracle_frames(store, k, cfg, scene))
+
+    t0 = time.perf_counter()
+    stamps: list[float] = []
+    store = run_longshot(cfg, name, on_open=on_open, on_stage=on_stage, replace=True,
+                         on_chunk=lambda k: stamps.append(time.perf_counter()))
+    wall = time.perf_counter() - t0
+    res = {"name": name, "mode": a.mode, "filler": a.filler, "path": a.path, "scene": a.scene,
+           "size": [a.height, a.width], "chunks": a.chunks, "steps": a.steps, "frames": total, "wall_s": wall,
+           "chunk_wall_s": np.diff([t0, *stamps]).tolist(), "peak_rss_mb": peak_rss_mb(),
+           **score(store, cfg, scene, total), "camera_file": str(cam_path)}
+    path = out / f"{name}.json"
+    path.write_text(json.dumps(res, indent=1))
+    print(json.dumps({k: v for k, v in res.items() if not isinstance(v, list)}, indent=1))
+    return path
+
+
+def peak_rss_mb() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 1024 if sys.platform != "darwin" else r / 2**20
+
+
+def score(store, cfg, scene, total: int) -> dict:
+    inp = store.read_input()
+    K, w2c = np.asarray(inp["K"]), np.asarray(inp["w2c"])
+    H, W = cfg.resolution.height, cfg.resolution.width
+    video = torch.from_numpy(store.read_video().astype(np.float32) / 255.0)
+    exact = torch.cat([scene.render(Cameras(K[i:i + 16], w2c[i:i + 16], W, H))[0] for i in range(0, total, 16)])
+    p, s = psnr(video, exact).tolist(), ssim(video, exact).tolist()
+    m = (total + 1) // 2
+    legs = {"out": list(range(1, m)), "back": list(range(m, total))}
+    res = {"psnr": p, "ssim": s, "leg_psnr": {n: float(np.mean([p[i] for i in v])) for n, v in legs.items()},
+           "leg_ssim": {n: float(np.mean([s[i] for i in v])) for n, v in legs.items()}}
+    res.update(revisits(video, K, w2c, m, total))
+    res["per_chunk"] = per_chunk(store, cfg, p, s)
+    return res
+
+
+def _centres(w2c: np.ndarray) -> np.ndarray:
+    return -np.einsum("nji,nj->ni", w2c[:, :3, :3], w2c[:, :3, 3])
+
+
+def revisits(video: torch.Tensor, K: np.ndarray, w2c: np.ndarray, m: int, total: int) -> dict:
+    """Pairs (out frame i, back frame j) whose cameras are identical (revisit consistency) and the matrix of every
+    pair within 10 cm and 5 degrees (the picture)."""
+    c = _centres(w2c)
+    rot = w2c[:, :3, :3]
+    pairs, matrix = [], np.full((m, total - m), np.nan)
+    for j in range(m, total):
+        for i in range(m):
+            dist = float(np.linalg.norm(c[i] - c[j]))
+            ang = float(np.degrees(np.arccos(np.clip((np.trace(rot[i].T @ rot[j]) - 1) / 2, -1, 1))))
+            if dist < 0.10 and ang < 5:
+                matrix[i, j - m] = float(psnr(video[j:j + 1], video[i:i + 1]))
+            if dist < 1e-5 and ang < 1e-3:
+                pairs.append((i, j))
+    if not pairs:
+        return {"revisit_pairs": 0, "revisit_matrix": np.where(np.isnan(matrix), None, matrix).tolist()}
+    i, j = (list(t) for t in zip(*pairs))
+    rp, rs = psnr(video[j], video[i]).tolist(), ssim(video[j], video[i]).tolist()
+    gaps = [b - a for a, b in pairs]
+    bins = [(0, 12), (13, 24), (25, 48), (49, 72), (73, 10**9)]
+    by_gap = {f"{lo}-{hi if hi < 10**9 else 'max'}": float(np.mean([v for v, g in zip(rp, gaps) if lo <= g <= hi]))
+              for lo, hi in bins if any(lo <= g <= hi for g in gaps)}
+    return {"revisit_pairs": len(pairs), "revisit_psnr_mean": float(np.mean(rp)), "revisit_psnr_min": float(np.min(rp)),
+            "revisit_ssim_mean": float(np.mean(rs)), "revisit_psnr_by_gap": by_gap,
+            "revisit_matrix": np.where(np.isnan(matrix), None, matrix).tolist()}
+
+
+def per_chunk(store, cfg, p: list[float], s: list[float]) -> list[dict]:
+    rows = []
+    for k in range(cfg.chunk.count):
+        sp = chunk_span(cfg.chunk, k)
+        new = range(sp.new_start, sp.stop)
+        g = store.stage_attrs(k, "gaussians")
+        rows.append({"chunk": k, "psnr": float(np.mean([p[i] for i in new])), "ssim": float(np.mean([s[i] for i in new])),
+                     "hole_fraction": store.stage_attrs(k, "warp").get("hole_fraction"), "gaussians": g.get("count"),
+                     "gaussians_s": g.get("compute_seconds"), "fit_s": g.get("fit_seconds"),
+                     "retrieval_s": g.get("retrieval_seconds"), "retrieved": [r["video_frame"] for r in g.get("retrieved", [])],
+                     "coverage_history": g.get("coverage_history"), "coverage_retrieved": g.get("coverage_retrieved")})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("cmd", choices=("run", "report", "all"))
+    ap.add_argument("--mode", choices=MODES, default="world")
+    ap.add_argument("--filler", choices=FILLERS, default="classical")
+    ap.add_argument("--path", choices=PATHS, default="identical")
+    ap.add_argument("--scene", default="room")
+    ap.add_argument("--height", type=int, default=160)
+    ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--chunks", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=150, help="3DGS steps per chunk (the demo's 150)")
+    ap.add_argument("--distance", type=float, default=1.0, help="metres of the out leg")
+    ap.add_argument("--offset", type=float, default=0.05, help="metres the offset return lies to the right")
+    ap.add_argument("--params", type=Path, help="all: take the settings from this params file's revisit section "
+                    "(and its seed and memory knobs) instead of the options")
+    ap.add_argument("--set", action="append", default=[], help="extra key=value overrides (all runs)")
+    ap.add_argument("--out", default="artifacts/revisit")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    if a.cmd == "run":
+        run_one(a)
+    elif a.cmd == "all":
+        run_all(a)
+    else:
+        write_report(Path(a.out))
+
+
+def run_all(a) -> None:
+    """Every path x filler x mode, one process each (its own peak memory), then the report."""
+    modes, fillers, paths, world = ["fresh", "world"], list(FILLERS), list(PATHS), []
+    if a.params:
+        from worldwarp.config import load_params as load
+
+        cfg = load(a.params)
+        rv = cfg.revisit
+        for n in ("scene", "height", "width", "chunks", "steps", "distance", "offset"):
+            setattr(a, n, getattr(rv, n))
+        modes, fillers, paths = rv.modes, rv.fillers, rv.paths
+        a.set = [*a.set, f"seed={cfg.seed}"]
+        world = [f"memory.{n}={v}" for n, v in cfg.memory.model_dump().items() if n != "mode"]
+    for path in paths:
+        for filler in fillers:
+            for mode in modes:
+                sets = [*a.set, *(world if mode == "world" else [])]
+                argv = [sys.executable, __file__, "run", "--mode", mode, "--filler", filler, "--path", path,
+                        *sum(([f"--{n}", str(getattr(a, n))] for n in ("scene", "height", "width", "chunks", "steps",
+                                                                       "distance", "offset", "out")), []),
+                        *sum((["--set", v] for v in sets), [])]
+                subprocess.run(argv, check=True)
+    write_report(Path(a.out))
+
+
+def write_report(out: Path) -> None:
+    from revisit_report import write  # benchmarks/revisit_report.py: the table, metrics.json and the pictures
+
+    write(out, datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+          f"{platform.node()} ({platform.machine()}), shared 2-core CPU under load")
+
+
+if __name__ == "__main__":
+    main()

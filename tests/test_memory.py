@@ -1,0 +1,181 @@
+"""World memory (memory.mode, docs/MEMORY.md): retrieval on paths with exactly known poses, bounded size over many
+chunks, the splat.fresh alias, and a bit-identical resume of a run with the memory on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY, assert_same_run
+from worldwarp.config import ConfigError, load_params
+from worldwarp.config.memory import MemoryConfig
+from worldwarp.memory import frame_index, retrieve
+from worldwarp.splat import init_from_rgbd
+
+W, H, F = 64, 48, 40.0
+WALL = 5.0  # a frontal wall at z = 5: every camera below looks at it along +z
+
+
+def _cams(xs, z0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    K = np.tile(np.array([[F, 0, W / 2], [0, F, H / 2], [0, 0, 1]], np.float32), (len(xs), 1, 1))
+    w2c = np.tile(np.eye(4, dtype=np.float32), (len(xs), 1, 1))
+    w2c[:, 0, 3] = -np.asarray(xs, np.float32)  # camera centre at (x, 0, z0)
+    w2c[:, 2, 3] = -z0
+    return K, w2c
+
+
+def _index(xs, age, z0: float = 0.0):
+    K, w2c = _cams(xs, z0)
+    depth = np.full((len(xs), H, W), WALL - z0, np.float32)
+    idx = frame_index(depth, K, w2c, np.ones_like(depth), stride=4)
+    return idx.xyz, idx.z, np.full(len(xs), age) if np.isscalar(age) else np.asarray(age)
+
+
+def _cat(*parts):
+    return tuple(np.concatenate(p) for p in zip(*parts))
+
+
+def test_retrieval_finds_the_frames_a_returning_path_sees_again():
+    """An out leg x = 0..7 m stored chunk by chunk; the camera is now at x = 9 (history) and returns to x = 0.2:
+    the frames taken near x = 0 are picked, nearest first, and none of the far ones."""
+    out = [_index([2.0 * j, 2.0 * j + 0.5], age=j) for j in range(4)]  # chunk j stored x = 2j, 2j + 0.5
+    cand = _cat(*out)
+    hist = _index([9.0], age=4)
+    K, w2c = _cams([0.2, 0.3, 0.4])
+    r = retrieve(cand, hist, K, w2c, W, H, MemoryConfig(mode="world", retrieve=2, min_gain=0.01))
+    xs = [0, 0.5, 2, 2.5, 4, 4.5, 6, 6.5]
+    assert [xs[c] for c in r.chosen][:1] == [0]  # the frame at x = 0 sees the new cameras' wall best
+    assert all(xs[c] <= 2.5 for c in r.chosen)
+    assert r.history_coverage < 0.05 and r.coverage > 0.95  # from x = 9 the wall near x = 0 is out of sight
+
+
+def test_an_earlier_or_closer_observation_is_not_displaced_by_a_worse_one():
+    """The same wall seen at the same pose by chunk 0 and again by chunk 5: chunk 0's is taken, and the re-
+    observation adds nothing after it; seen from 3 m farther back, even an earlier frame loses to a close one."""
+    cand = _cat(_index([0.0], age=5), _index([0.0], age=0))
+    K, w2c = _cams([0.0])
+    r = retrieve(cand, _index([30.0], age=6), K, w2c, W, H, MemoryConfig(mode="world", retrieve=2))
+    assert r.chosen == [1]
+    far_early, close_late = _index([0.0], age=0, z0=-3.0), _index([0.0], age=2)
+    r = retrieve(_cat(far_early, close_late), _index([30.0], age=6), K, w2c, W, H,
+                 MemoryConfig(mode="world", retrieve=1))
+    assert r.chosen == [1]
+
+
+def test_an_occluded_frame_is_not_retrieved():
+    """A frame whose indexed points lie behind a nearer surface the memory holds (a wall at z = 2 seen by another
+    frame) does not count as seeing the new camera's cells."""
+    K, w2c = _cams([0.0])
+    near = frame_index(np.full((1, H, W), 2.0, np.float32), K, w2c, stride=4)
+    behind = _index([0.0], age=0)  # the far wall, seen through where the near one now stands
+    cand = (np.concatenate([behind[0], near.xyz]), np.concatenate([behind[1], near.z]), np.array([0, 1]))
+    r = retrieve(cand, _index([30.0], age=3), K, w2c, W, H, MemoryConfig(mode="world", retrieve=2))
+    assert r.chosen == [1]
+
+
+def test_memory_stays_bounded_over_many_chunks():
+    """40 chunks along a path that goes out and back twice: every chunk retrieves at most K frames, the index is
+    the same size per chunk, and the Gaussians seeded from history + retrieved frames stay flat."""
+    cfg = MemoryConfig(mode="world", retrieve=3)
+    stored, counts, index_bytes = [], [], []
+    path = np.concatenate([np.linspace(0, 6, 10), np.linspace(6, 0, 10)] * 2)
+    rgb = torch.rand(1, H, W, 3, generator=torch.Generator().manual_seed(0))
+    for k, x in enumerate(path):
+        hist = _index([x, x + 0.1], age=k)
+        index_bytes.append(hist[0].nbytes + hist[1].nbytes)
+        chosen = []
+        if stored:
+            K, w2c = _cams([x + 0.2, x + 0.3])
+            chosen = retrieve(_cat(*stored), hist, K, w2c, W, H, cfg).chosen
+        assert len(chosen) <= cfg.retrieve
+        n = 2 + len(chosen)
+        K, w2c = _cams([x] * n)
+        g = init_from_rgbd(rgb.expand(n, -1, -1, -1), torch.full((n, H, W), WALL), torch.from_numpy(K),
+                           torch.from_numpy(w2c))
+        counts.append(len(g))
+        stored.append(hist)
+    assert len(set(index_bytes)) == 1
+    assert max(counts[3:]) <= 1.3 * counts[3]
+
+
+def test_splat_fresh_is_a_deprecated_alias_of_memory_mode():
+    assert load_params(None, ["splat.fresh=true"]).memory.mode == "fresh"
+    assert load_params(None, ["splat.fresh=false"]).memory.mode == "append"
+    assert load_params(None, ["profile=official"]).memory.mode == "fresh"
+    assert load_params(None, ["profile=official", "splat.fresh=false"]).memory.mode == "append"  # explicit wins
+    with pytest.raises(ConfigError, match="contradicts memory.mode=world"):
+        load_params(None, ["splat.fresh=false", "memory.mode=world"])
+    with pytest.raises(ConfigError, match="memory.retrieve only apply to memory.mode=world"):
+        load_params(None, ["memory.retrieve=2"])
+
+
+def test_fresh_and_append_keep_their_keys_and_params():
+    """Stores written with splat.fresh keep their run ids and content keys: the params a store keeps and the
+    gaussians key of fresh/append are what they were (splat.fresh in the params, no memory section)."""
+    from stages.keys import stage_params
+    from stages.runner import run_params
+
+    for mode, fresh in (("fresh", True), ("append", False)):
+        cfg = load_params(None, [f"memory.mode={mode}"])
+        assert run_params(cfg)["splat"]["fresh"] is fresh and "memory" not in run_params(cfg)
+        assert stage_params(cfg, "gaussians", 1)["splat"]["fresh"] is fresh
+        assert load_params(None, [f"splat.fresh={str(fresh).lower()}"]) == cfg
+    world = load_params(None, ["memory.mode=world"])
+    assert run_params(world)["memory"]["mode"] == "world" and "fresh" not in run_params(world)["splat"]
+
+
+OVER = [*TINY, "resolution.height=32", "resolution.width=48", "chunk.frames=5", "chunk.history=2", "chunk.count=3",
+        "splat.steps=4", "memory.mode=world", "memory.min_gain=0", "tracking.mlflow=false"]
+
+
+@pytest.fixture(scope="module")
+def world_run(tmp_path_factory):
+    from stages.runner import run_longshot
+
+    torch.set_num_threads(1)
+    tmp = tmp_path_factory.mktemp("world")
+    return run_longshot(load_params(None, [*OVER, f"artifacts={tmp / 'ref'}"]), "w"), tmp
+
+
+def test_a_crashed_world_run_resumes_bit_identical(world_run, tmp_path):
+    """A run with the world memory, stopped by an error in chunk 2's 3DGS stage, resumes to exactly the arrays
+    and video of an uninterrupted run; chunk 2 retrieved a frame of an earlier chunk, shown in its attrs."""
+    from stages.runner import run_longshot
+    from worldwarp.store import RunStore
+
+    ref, _ = world_run
+
+    def boom(k: int, stage: str) -> None:
+        if (k, stage) == (2, "gaussians"):
+            raise KeyboardInterrupt
+
+    cfg = load_params(None, [*OVER, f"artifacts={tmp_path / 'cut'}"])
+    with pytest.raises(KeyboardInterrupt):
+        run_longshot(cfg, "w", on_stage=boom)
+    again = run_longshot(cfg, "w")
+    assert_same_run(ref, again)
+    got = RunStore.open(again.path).stage_attrs(2, "gaussians")["retrieved"]
+    assert got and all(r["chunk"] < 2 for r in got)
+
+def test_world_export_fuses_the_run_and_renders_a_camera_no_chunk_fitted(world_run):
+    """world.ply (export --world): the caches of every chunk, one Gaussian per voxel, fewer than they hold;
+    rendered at the run's last camera (no chunk fitted to that frame), within 2 dB of the last chunk's own cache."""
+    from worldwarp.export.files import export_world
+    from worldwarp.geometry.cameras import Cameras
+    from worldwarp.metrics.image import psnr
+    from worldwarp.scenes import make_scene
+    from worldwarp.splat import load_ply, render
+
+    from stages.gaussians import load_gaussians
+
+    store, tmp = world_run
+    g = load_ply(export_world(store, tmp / "world.ply"))
+    caches = [load_gaussians(store, k) for k in store.chunks()]
+    assert 0 < len(g) < sum(len(c) for c in caches)  # overlapping chunks: each surface once
+    inp = store.read_input()
+    cam = Cameras(inp["K"][-1:], inp["w2c"][-1:], 48, 32)
+    exact = make_scene("room").render(cam)[0]
+    own = float(psnr(render(caches[-1], cam, backend="torch").rgb, exact))
+    world = float(psnr(render(g, cam, backend="torch").rgb, exact))
+    assert world >= own - 2.0, (world, own)
