@@ -98,7 +98,7 @@ def oracle_frames(store, k: int, cfg, scene) -> tuple[dict, dict]:
 def run_one(a) -> Path:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    total = 17 + (a.chunks - 1) * 12
+    total = load_params(None, [*settings(a), *a.set]).chunk.total_frames  # --set chunk.frames=49 for full size
     cam_path, traj = camera_file(a, total, out)
     name = f"{a.scene}_{a.path}_{a.filler}_{a.mode}"
     extra = [f"memory.mode={a.mode}", f"artifacts={out / 'artifacts'}", *traj]
@@ -125,6 +125,8 @@ def run_one(a) -> Path:
     res = {"name": name, "mode": a.mode, "filler": a.filler, "path": a.path, "scene": a.scene,
            "size": [a.height, a.width], "chunks": a.chunks, "steps": a.steps, "frames": total, "wall_s": wall,
            "chunk_wall_s": np.diff([t0, *stamps]).tolist(), "peak_rss_mb": peak_rss_mb(),
+           "peak_gpu_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
+           "device": torch.cuda.get_device_name() if cfg.device.startswith("cuda") else platform.processor() or "cpu",
            **score(store, cfg, scene, total), "camera_file": str(cam_path)}
     path = out / f"{name}.json"
     path.write_text(json.dumps(res, indent=1))
@@ -142,7 +144,9 @@ def score(store, cfg, scene, total: int) -> dict:
     K, w2c = np.asarray(inp["K"]), np.asarray(inp["w2c"])
     H, W = cfg.resolution.height, cfg.resolution.width
     video = torch.from_numpy(store.read_video().astype(np.float32) / 255.0)
-    exact = torch.cat([scene.render(Cameras(K[i:i + 16], w2c[i:i + 16], W, H))[0] for i in range(0, total, 16)])
+    dev = cfg.device if cfg.device.startswith("cuda") else "cpu"  # the exact render where the run ran
+    exact = torch.cat([scene.render(Cameras(K[i:i + 16], w2c[i:i + 16], W, H).to(dev))[0].cpu()
+                       for i in range(0, total, 16)])
     p, s = psnr(video, exact).tolist(), ssim(video, exact).tolist()
     m = (total + 1) // 2
     legs = {"out": list(range(1, m)), "back": list(range(m, total))}
