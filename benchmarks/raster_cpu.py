@@ -39,6 +39,15 @@ from worldwarp.splat.optimize import photometric_loss  # noqa: E402
 PATHS = {"analytic": raster_torch._composite_group, "autograd": _autograd_composite}
 
 
+def demo_setup(height: int, width: int) -> tuple[SplatConfig, object, torch.Tensor, Gaussians]:
+    """The demo's 3DGS setting: the procedural room along a forward path, Gaussians seeded from 5 exact views."""
+    cfg = SplatConfig()
+    scene = make_scene("room")
+    cams = make_trajectory(TrajectoryConfig(preset="forward", distance=1.0), 6, width, height, scene.start_pose())
+    rgb, depth = scene.render(cams)
+    return cfg, cams, rgb, init_from_rgbd(rgb[:5], depth[:5], cams.K[:5], cams.w2c[:5], seed=0, **init_kwargs(cfg))
+
+
 def step(g: dict, cams, rgb, view: int, cfg: SplatConfig) -> tuple[float, float]:
     t0 = time.perf_counter()
     out = rasterize(Gaussians(**g), cams.K[view : view + 1], cams.w2c[view : view + 1], cams.width, cams.height,
@@ -56,11 +65,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
-    cfg = SplatConfig()
-    scene = make_scene("room")
-    cams = make_trajectory(TrajectoryConfig(preset="forward", distance=1.0), 6, a.width, a.height, scene.start_pose())
-    rgb, depth = scene.render(cams)
-    g0 = init_from_rgbd(rgb[:5], depth[:5], cams.K[:5], cams.w2c[:5], seed=0, **init_kwargs(cfg))
+    cfg, cams, rgb, g0 = demo_setup(a.height, a.width)
     times: dict[str, list[tuple[float, float]]] = {k: [] for k in PATHS}
     grads: dict[str, dict[str, torch.Tensor]] = {}
     for rep in range(a.reps + 1):  # the first round warms up and is not counted

@@ -18,26 +18,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tests")]
 
 import torch  # noqa: E402
 
-from worldwarp.config.camera import TrajectoryConfig  # noqa: E402
-from worldwarp.config.splat import SplatConfig  # noqa: E402
-from worldwarp.geometry.trajectory import make_trajectory  # noqa: E402
-from worldwarp.scenes import make_scene  # noqa: E402
-from worldwarp.splat import Gaussians, init_from_rgbd, rasterize  # noqa: E402
-from worldwarp.splat.init import init_kwargs  # noqa: E402
-from worldwarp.splat.optimize import photometric_loss  # noqa: E402
+from raster_cpu import demo_setup, step as raster_step  # noqa: E402  (the same step, the same setting)
 
 
-def step(g0: Gaussians, cams, rgb, view: int, cfg: SplatConfig) -> float:
+def step(g0, cams, rgb, view: int, cfg) -> float:
+    """One optimisation step, forward + loss + backward, in seconds."""
     g = {k: v.clone().requires_grad_(True) for k, v in g0.tensors().items()}
-    t0 = time.perf_counter()
-    out = rasterize(Gaussians(**g), cams.K[view : view + 1], cams.w2c[view : view + 1], cams.width, cams.height,
-                    backend="torch", with_depth=False)
-    photometric_loss(out.rgb, rgb[view : view + 1], cfg.lambda_dssim).backward()
-    return time.perf_counter() - t0
+    return sum(raster_step(g, cams, rgb, view, cfg))
 
 
 def main() -> None:
@@ -48,11 +39,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=8)
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
-    cfg = SplatConfig()
-    scene = make_scene("room")
-    cams = make_trajectory(TrajectoryConfig(preset="forward", distance=1.0), 6, a.width, a.height, scene.start_pose())
-    rgb, depth = scene.render(cams)
-    g0 = init_from_rgbd(rgb[:5], depth[:5], cams.K[:5], cams.w2c[:5], seed=0, **init_kwargs(cfg))
+    cfg, cams, rgb, g0 = demo_setup(a.height, a.width)
     times: dict[int, list[float]] = {n: [] for n in a.threads}
     for rep in range(a.reps + 1):  # the first round warms up and is not counted
         for n in a.threads:
