@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, ROOT, cli_env, free_port
+from conftest import BIN, ROOT, cli_env
 from worldwarp.config import ConfigError, load_params
 
 torch = pytest.importorskip("torch")
