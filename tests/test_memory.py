@@ -179,3 +179,20 @@ def test_world_export_fuses_the_run_and_renders_a_camera_no_chunk_fitted(world_r
     own = float(psnr(render(caches[-1], cam, backend="torch").rgb, exact))
     world = float(psnr(render(g, cam, backend="torch").rgb, exact))
     assert world >= own - 2.0, (world, own)
+
+
+def test_retrieval_scores_at_most_the_configured_cameras_evenly_spread():
+    """memory.cameras bounds the cost (cameras x stored points): 44 new cameras are scored through 8, the first
+    and last among them; a chunk's far end still finds the frame that only it sees."""
+    from worldwarp.memory.retrieval import scored_cameras
+
+    assert scored_cameras(44, 8).tolist() == [0, 6, 12, 18, 25, 31, 37, 43]
+    assert scored_cameras(5, 8).tolist() == [0, 1, 2, 3, 4]
+    assert scored_cameras(1, 1).tolist() == [0]
+    xs = np.linspace(0.0, 4.3, 44)  # the chunk's cameras walk from x = 0 to 4.3; only the last sees x >= 4
+    cand = _cat(_index([0.0], age=0), _index([4.3], age=1))
+    K, w2c = _cams(xs)
+    for n in (44, 8, 2):
+        r = retrieve(cand, _index([30.0], age=3), K, w2c, W, H,
+                     MemoryConfig(mode="world", retrieve=2, cameras=n, min_gain=0.0))
+        assert sorted(r.chosen) == [0, 1], n

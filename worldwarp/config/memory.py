@@ -29,6 +29,9 @@ class MemoryConfig(Section):
                              "age_decay**j as much (earlier observations carry fewer compounded re-fits)")
     occlusion_tolerance: float = Field(0.25, gt=0, description="world: an index point counts in a cell only if its "
                                        "depth there is within this relative margin of the nearest indexed point")
+    cameras: int = Field(8, ge=1, le=1024, description="world: coverage is scored in at most this many of the chunk's "
+                         "new cameras, evenly spaced, first and last included (retrieval cost grows with cameras x "
+                         "stored points; neighbouring cameras of a chunk see nearly the same cells)")
     min_gain: float = Field(0.02, ge=0, le=1, description="world: stop retrieving when the best frame would improve "
                             "less than this share of the chunk's cells")
 

@@ -1,6 +1,7 @@
 """Geometry-indexed retrieval: which stored frames see most of what a chunk's cameras will see, and see it best.
 
-Every indexed point of every stored frame is projected into each new camera; the camera's image is cut into a
+Every indexed point of every stored frame is projected into each new camera (at most ``cameras`` of them, evenly
+spaced); the camera's image is cut into a
 ``grid`` of cells. A cell is covered by a frame if one of the frame's points lands in it in front of the camera and
 is not hidden (its depth within ``occlusion_tolerance`` of the nearest indexed point in that cell: a coarse z-buffer
 over everything the memory holds). A frame's quality in a cell is the best of its points' quality:
@@ -80,12 +81,21 @@ def _reduce_max(out: np.ndarray, idx: np.ndarray, val: np.ndarray) -> None:
     out[idx[last]] = val[last]
 
 
+def scored_cameras(n: int, most: int) -> np.ndarray:
+    """Indices of at most ``most`` of ``n`` cameras, evenly spaced, the first and the last included."""
+    if n <= most:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, most)).astype(np.int64))
+
+
 def retrieve(cand: tuple[np.ndarray, np.ndarray, np.ndarray], hist: tuple[np.ndarray, np.ndarray, np.ndarray],
              K: np.ndarray, w2c: np.ndarray, width: int, height: int, cfg: MemoryConfig) -> Retrieval:
     """Pick at most ``cfg.retrieve`` of the candidate frames for cameras (K, w2c); ``cand`` and ``hist`` are
     (xyz, z_seen, age) of the stored candidates and of the chunk's own history frames. Depends only on its
     arguments (ties go to the earlier candidate), so a resumed run retrieves exactly what the first one did."""
     nc = len(cand[2])
+    pick = scored_cameras(len(K), cfg.cameras)
+    K, w2c = K[pick], w2c[pick]
     both = [np.concatenate([c, h]) for c, h in zip(cand, hist)]
     q = coverage(*both, K, w2c, width, height, cfg)
     qc, best = q[:nc], q[nc:].max(0) if len(q) > nc else np.zeros(q.shape[1])
