@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -64,7 +65,7 @@ def camera_file(a, total: int, out: Path) -> tuple[Path, list[str]]:
     """The path's camera file and the trajectory overrides that play it."""
     cfg = load_params(None, settings(a))
     m = (total + 1) // 2
-    tr = TrajectoryConfig(preset="forward", distance=a.distance, fov_deg=60.0)
+    tr = TrajectoryConfig(preset=a.preset, distance=a.distance, fov_deg=60.0)
     cams = make_trajectory(tr, m, a.width, a.height, _start_pose(cfg))
     if a.path == "identical":
         path = save_cameras_npz(out / f"out_leg_{m}.npz", cams)
@@ -100,7 +101,7 @@ def run_one(a) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     total = load_params(None, [*settings(a), *a.set]).chunk.total_frames  # --set chunk.frames=49 for full size
     cam_path, traj = camera_file(a, total, out)
-    name = f"{a.scene}_{a.path}_{a.filler}_{a.mode}"
+    name = f"{a.scene}_{a.path}_{a.filler}_{a.mode}" + ("" if a.preset == "forward" else f"_{a.preset}")
     extra = [f"memory.mode={a.mode}", f"artifacts={out / 'artifacts'}", *traj]
     if a.filler == "oracle":
         extra.append("diffusion.prompt=noisy-oracle benchmark filler (benchmarks/revisit.py)")
@@ -214,6 +215,8 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=8)
     ap.add_argument("--steps", type=int, default=150, help="3DGS steps per chunk (the demo's 150)")
     ap.add_argument("--distance", type=float, default=1.0, help="metres of the out leg")
+    ap.add_argument("--preset", default="forward", choices=("forward", "backward", "truck_left", "truck_right"),
+                    help="the out leg's movement (backward and truck: no magnification, a control for the decay)")
     ap.add_argument("--offset", type=float, default=0.05, help="metres the offset return lies to the right")
     ap.add_argument("--params", type=Path, help="all: take the settings from this params file's revisit section "
                     "(and its seed and memory knobs) instead of the options")
@@ -257,8 +260,14 @@ def run_all(a) -> None:
 def write_report(out: Path) -> None:
     from revisit_report import write  # benchmarks/revisit_report.py: the table, metrics.json and the pictures
 
-    write(out, datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-          f"{platform.node()} ({platform.machine()}), shared 2-core CPU under load")
+    write(out, datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), machine())
+
+
+def machine() -> str:
+    """Where the runs ran, as measured now: the GPU if there is one, the CPU count and load otherwise."""
+    load = "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+    where = f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs, {load})"
+    return f"{torch.cuda.get_device_name()} on {where}" if torch.cuda.is_available() else where
 
 
 if __name__ == "__main__":
