@@ -4,6 +4,8 @@ Paths (out leg = a forward camera file of ``(frames + 1) // 2`` cameras, ``--dis
   identical  the file played with trajectory.extend=pingpong: frame j on the way back has exactly the pose of
              frame 2 (M - 1) - j on the way out
   offset     the same way back, every camera moved ``--offset`` metres to its right (a file of every frame)
+  pan360     a full turn in place that closes on itself (no out leg): 3/4 of the frames turn 360 degrees, the last
+             quarter repeats the first frames' poses exactly, so the way back is a revisit after a whole turn
 Fillers:
   classical  the project's push-pull filler (diffusion.backend=classical)
   oracle     a benchmark backend, never a default: holes filled with the scene's exact render, perturbed per chunk
@@ -52,7 +54,7 @@ from worldwarp.geometry.trajectory_io import save_cameras_npz  # noqa: E402
 from worldwarp.metrics.image import psnr, ssim  # noqa: E402
 from worldwarp.scenes import make_scene  # noqa: E402
 
-MODES, FILLERS, PATHS = ("fresh", "append", "world"), ("classical", "oracle"), ("identical", "offset")
+MODES, FILLERS, PATHS = ("fresh", "append", "world"), ("classical", "oracle"), ("identical", "offset", "pan360")
 
 
 def settings(a) -> list[str]:
@@ -61,21 +63,35 @@ def settings(a) -> list[str]:
             "diffusion.backend=classical", "device=cpu", "tracking.mlflow=false", "store.keep_renders=false"]
 
 
-def camera_file(a, total: int, out: Path) -> tuple[Path, list[str]]:
-    """The path's camera file and the trajectory overrides that play it."""
+def camera_file(a, total: int, out: Path) -> tuple[Path, list[str], int]:
+    """The path's camera file, the trajectory overrides that play it, and the first frame of the way back."""
     cfg = load_params(None, settings(a))
+    if a.path == "pan360":
+        return pan360(a, total, out, cfg)
     m = (total + 1) // 2
     tr = TrajectoryConfig(preset=a.preset, distance=a.distance, fov_deg=60.0)
     cams = make_trajectory(tr, m, a.width, a.height, _start_pose(cfg))
     if a.path == "identical":
         path = save_cameras_npz(out / f"out_leg_{m}.npz", cams)
-        return path, [f"trajectory.file={path}", "trajectory.extend=pingpong"]
+        return path, [f"trajectory.file={path}", "trajectory.extend=pingpong"], m
     back = torch.arange(2 * (m - 1) - m, -1, -1)[: total - m]  # frame m + i has the pose of frame m - 2 - i
     w2c = cams.w2c[back].clone()
     w2c[:, 0, 3] -= a.offset  # camera centre moved along its own x axis (right): t' = t - offset * e_x
     full = Cameras(torch.cat([cams.K, cams.K[back]]), torch.cat([cams.w2c, w2c]), a.width, a.height)
     path = save_cameras_npz(out / f"offset_{total}_{a.offset:g}.npz", full)
-    return path, [f"trajectory.file={path}", "trajectory.extend=error"]
+    return path, [f"trajectory.file={path}", "trajectory.extend=error"], m
+
+
+def pan360(a, total: int, out: Path, cfg) -> tuple[Path, list[str], int]:
+    """A full turn in place that closes on itself: the first ``m`` = 3/4 of the frames turn 360 degrees, the rest
+    repeat the first frames' poses exactly (frame m + i is frame i), so no parallax and a revisit after a turn."""
+    m = (3 * total) // 4
+    tr = TrajectoryConfig(preset="pan_left", angle_deg=360.0, fov_deg=60.0)
+    turn = make_trajectory(tr, m + 1, a.width, a.height, _start_pose(cfg))  # frame m of this is frame 0 again
+    idx = torch.arange(total) % m
+    cams = Cameras(turn.K[idx], turn.w2c[idx], a.width, a.height)
+    path = save_cameras_npz(out / f"pan360_{total}.npz", cams)
+    return path, [f"trajectory.file={path}", "trajectory.extend=error"], m
 
 
 def oracle_frames(store, k: int, cfg, scene) -> tuple[dict, dict]:
@@ -100,7 +116,7 @@ def run_one(a) -> Path:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     total = load_params(None, [*settings(a), *a.set]).chunk.total_frames  # --set chunk.frames=49 for full size
-    cam_path, traj = camera_file(a, total, out)
+    cam_path, traj, back = camera_file(a, total, out)
     name = f"{a.scene}_{a.path}_{a.filler}_{a.mode}" + ("" if a.preset == "forward" else f"_{a.preset}")
     extra = [f"memory.mode={a.mode}", f"artifacts={out / 'artifacts'}", *traj]
     if a.filler == "oracle":
@@ -128,7 +144,7 @@ def run_one(a) -> Path:
            "chunk_wall_s": np.diff([t0, *stamps]).tolist(), "peak_rss_mb": peak_rss_mb(),
            "peak_gpu_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
            "device": torch.cuda.get_device_name() if cfg.device.startswith("cuda") else platform.processor() or "cpu",
-           **score(store, cfg, scene, total), "camera_file": str(cam_path)}
+           **score(store, cfg, scene, total, back), "camera_file": str(cam_path)}
     path = out / f"{name}.json"
     path.write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if not isinstance(v, list)}, indent=1))
@@ -140,7 +156,7 @@ def peak_rss_mb() -> float:
     return r / 1024 if sys.platform != "darwin" else r / 2**20
 
 
-def score(store, cfg, scene, total: int) -> dict:
+def score(store, cfg, scene, total: int, m: int) -> dict:
     inp = store.read_input()
     K, w2c = np.asarray(inp["K"]), np.asarray(inp["w2c"])
     H, W = cfg.resolution.height, cfg.resolution.width
@@ -149,7 +165,6 @@ def score(store, cfg, scene, total: int) -> dict:
     exact = torch.cat([scene.render(Cameras(K[i:i + 16], w2c[i:i + 16], W, H).to(dev))[0].cpu()
                        for i in range(0, total, 16)])
     p, s = psnr(video, exact).tolist(), ssim(video, exact).tolist()
-    m = (total + 1) // 2
     legs = {"out": list(range(1, m)), "back": list(range(m, total))}
     res = {"psnr": p, "ssim": s, "leg_psnr": {n: float(np.mean([p[i] for i in v])) for n, v in legs.items()},
            "leg_ssim": {n: float(np.mean([s[i] for i in v])) for n, v in legs.items()}}

@@ -18,13 +18,14 @@ import math
 import numpy as np
 import torch
 
+from worldwarp.checks.errors import UserError
 from worldwarp.config import WorldWarpConfig
 from worldwarp.geometry.cameras import Cameras
 from worldwarp.geometry.depth_fill import fill_depth_holes
 from worldwarp.splat import render
 from worldwarp.store import ArrayLink
 
-from .common import once, resolve_device, to_np
+from .common import once, resolve_device, span, to_np
 from .gaussians import load_gaussians
 
 GROUP = "geometry"
@@ -77,6 +78,7 @@ def _from_cache(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarr
     out = render(g, cams, backend=cfg.splat.backend, alpha_threshold=cfg.splat.alpha_threshold,
                  depth_tolerance=cfg.splat.depth_tolerance)
     mask = to_np(out.mask)
+    _check_seen(mask, k, cfg)
     est = estimate_history_geometry(torch.from_numpy(np.asarray(hand["rgb"])).to(device), cams.K, cams.w2c,
                                     out.depth, out.mask, cfg.estimator, estimator=depth_model(cfg))
     if cfg.estimator.backend == "ground_truth":
@@ -90,6 +92,20 @@ def _from_cache(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarr
              "w2c": to_np(est.w2c).astype(np.float32), "confidence": confidence.astype(np.float32)},
             {"source": f"cache-render+{cfg.estimator.backend}", "pose": _pose_source(cfg),
              "hole_fraction": float(1 - mask.mean()), **_finite(est.residuals)})
+
+
+def _check_seen(mask: np.ndarray, k: int, cfg: WorldWarpConfig) -> None:
+    """The ground-truth estimator takes a history frame's depth from the previous cache's render: a frame that
+    cache sees nothing of (the camera turned or moved past it within one chunk) has no depth to take."""
+    if cfg.estimator.backend != "ground_truth":
+        return
+    blind = [i for i, m in enumerate(mask) if not m.any()]
+    if blind:
+        first = span(cfg, k - 1).stop - len(mask) + blind[0]
+        raise UserError(f"chunk {k}: chunk {k - 1}'s cache sees nothing of history frame {blind[0]} (video frame "
+                        f"{first}): the camera turned or moved past everything that cache holds within one chunk, "
+                        "and estimator.backend=ground_truth takes history depth from its render; slow the path down "
+                        "(more frames, less angle or distance per chunk) or use a depth estimator (estimator.backend)")
 
 
 def _pose_source(cfg: WorldWarpConfig) -> str:

@@ -72,3 +72,27 @@ def test_pnp_poses_agree_with_the_commanded_trajectory(tmp_path):
     # exact scene frames vs the cache's depth: PnP lands within 0.1 degree and 1 cm of the command
     # (measured 0.014 deg and 0.0018 here; 160x240 with 60 steps gave 0.012 deg and 0.0011 at five times the cost)
     assert a["residual_pose_rotation_deg"] < 0.1 and a["residual_pose_translation"] < 0.01
+
+
+
+def test_a_path_that_outruns_the_cache_is_refused_in_one_line(tmp_path):
+    """A pan of 15 degrees a frame turns 90 degrees between chunk 0's only view and chunk 1's first history frame
+    (a 60-degree field of view): the cache sees nothing of it, so the ground-truth estimator has no depth to take.
+    The CLI says which chunk and frame and what to do, exits 2, and chunk 0 stays in the store."""
+    import subprocess
+
+    from conftest import BIN, ROOT, cli_env
+
+    sets = [o for o in TINY if not o.startswith("trajectory.distance")]
+    sets += ["chunk.count=2", f"artifacts={tmp_path}", "tracking.mlflow=false", "trajectory.preset=pan_left",
+             "trajectory.angle_deg=225"]
+    res = subprocess.run([str(BIN / "worldwarp"), "run", "--run-id", "fast", *[a for o in sets for a in ("--set", o)]],
+                         env=cli_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stderr[-2000:]
+    line = res.stderr.strip().splitlines()[-1]
+    assert "chunk 1: chunk 0's cache sees nothing of history frame 0 (video frame 6)" in line, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+    from worldwarp.store import RunStore
+
+    store = RunStore.open(tmp_path / "runs" / "fast.zarr")
+    assert store.stage_status(0, "frames").complete and not store.stage_status(1, "geometry").complete

@@ -19,4 +19,4 @@ class RevisitConfig(Section):
     modes: list[Literal["fresh", "append", "world"]] = Field(["fresh", "world"], min_length=1)
     fillers: list[Literal["classical", "oracle"]] = Field(["classical", "oracle"], min_length=1,
                                                           description="oracle: the exact render perturbed per chunk")
-    paths: list[Literal["identical", "offset"]] = Field(["identical", "offset"], min_length=1)
+    paths: list[Literal["identical", "offset", "pan360"]] = Field(["identical", "offset"], min_length=1)
