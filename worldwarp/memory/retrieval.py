@@ -93,10 +93,12 @@ def retrieve(cand: tuple[np.ndarray, np.ndarray, np.ndarray], hist: tuple[np.nda
     """Pick at most ``cfg.retrieve`` of the candidate frames for cameras (K, w2c); ``cand`` and ``hist`` are
     (xyz, z_seen, age) of the stored candidates and of the chunk's own history frames. Depends only on its
     arguments (ties go to the earlier candidate), so a resumed run retrieves exactly what the first one did."""
-    nc = len(cand[2])
     pick = scored_cameras(len(K), cfg.cameras)
     K, w2c = K[pick], w2c[pick]
-    both = [np.concatenate([c, h]) for c, h in zip(cand, hist)]
+    # frames whose points all lie outside every camera's frustum add nothing and hide nothing: skip them unscored
+    seen = np.flatnonzero(in_view(cand[0], K, w2c, width, height))
+    nc = len(seen)
+    both = [np.concatenate([c[seen], h]) for c, h in zip(cand, hist)]
     q = coverage(*both, K, w2c, width, height, cfg)
     qc, best = q[:nc], q[nc:].max(0) if len(q) > nc else np.zeros(q.shape[1])
     cells = q.shape[1]
@@ -111,4 +113,25 @@ def retrieve(cand: tuple[np.ndarray, np.ndarray, np.ndarray], hist: tuple[np.nda
         chosen.append(f)
         gains.append(float(gain[f]))
         best = np.maximum(best, qc[f])
-    return Retrieval(chosen, gains, hist_cov, float((best > 0).mean()))
+    return Retrieval([int(seen[f]) for f in chosen], gains, hist_cov, float((best > 0).mean()))
+
+
+def in_view(xyz: np.ndarray, K: np.ndarray, w2c: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bool (F,): whether the bounding box of each frame's finite points (xyz (F, P, 3)) may reach into any of the
+    cameras' views. Conservative: a box that lies wholly on the outer side of one of a camera's five frustum planes
+    (behind it, or past an image edge) is out of that camera; a frame is out of view only if it is out of all."""
+    F = len(xyz)
+    finite = np.isfinite(xyz).all(-1)
+    has = finite.any(1)
+    lo = np.where(finite[..., None], xyz, np.inf).min(1)  # (F, 3); +-inf rows where nothing is finite
+    hi = np.where(finite[..., None], xyz, -np.inf).max(1)
+    lo, hi = np.where(has[:, None], lo, 0), np.where(has[:, None], hi, 0)
+    corners = np.stack([np.where(np.array([(i >> a) & 1 for a in range(3)], bool), hi, lo) for i in range(8)], 1)
+    cam = np.einsum("cij,fkj->cfki", w2c[:, :3, :3].astype(np.float64), corners) + w2c[:, None, None, :3, 3]
+    x, y, z = cam[..., 0], cam[..., 1], cam[..., 2]
+    fx, fy, cx, cy = (K[:, None, None, i, j].astype(np.float64) for i, j in ((0, 0), (1, 1), (0, 2), (1, 2)))
+    # the frustum's planes as linear tests on camera coordinates: u = fx x / z + cx in [0, width] <=> ...
+    outside = [z <= 0, fx * x + cx * z < 0, fx * x + (cx - width) * z > 0, fy * y + cy * z < 0,
+               fy * y + (cy - height) * z > 0]
+    out_of_cam = np.any([o.all(-1) for o in outside], 0)  # (C, F): every corner beyond one plane
+    return has & ~out_of_cam.all(0) if F else np.zeros(0, bool)
