@@ -141,7 +141,7 @@ def run_one(a) -> Path:
     wall = time.perf_counter() - t0
     res = {"name": name, "mode": a.mode, "filler": a.filler, "path": a.path, "scene": a.scene,
            "size": [a.height, a.width], "chunks": a.chunks, "steps": a.steps, "frames": total, "wall_s": wall,
-           "chunk_wall_s": np.diff([t0, *stamps]).tolist(), "peak_rss_mb": peak_rss_mb(),
+           "chunk_wall_s": np.diff([t0, *stamps]).tolist(), "peak_rss_mb": peak_rss_mb(), "back_start": back,
            "peak_gpu_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
            "device": torch.cuda.get_device_name() if cfg.device.startswith("cuda") else platform.processor() or "cpu",
            **score(store, cfg, scene, total, back), "camera_file": str(cam_path)}

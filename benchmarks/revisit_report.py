@@ -61,7 +61,7 @@ def _plots(out: Path, runs: list[dict]) -> None:
         for r in runs:
             if (r["path"], r["filler"]) == (path, filler):
                 ax.plot(r["psnr"], label=r["mode"])
-        ax.axvline((runs[0]["frames"] + 1) // 2, color="grey", lw=0.5)
+        ax.axvline(runs[0].get("back_start", (runs[0]["frames"] + 1) // 2), color="grey", lw=0.5)
         rest = [v for r in runs if (r["path"], r["filler"]) == (path, filler) for v in r["psnr"][1:]]
         ax.set_ylim(min(rest) - 1, max(rest) + 1)  # frame 0 is the input itself (~59 dB): off the scale
         ax.set(title=f"{path} return, {filler} filler", xlabel="frame", ylabel="PSNR vs exact (dB)")
