@@ -1,0 +1,301 @@
+# The depth-aware filler before the vectorised scans (commit f33eb84), kept only to prove the new one equal.
+"""Depth-aware hole filling: a hole takes the surface that geometry says is there, mostly the FARTHER one around
+it, and each filled 3D point keeps one colour across a chunk's frames.
+
+Why: a hole in a warped frame is mostly a disocclusion, background that a nearer object hid from the input
+camera. Filling it from every side at once (push-pull) drags the occluder's colour across it (halos); depth-image-
+based rendering fills from the background side instead. Per hole pixel (``fill_background``):
+
+1. ``directional_candidates``: the first valid pixel along each of 8 directions (rows, columns, diagonals),
+   found by one cumulative-max scan per direction (the diagonals through a skewed copy of the image); opposite
+   directions pair into 4 lines through the pixel.
+2. Per line: both ends on one surface (depths within ``rel_tol``) -> interpolate along the line (a crack);
+   a depth jump -> the nearer end only if the source (history) views saw that surface reach this pixel's ray
+   (``support``: the point at that depth projects onto a source pixel of the same depth; visibility then
+   says the nearer surface shows), else the farther end (a disocclusion shows what was behind). Across lines
+   the same rule: the nearest supported surface, else the farthest; the narrowest lines (within
+   ``max_ratio`` of the shortest) are averaged with weights 1 / length^2.
+3. ``_pyramid_refine``: smoother colours from a background-preferring push-pull pyramid, each hole pixel taking
+   the finest level whose block lies on the surface step 2 chose (same depth within rel_tol).
+Before all that, hole pixels where the warp's render has some opacity (>= ``trust_alpha``) keep that render,
+divided by its opacity: cracks where splats spread apart, rims the mask's erosion removed.
+
+Across a chunk's frames (``fill_chunk``), each filled pixel becomes a 3D point at its filled depth; the next
+frame's holes are first covered by those points (nearest point wins per pixel), and only what they leave is
+filled in 2D. So the same point has the same colour in every frame (no averaging over time), for any camera
+motion. Frames are filled in order, from the one next to the history on: each new frame inherits what the
+frames before it invented and invents only what it newly opens (filling the last frame first measured worse on
+the orbit, 12.0 vs 14.7 dB, docs/BENCHMARKS.md §14).
+Deterministic (no randomness, fixed order); numpy and torch pooling on the CPU.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# (dy, dx) looked along; consecutive pairs are opposite directions, one line through the pixel each
+DIRECTIONS = ((0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (1, 1), (-1, 1), (1, -1))
+
+
+@lru_cache(maxsize=8)
+def _layouts(H: int, W: int) -> tuple[np.ndarray, ...]:
+    """Flat pixel indices (-1: off the image) laid out so that each of the 4 lines of DIRECTIONS runs along
+    axis 1: rows, columns, down-right diagonals (cell x - y + H - 1, position y), down-left ones (cell x + y)."""
+    flat = np.arange(H * W, dtype=np.int64).reshape(H, W)
+    c = np.arange(W + H - 1)[:, None]
+    y = np.arange(H)[None]
+    x_dr, x_dl = c - (H - 1) + y, c - y
+    diag = [np.where((x >= 0) & (x < W), y * W + x, -1) for x in (x_dr, x_dl)]
+    return flat, flat.T.copy(), *diag
+
+
+def _scan(layout: np.ndarray, valid_flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Along axis 1 of ``layout``: for every pixel the flat index of the nearest valid pixel before it (smaller
+    position) and after it, -1 where there is none; both (H * W,)."""
+    on = layout >= 0
+    v = on & valid_flat[layout.clip(0)]
+    L = layout.shape[1]
+    pos = np.arange(L)
+    before = np.maximum.accumulate(np.where(v, pos, -1), axis=1)
+    after = np.minimum.accumulate(np.where(v, pos, L)[:, ::-1], axis=1)[:, ::-1]
+    out = []
+    for q, ok in ((before, before >= 0), (after, after < L)):
+        got = np.where(ok, np.take_along_axis(layout, q.clip(0, L - 1), 1), -1)
+        res = np.empty(valid_flat.size, np.int64)
+        res[layout[on]] = got[on]
+        out.append(res)
+    return out[0], out[1]
+
+
+def _candidate_index(valid: np.ndarray) -> np.ndarray:
+    H, W = valid.shape
+    vf = valid.ravel()
+    return np.stack([d for lay in _layouts(H, W) for d in _scan(lay, vf)]).reshape(len(DIRECTIONS), H, W)
+
+
+def _distance(idx: np.ndarray, py: np.ndarray, px: np.ndarray, W: int) -> np.ndarray:
+    qy, qx = np.divmod(idx, W)
+    return np.where(idx >= 0, np.hypot(qy - py, qx - px), np.inf)
+
+
+def directional_candidates(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every pixel, the flat index of the nearest valid pixel looked along each of ``DIRECTIONS`` (8, H, W),
+    -1 where there is none, and its distance in pixels (8, H, W), inf where there is none."""
+    idx = _candidate_index(valid)
+    py, px = np.divmod(np.arange(valid.size).reshape(valid.shape), valid.shape[1])
+    return idx, _distance(idx, py, px, valid.shape[1])
+
+
+def fill_background(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rel_tol: float = 0.1,
+                    max_ratio: float = 3.0, pyramid: bool = True,
+                    support: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Fill the holes (valid False) of one frame from their farther side (module doc, steps 1-2).
+
+    rgb (H, W, 3), depth (H, W) z-depth (used on valid pixels only), valid (H, W) bool. Returns the filled rgb
+    and depth (valid pixels unchanged); a frame with no valid pixel is returned as it is."""
+    holes = ~valid
+    if not holes.any() or not valid.any():
+        return rgb.copy(), depth.copy()
+    hy, hx = np.nonzero(holes)
+    ci = _candidate_index(valid)[:, hy, hx]  # (8, n)
+    cd = _distance(ci, hy, hx, valid.shape[1])
+    found = ci >= 0
+    z = np.where(found, depth.ravel()[ci.clip(0)], -np.inf)
+    col = rgb.reshape(-1, 3)[ci.clip(0)]  # (8, n, 3)
+    a, b = slice(0, 8, 2), slice(1, 8, 2)  # DIRECTIONS pairs opposite directions: (0, 1), (2, 3), ...
+    if support is not None:
+        sup, inside = support(hy, hx, np.where(found, z, 1.0))
+        # a surface around the pixel, put on its ray, falls outside every source view: new ground at the
+        # frame's border (an orbit, a pan), not a disocclusion
+        sup, outside = sup & found, (found & ~inside).any(0)
+    else:
+        sup, outside = np.zeros_like(found), np.zeros(len(hy), bool)
+    za, zb, da, db, sa, sb = z[a], z[b], cd[a], cd[b], sup[a], sup[b]
+    fa, fb = found[a], found[b]
+    # per line: both ends on one surface -> interpolate; a depth jump -> the nearer end if the source views saw
+    # its surface reach this pixel (visibility: the nearest existing surface), else the farther end (a
+    # disocclusion shows what was behind); one end -> that end
+    with np.errstate(invalid="ignore"):  # a missing end is -inf depth at inf distance
+        same = fa & fb & (np.abs(za - zb) <= rel_tol * np.maximum(za, zb))
+        a_near = za < zb
+        take_a = np.where(sa & sb, a_near, np.where(sa | sb, sa, ~a_near))
+        wa = np.where(same, db / (da + db), np.where(fa & (~fb | take_a), 1.0, 0.0))
+    wa = np.where(fa | fb, wa, 0.0)
+    wb = np.where(fa | fb, 1.0 - wa, 0.0)
+    lz = wa * np.where(fa, za, 0) + wb * np.where(fb, zb, 0)
+    ls = np.where(wa > 0, sa, False) | np.where(wb > 0, sb, False)
+    lc = wa[..., None] * col[a] + wb[..., None] * col[b]
+    # a line with one end runs into the border on the other side: it is at least that long
+    edge = _to_border(hy, hx, *valid.shape)
+    length = np.where(fa, da, edge[a]) + np.where(fb, db, edge[b])
+    length = np.where(fa | fb, length, np.inf)
+    ok = np.isfinite(length)
+    # across lines the same rule: the nearest supported surface, else the farthest (an occluder's line gives way)
+    seen = ok & ls
+    near = np.where(seen, lz, np.inf).min(0)
+    far = np.where(ok, lz, -np.inf).max(0)
+    ok &= np.where(seen.any(0), seen & (lz <= near * (1 + rel_tol)), lz >= far * (1 - rel_tol))
+    shortest = np.where(ok, length, np.inf).min(0)
+    ok &= length <= max_ratio * shortest  # the hole's narrow directions: the ends nearest to the pixel
+    w = np.where(ok, 1.0 / np.maximum(length, 1.0) ** 2, 0.0)
+    w /= w.sum(0, keepdims=True)
+    out_rgb, out_z = rgb.copy(), depth.copy()
+    out_rgb[hy, hx] = np.einsum("kn,knc->nc", w, lc)
+    out_z[hy, hx] = (w * lz).sum(0)
+    if pyramid:
+        out_rgb[hy, hx] = _pyramid_refine(rgb, depth, valid, hy, hx, out_rgb[hy, hx], out_z[hy, hx], rel_tol)
+    if outside.any():  # beyond every source view nothing was hidden behind anything: a smooth, depth-blind fill
+        from worldwarp.diffusion.push_pull import push_pull_fill
+
+        img = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1)[None]
+        pp = push_pull_fill(img, torch.from_numpy(valid.astype(np.float32))[None, None])[0].permute(1, 2, 0).numpy()
+        oy, ox = hy[outside], hx[outside]
+        out_rgb[oy, ox] = pp[oy, ox]
+    return out_rgb, out_z
+
+
+def _to_border(hy: np.ndarray, hx: np.ndarray, H: int, W: int) -> np.ndarray:
+    """(8, n) distance from each pixel out of the image along each of DIRECTIONS."""
+    out = []
+    for dy, dx in DIRECTIONS:
+        steps = np.full(hy.shape, np.inf)
+        if dx:
+            steps = np.minimum(steps, np.where(dx > 0, W - hx, hx + 1))
+        if dy:
+            steps = np.minimum(steps, np.where(dy > 0, H - hy, hy + 1))
+        out.append(steps * np.hypot(dy, dx))
+    return np.stack(out)
+
+
+def _pull_far(c: torch.Tensor, z: torch.Tensor, w: torch.Tensor, rel_tol: float):
+    """One level down, keeping in each 2 x 2 block only the children within rel_tol of its farthest valid one."""
+    H, W = z.shape[-2:]
+    pad = (0, W % 2, 0, H % 2)
+    c, z, w = F.pad(c, pad), F.pad(z, pad), F.pad(w, pad)
+    zmax = F.max_pool2d(torch.where(w > 0, z, torch.zeros_like(z)), 2)
+    up = zmax.repeat_interleave(2, -1).repeat_interleave(2, -2)
+    wk = w * (z >= up * (1 - rel_tol))
+    ws = F.avg_pool2d(wk, 2) * 4
+    cs = F.avg_pool2d(c * wk, 2) * 4 / ws.clamp_min(1e-8)
+    zs = F.avg_pool2d(z * wk, 2) * 4 / ws.clamp_min(1e-8)
+    return cs, zs, ws.clamp(max=1.0)
+
+
+def _pyramid_refine(rgb, depth, valid, hy, hx, base, zbg, rel_tol):
+    """Hole pixels from the finest pyramid level whose (background-preferring) block average lies on the surface
+    the lines chose (depth within rel_tol of ``zbg``); ``base`` where none does. Smoother than the line ends."""
+    H, W = valid.shape
+    c = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1)[None]
+    z = torch.from_numpy(np.where(valid, depth, 0).astype(np.float32))[None, None]
+    w = torch.from_numpy(valid.astype(np.float32))[None, None]
+    levels = []
+    while min(z.shape[-2:]) > 1:
+        c, z, w = _pull_far(c, z, w, rel_tol)
+        levels.append((c, z, w))
+    val = torch.from_numpy(base.astype(np.float32))
+    zb = torch.from_numpy(zbg.astype(np.float32))
+    gy = torch.from_numpy((hy + 0.5) / H * 2 - 1).float()
+    gx = torch.from_numpy((hx + 0.5) / W * 2 - 1).float()
+    grid = torch.stack([gx, gy], -1)[None, None]  # (1, 1, n, 2)
+    for c, z, w in reversed(levels):
+        cat = torch.cat([c * w, z * w, w], 1)
+        s = F.grid_sample(cat, grid, mode="bilinear", align_corners=False)[0, :, 0]  # (5, n)
+        ws = s[4].clamp_min(1e-8)
+        cl, zl, wl = s[:3] / ws, s[3] / ws, s[4].clamp(max=1.0)
+        a = wl * ((zl - zb).abs() <= rel_tol * zb)
+        val = a[:, None] * cl.T + (1 - a[:, None]) * val
+    return val.numpy().astype(rgb.dtype)
+
+
+def _to_world(u: np.ndarray, v: np.ndarray, z: np.ndarray, K: np.ndarray, w2c: np.ndarray) -> np.ndarray:
+    """World points (n, 3) of pixel centres (u, v) (integer + 0.5) at z-depth z."""
+    cam = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], -1)
+    R, t = w2c[:3, :3], w2c[:3, 3]
+    return (cam - t) @ R  # R^T (x - t)
+
+
+def _splat(points: np.ndarray, colours: np.ndarray, K: np.ndarray, w2c: np.ndarray, H: int, W: int,
+           target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest-point z-buffer of ``points`` into the pixels of ``target`` (bool (H, W)): rgb, z and coverage."""
+    cam = points @ w2c[:3, :3].T + w2c[:3, 3]
+    z = cam[:, 2]
+    front = z > 1e-6
+    uv = cam[front, :2] / z[front, None] @ K[:2, :2].T + K[:2, 2]
+    x, y = np.floor(uv[:, 0]).astype(np.int64), np.floor(uv[:, 1]).astype(np.int64)
+    on = (x >= 0) & (x < W) & (y >= 0) & (y < H)
+    x, y, zf, col = x[on], y[on], z[front][on], colours[front][on]
+    on = target[y, x]
+    pix, zf, col = (y * W + x)[on], zf[on], col[on]
+    zbuf = np.full(H * W, np.inf)
+    np.minimum.at(zbuf, pix, zf)
+    win = zf <= zbuf[pix]  # ties: the first point in order wins below (deterministic)
+    rgb = np.zeros((H * W, 3), colours.dtype)
+    rgb[pix[win][::-1]] = col[win][::-1]
+    cover = np.isfinite(zbuf)
+    return rgb.reshape(H, W, 3), np.where(cover, zbuf, 0.0).reshape(H, W), cover.reshape(H, W)
+
+
+def _seen_by(src_depth: np.ndarray, src_K: np.ndarray, src_w2c: np.ndarray, K: np.ndarray, w2c: np.ndarray,
+             rel_tol: float) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """support(hy, hx, z (c, n)) -> two bool (c, n): whether the point at z-depth z on pixel (hy, hx)'s ray lies
+    on a surface a source (history) view saw (its depth there agrees within rel_tol), and whether it lies inside
+    any source view at all."""
+    S, H, W = src_depth.shape
+
+    def support(hy: np.ndarray, hx: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        c = z.shape[0]
+        pts = _to_world(np.tile(hx + 0.5, c), np.tile(hy + 0.5, c), z.ravel(), K, w2c)
+        out, inside = np.zeros(pts.shape[0], bool), np.zeros(pts.shape[0], bool)
+        for s in range(S):
+            cam = pts @ src_w2c[s, :3, :3].T + src_w2c[s, :3, 3]
+            zs = cam[:, 2]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                u = cam[:, 0] / zs * src_K[s, 0, 0] + src_K[s, 0, 2]
+                v = cam[:, 1] / zs * src_K[s, 1, 1] + src_K[s, 1, 2]
+            ok = (zs > 0) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
+            ui, vi = np.floor(np.where(ok, u, 0)).astype(np.int64), np.floor(np.where(ok, v, 0)).astype(np.int64)
+            out |= ok & (np.abs(src_depth[s][vi, ui] - zs) <= rel_tol * zs)
+            inside |= ok
+        return out.reshape(z.shape), inside.reshape(z.shape)
+
+    return support
+
+
+def fill_chunk(rgb: np.ndarray, valid: np.ndarray, depth: np.ndarray, K: np.ndarray, w2c: np.ndarray,
+               alpha: np.ndarray, history: int, rel_tol: float = 0.1, trust_alpha: float = 0.3) -> np.ndarray:
+    """Fill the holes of frames [history, F) of a chunk (module doc, the 3D part). rgb (F, H, W, 3) the warp's
+    render, valid (F, H, W) bool, depth / alpha (F, H, W) its z-depth and opacity, K (F, 3, 3), w2c (F, 4, 4).
+    Returns rgb with every hole filled; valid pixels and history frames unchanged."""
+    F, H, W = valid.shape
+    out = rgb.copy()
+    pts, cols = np.zeros((0, 3)), np.zeros((0, 3), rgb.dtype)
+    u, v = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
+    for t in range(history, F):
+        holes = ~valid[t]
+        if not holes.any():
+            continue
+        frame, z = out[t].copy(), depth[t].astype(np.float64).copy()
+        # the frame's own partial render first where it has some opacity (>= trust_alpha): splats spread apart
+        # or a rim the mask's erosion removed; divided by the opacity, as the render is composited over black
+        own = holes & (alpha[t] >= trust_alpha)
+        frame[own] = rgb[t][own] / alpha[t][own, None]
+        cover = np.zeros_like(holes)
+        if len(pts):
+            s_rgb, s_z, cover = _splat(pts, cols, K[t], w2c[t], H, W, holes & ~own)
+            frame[cover], z[cover] = s_rgb[cover], s_z[cover]
+        cover |= own
+        known = valid[t] | cover
+        seen = _seen_by(depth[:history], K[:history], w2c[:history], K[t], w2c[t], rel_tol)
+        filled, fz = fill_background(frame, z, known, rel_tol, support=seen)
+        new = ~known
+        out[t] = filled
+        if new.any():  # the 2D fill becomes 3D points for the frames still to fill
+            pts = np.concatenate([pts, _to_world(u[new], v[new], fz[new], K[t], w2c[t])])
+            cols = np.concatenate([cols, filled[new]])
+    return out
