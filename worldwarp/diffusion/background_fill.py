@@ -21,11 +21,13 @@ divided by its opacity: cracks where splats spread apart, rims the mask's erosio
 
 Across a chunk's frames (``fill_chunk``), each filled pixel becomes a 3D point at its filled depth; the next
 frame's holes are first covered by those points (nearest point wins per pixel), and only what they leave is
-filled in 2D. So the same point has the same colour in every frame (no averaging over time), for any camera
-motion. Frames are filled in order, from the one next to the history on: each new frame inherits what the
-frames before it invented and invents only what it newly opens (filling the last frame first measured worse on
-the orbit, 12.0 vs 14.7 dB, docs/BENCHMARKS.md §14).
-Deterministic (no randomness, fixed order); numpy and torch pooling on the CPU, no Python loop over pixels or rows.
+filled in 2D. So the same point has the same colour in every frame, for any camera motion. Frames are filled
+in order, from the one next to the history on: each new frame inherits what the frames before it invented and
+invents only what it newly opens (filling the last frame first measured worse on the orbit, 12.0 vs 14.7 dB,
+docs/BENCHMARKS.md §14). What still flickers (the render's own hole pixels, re-rendered every frame, and each
+frame's newly opened ones) the Denoiser wrapper, ``classical.DepthAwareFiller``, averages over time.
+Deterministic (no randomness, fixed order); numpy and torch pooling on the CPU, no Python loop over pixels or
+rows.
 """
 
 from __future__ import annotations
