@@ -94,8 +94,8 @@ class DiffusionConfig(Section):
     classical_fill: Literal["depth_aware", "pushpull"] = Field(
         "pushpull", description="classical backend: depth_aware fills holes from the farther surface around them, once "
         "per 3D point (worldwarp/diffusion/background_fill.py); pushpull: push-pull with temporal smoothing")
-    temporal_smoothing: float = Field(0.5, ge=0, lt=1, description="classical_fill=pushpull: weight of the previous "
-                                      "frame in hole pixels")
+    temporal_smoothing: float = Field(0.5, ge=0, lt=1, description="classical backend (both fills): weight of the "
+                                      "previous output frame in hole pixels")
 
     @field_validator("offload", mode="before")
     @classmethod
@@ -113,8 +113,6 @@ class DiffusionConfig(Section):
         if self.classical_fill == "depth_aware":  # knobs that do not apply are errors, not ignored
             if self.backend != "classical":
                 raise ValueError("diffusion.classical_fill=depth_aware applies to diffusion.backend=classical only")
-            if self.temporal_smoothing != type(self).model_fields["temporal_smoothing"].default:
-                raise ValueError("diffusion.temporal_smoothing applies to diffusion.classical_fill=pushpull only")
         if self.cfg_device is not None:
             if self.step_cache != "none":
                 # the cache decides on the batched residual of both halves; split over two devices they would decide apart

@@ -50,7 +50,7 @@ def make_denoiser(cfg: DiffusionConfig, device: str | torch.device = "cpu") -> D
         from .classical import DepthAwareFiller, PushPullFiller
 
         if cfg.classical_fill == "depth_aware":
-            return DepthAwareFiller()
+            return DepthAwareFiller(temporal_smoothing=cfg.temporal_smoothing)
         return PushPullFiller(temporal_smoothing=cfg.temporal_smoothing)
     if cfg.backend == "stdiff":
         from .settings import StDiffSettings

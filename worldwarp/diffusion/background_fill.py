@@ -6,7 +6,7 @@ camera. Filling it from every side at once (push-pull) drags the occluder's colo
 based rendering fills from the background side instead. Per hole pixel (``fill_background``):
 
 1. ``directional_candidates``: the first valid pixel along each of 8 directions (rows, columns, diagonals),
-   found by one cumulative-max scan per direction (the diagonals through a skewed copy of the image); opposite
+   found by binary search among the valid pixels of all lines laid end to end (``_lines``); opposite
    directions pair into 4 lines through the pixel.
 2. Per line: both ends on one surface (depths within ``rel_tol``) -> interpolate along the line (a crack);
    a depth jump -> the nearer end only if the source (history) views saw that surface reach this pixel's ray
@@ -21,11 +21,13 @@ divided by its opacity: cracks where splats spread apart, rims the mask's erosio
 
 Across a chunk's frames (``fill_chunk``), each filled pixel becomes a 3D point at its filled depth; the next
 frame's holes are first covered by those points (nearest point wins per pixel), and only what they leave is
-filled in 2D. So the same point has the same colour in every frame (no averaging over time), for any camera
-motion. Frames are filled in order, from the one next to the history on: each new frame inherits what the
-frames before it invented and invents only what it newly opens (filling the last frame first measured worse on
-the orbit, 12.0 vs 14.7 dB, docs/BENCHMARKS.md §14).
-Deterministic (no randomness, fixed order); numpy and torch pooling on the CPU.
+filled in 2D. So the same point has the same colour in every frame, for any camera motion. Frames are filled
+in order, from the one next to the history on: each new frame inherits what the frames before it invented and
+invents only what it newly opens (filling the last frame first measured worse on the orbit, 12.0 vs 14.7 dB,
+docs/BENCHMARKS.md §14). What still flickers (the render's own hole pixels, re-rendered every frame, and each
+frame's newly opened ones) the Denoiser wrapper, ``classical.DepthAwareFiller``, averages over time.
+Deterministic (no randomness, fixed order); numpy and torch pooling on the CPU, no Python loop over pixels or
+rows.
 """
 
 from __future__ import annotations
@@ -42,39 +44,49 @@ DIRECTIONS = ((0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (1, 1), (-1, 1), (1, -
 
 
 @lru_cache(maxsize=8)
-def _layouts(H: int, W: int) -> tuple[np.ndarray, ...]:
-    """Flat pixel indices (-1: off the image) laid out so that each of the 4 lines of DIRECTIONS runs along
-    axis 1: rows, columns, down-right diagonals (cell x - y + H - 1, position y), down-left ones (cell x + y)."""
-    flat = np.arange(H * W, dtype=np.int64).reshape(H, W)
-    c = np.arange(W + H - 1)[:, None]
-    y = np.arange(H)[None]
-    x_dr, x_dl = c - (H - 1) + y, c - y
-    diag = [np.where((x >= 0) & (x < W), y * W + x, -1) for x in (x_dr, x_dl)]
-    return flat, flat.T.copy(), *diag
+def _lines(H: int, W: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 4 lines of DIRECTIONS through every pixel, laid end to end as one sequence, so that "the nearest valid
+    pixel before / after this one on its line" is one binary search among the valid ranks (the per-call cost of
+    8 full-frame scans dominated at demo sizes, and only the holes' answers are needed).
+
+    Line kinds, in order: the image's rows (position x), its columns (position y), the down-right diagonals
+    (x - y constant, position y) and the down-left ones (x + y constant, position y). Returns ``seq`` (4 H W,)
+    the flat pixel at each rank, ``line`` (4 H W,) the line it lies on (increasing along the sequence), and
+    ``rank`` (4, H W): where each pixel sits in the sequence for each line kind."""
+    y, x = np.divmod(np.arange(H * W), W)
+    keys = (y, x), (x, y), (x - y, y), (x + y, y)  # (line within its kind, position on it)
+    seq, line, offset = [], [], 0
+    for cell, pos in keys:
+        order = np.lexsort((pos, cell))  # along each line in turn, by position
+        seq.append(order)
+        line.append(np.unique(cell[order], return_inverse=True)[1] + offset)
+        offset = line[-1][-1] + 1
+    seq, line = np.concatenate(seq), np.concatenate(line)
+    rank = np.empty((4, H * W), np.int64)
+    rank.reshape(-1)[np.arange(4).repeat(H * W) * H * W + seq] = np.arange(4 * H * W)
+    for arr in (seq, line, rank):
+        arr.setflags(write=False)  # cached: shared by every call
+    return seq, line, rank
 
 
-def _scan(layout: np.ndarray, valid_flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Along axis 1 of ``layout``: for every pixel the flat index of the nearest valid pixel before it (smaller
-    position) and after it, -1 where there is none; both (H * W,)."""
-    on = layout >= 0
-    v = on & valid_flat[layout.clip(0)]
-    L = layout.shape[1]
-    pos = np.arange(L)
-    before = np.maximum.accumulate(np.where(v, pos, -1), axis=1)
-    after = np.minimum.accumulate(np.where(v, pos, L)[:, ::-1], axis=1)[:, ::-1]
-    out = []
-    for q, ok in ((before, before >= 0), (after, after < L)):
-        got = np.where(ok, np.take_along_axis(layout, q.clip(0, L - 1), 1), -1)
-        res = np.empty(valid_flat.size, np.int64)
-        res[layout[on]] = got[on]
-        out.append(res)
-    return out[0], out[1]
-
-
-def _candidate_index(valid: np.ndarray) -> np.ndarray:
-    H, W = valid.shape
-    vf = valid.ravel()
-    return np.stack([d for lay in _layouts(H, W) for d in _scan(lay, vf)]).reshape(len(DIRECTIONS), H, W)
+def _candidates_at(valid: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Flat index of the nearest valid pixel along each of DIRECTIONS from the flat pixels ``p`` (8, n), -1 where
+    there is none; a valid pixel of ``p`` finds itself (directions 2k and 2k + 1 look before and after along line kind k of ``_lines``)."""
+    seq, line, rank = _lines(*valid.shape)
+    vr = np.flatnonzero(valid.ravel()[seq])  # ranks of the valid pixels, sorted
+    hr = rank[:, p]  # (4, n)
+    out = np.empty((8, len(p)), np.int64)
+    if not len(vr):
+        out.fill(-1)
+        return out
+    # a valid pixel is its own candidate both ways (a hole never is)
+    i = np.searchsorted(vr, hr, "right") - 1  # last valid rank at or before
+    j = np.searchsorted(vr, hr, "left")  # first valid rank at or after
+    for k, q in ((0, i), (1, j)):
+        r = vr[q.clip(0, len(vr) - 1)]
+        hit = (q >= 0) & (q < len(vr)) & (line[r] == line[hr])  # on the same line, not the next one
+        out[k::2] = np.where(hit, seq[r], -1)
+    return out
 
 
 def _distance(idx: np.ndarray, py: np.ndarray, px: np.ndarray, W: int) -> np.ndarray:
@@ -85,9 +97,10 @@ def _distance(idx: np.ndarray, py: np.ndarray, px: np.ndarray, W: int) -> np.nda
 def directional_candidates(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For every pixel, the flat index of the nearest valid pixel looked along each of ``DIRECTIONS`` (8, H, W),
     -1 where there is none, and its distance in pixels (8, H, W), inf where there is none."""
-    idx = _candidate_index(valid)
-    py, px = np.divmod(np.arange(valid.size).reshape(valid.shape), valid.shape[1])
-    return idx, _distance(idx, py, px, valid.shape[1])
+    H, W = valid.shape
+    idx = _candidates_at(valid, np.arange(H * W))
+    py, px = np.divmod(np.arange(H * W), W)
+    return idx.reshape(8, H, W), _distance(idx, py, px, W).reshape(8, H, W)
 
 
 def fill_background(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rel_tol: float = 0.1,
@@ -102,7 +115,7 @@ def fill_background(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rel_t
     if not holes.any() or not valid.any():
         return rgb.copy(), depth.copy()
     hy, hx = np.nonzero(holes)
-    ci = _candidate_index(valid)[:, hy, hx]  # (8, n)
+    ci = _candidates_at(valid, hy * valid.shape[1] + hx)  # (8, n)
     cd = _distance(ci, hy, hx, valid.shape[1])
     found = ci >= 0
     z = np.where(found, depth.ravel()[ci.clip(0)], -np.inf)
@@ -172,39 +185,40 @@ def _to_border(hy: np.ndarray, hx: np.ndarray, H: int, W: int) -> np.ndarray:
     return np.stack(out)
 
 
-def _pull_far(c: torch.Tensor, z: torch.Tensor, w: torch.Tensor, rel_tol: float):
-    """One level down, keeping in each 2 x 2 block only the children within rel_tol of its farthest valid one."""
-    H, W = z.shape[-2:]
-    pad = (0, W % 2, 0, H % 2)
-    c, z, w = F.pad(c, pad), F.pad(z, pad), F.pad(w, pad)
+def _pull_far(czw: torch.Tensor, rel_tol: float) -> torch.Tensor:
+    """One level down of (1, 5, H, W) = colour, depth, weight, keeping in each 2 x 2 block only the children
+    within rel_tol of its farthest valid one. The three are pooled as one tensor: one call instead of three."""
+    H, W = czw.shape[-2:]
+    if H % 2 or W % 2:  # zero weight on the padding keeps odd sizes exact
+        czw = F.pad(czw, (0, W % 2, 0, H % 2))
+    z, w = czw[:, 3:4], czw[:, 4:5]
     zmax = F.max_pool2d(torch.where(w > 0, z, torch.zeros_like(z)), 2)
-    up = zmax.repeat_interleave(2, -1).repeat_interleave(2, -2)
+    up = zmax[..., :, None, :, None].expand(-1, -1, -1, 2, -1, 2).reshape(z.shape)  # each parent over its 2 x 2
     wk = w * (z >= up * (1 - rel_tol))
-    ws = F.avg_pool2d(wk, 2) * 4
-    cs = F.avg_pool2d(c * wk, 2) * 4 / ws.clamp_min(1e-8)
-    zs = F.avg_pool2d(z * wk, 2) * 4 / ws.clamp_min(1e-8)
-    return cs, zs, ws.clamp(max=1.0)
+    s = F.avg_pool2d(torch.cat([czw[:, :4] * wk, wk], 1), 2) * 4
+    ws = s[:, 4:5]
+    return torch.cat([s[:, :4] / ws.clamp_min(1e-8), ws.clamp(max=1.0)], 1)
 
 
-def _pyramid_refine(rgb, depth, valid, hy, hx, base, zbg, rel_tol):
+def _pyramid_refine(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, hy: np.ndarray, hx: np.ndarray,
+                    base: np.ndarray, zbg: np.ndarray, rel_tol: float) -> np.ndarray:
     """Hole pixels from the finest pyramid level whose (background-preferring) block average lies on the surface
     the lines chose (depth within rel_tol of ``zbg``); ``base`` where none does. Smoother than the line ends."""
     H, W = valid.shape
-    c = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1)[None]
-    z = torch.from_numpy(np.where(valid, depth, 0).astype(np.float32))[None, None]
-    w = torch.from_numpy(valid.astype(np.float32))[None, None]
+    czw = torch.from_numpy(np.concatenate([np.moveaxis(rgb, -1, 0), np.where(valid, depth, 0)[None], valid[None]])
+                           .astype(np.float32))[None]
     levels = []
-    while min(z.shape[-2:]) > 1:
-        c, z, w = _pull_far(c, z, w, rel_tol)
-        levels.append((c, z, w))
+    while min(czw.shape[-2:]) > 1:
+        czw = _pull_far(czw, rel_tol)
+        levels.append(czw)
     val = torch.from_numpy(base.astype(np.float32))
     zb = torch.from_numpy(zbg.astype(np.float32))
     gy = torch.from_numpy((hy + 0.5) / H * 2 - 1).float()
     gx = torch.from_numpy((hx + 0.5) / W * 2 - 1).float()
     grid = torch.stack([gx, gy], -1)[None, None]  # (1, 1, n, 2)
-    for c, z, w in reversed(levels):
-        cat = torch.cat([c * w, z * w, w], 1)
-        s = F.grid_sample(cat, grid, mode="bilinear", align_corners=False)[0, :, 0]  # (5, n)
+    for czw in reversed(levels):
+        w = czw[:, 4:5]
+        s = F.grid_sample(torch.cat([czw[:, :4] * w, w], 1), grid, mode="bilinear", align_corners=False)[0, :, 0]
         ws = s[4].clamp_min(1e-8)
         cl, zl, wl = s[:3] / ws, s[3] / ws, s[4].clamp(max=1.0)
         a = wl * ((zl - zb).abs() <= rel_tol * zb)
