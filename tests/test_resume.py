@@ -18,8 +18,8 @@ def _cmd(root, tiny):
             *[a for o in tiny for a in ("--set", o)]]
 
 
-def _video(root):
-    store = RunStore.open(root / "runs" / "resume.zarr")
+def _video(path: Path):
+    store = RunStore.open(path)
     assert store.status == "complete"
     return store.read_video()
 
@@ -49,8 +49,10 @@ def _kill_after(proc: subprocess.Popen, path: Path, stages: int, jitter: float) 
 
 
 @pytest.mark.slow
-def test_killed_runs_resume_to_the_same_video(tmp_path, tiny):
-    _kill_and_resume(tmp_path, tiny)
+def test_killed_runs_resume_to_the_same_video(tmp_path, tiny, finished_run):
+    """The uninterrupted reference is the session's finished run: the same `worldwarp demo` at TINY (its run id and
+    tracking.mlflow=false change no array), made once for the store tests too."""
+    _kill_and_resume(tmp_path, tiny, finished_run)
 
 
 @pytest.mark.slow
@@ -63,11 +65,14 @@ def test_killed_runs_resume_with_the_ttt3r_estimator(tmp_path, tiny):
                                 "estimator.ttt3r_size=64"])
 
 
-def _kill_and_resume(tmp_path, tiny):
-    ref_root, root = tmp_path / "ref", tmp_path / "killed"
-    subprocess.run(_cmd(ref_root, tiny), check=True, env=cli_env(), cwd=ROOT, capture_output=True)
-    reference = _video(ref_root)
-    total = len(RunStore.open(ref_root / "runs" / "resume.zarr").summary())
+def _kill_and_resume(tmp_path, tiny, ref: Path | None = None):
+    """``ref``: an uninterrupted run's store of the same settings; None: run one here."""
+    root = tmp_path / "killed"
+    if ref is None:
+        subprocess.run(_cmd(tmp_path / "ref", tiny), check=True, env=cli_env(), cwd=ROOT, capture_output=True)
+        ref = tmp_path / "ref" / "runs" / "resume.zarr"
+    reference = _video(ref)
+    total = len(RunStore.open(ref).summary())
 
     # kill points: once during start-up (before any stage), then after random numbers of completed stages
     rng = random.Random(1234)
@@ -82,6 +87,6 @@ def _kill_and_resume(tmp_path, tiny):
     assert kills >= 3, "runs finished before they could be killed; the test proves nothing"
     done = subprocess.run(_cmd(root, tiny), env=cli_env(), cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    resumed = _video(root)
+    resumed = _video(path)
     assert resumed.shape == reference.shape
     assert np.array_equal(resumed, reference)
