@@ -50,3 +50,19 @@ def test_summary_reports_drift_between_first_and_last_quarter(tmp_path):
     rows = paths["csv"].read_text().splitlines()
     assert rows[0] == "frame,psnr,rot_err_deg" and len(rows) == n + 1
     assert paths["png"].stat().st_size > 1000
+
+
+def test_camera_error_of_a_degenerate_pair_is_missing_not_a_crash():
+    """Matches that all sit on one point make OpenCV's 5-point solver fail an assertion (seen on garden_truck at few
+    3DGS steps): that pair has no estimate (NaN in the errors, 0 inliers) and the evaluation goes on."""
+    from worldwarp.metrics.camera import _estimate, relative_pose_errors
+
+    pa = np.tile(np.array([[100.0, 80.0]]), (12, 1))  # every match of frame a on one point (raised before)
+    pb = pa + np.random.default_rng(0).normal(size=(12, 2)) * 0.2
+    K = np.array([[200.0, 0, 128], [0, 200.0, 80], [0, 0, 1]])
+    assert _estimate(pa, pb, K, K) is None
+    flat = np.full((8, 64, 96, 3), 0.5, np.float32)  # nothing to match: every pair is missing, none raises
+    w2c = np.tile(np.eye(4), (8, 1, 1))
+    w2c[:, 2, 3] = -np.arange(8) * 0.1
+    err = relative_pose_errors(flat, np.tile(K, (8, 1, 1)), w2c, stride=4)
+    assert np.isnan(err.rotation_deg).all() and (err.inliers == 0).all()

@@ -56,7 +56,10 @@ def _estimate(pa: np.ndarray, pb: np.ndarray, Ka: np.ndarray, Kb: np.ndarray
     # normalised coordinates, so zoom (a K per frame) is handled; the RANSAC threshold stays ~1 px
     na, nb = _normalise(pa, Ka), _normalise(pb, Kb)
     eye = np.eye(3)
-    E, inl = cv2.findEssentialMat(na, nb, eye, method=cv2.RANSAC, prob=0.999, threshold=1.0 / Kb[0, 0])
+    try:
+        E, inl = cv2.findEssentialMat(na, nb, eye, method=cv2.RANSAC, prob=0.999, threshold=1.0 / Kb[0, 0])
+    except cv2.error:  # degenerate matches (e.g. all on one point) fail the 5-point solver: no estimate for this pair
+        return None
     if E is None or E.shape != (3, 3):
         return None
     n, R, t, _ = cv2.recoverPose(E, na, nb, eye, mask=inl)
