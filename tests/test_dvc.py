@@ -32,7 +32,9 @@ def repo(tmp_path_factory):
             shutil.copy2(ROOT / f, d / f)
     params = yaml.safe_load((d / "params.yaml").read_text())
     # splat.steps lives in its own section (not in experiments.common) so `--set-param splat.steps` reaches it
-    params["splat"]["steps"] = 20
+    # 5 steps: what DVC caches, reruns and reports does not depend on the fit (evaluate survives degenerate pose
+    # estimates since 2026-12-07: a pair without one is NaN, not a crash)
+    params["splat"]["steps"] = 5
     params["real_photo"] = {"downscale": 4, "frames": 3, "steps": 5, "depth_model": True}
     params["revisit"] = {**params["revisit"], "height": 32, "width": 48, "chunks": 2, "steps": 3,
                          "fillers": ["classical"], "paths": ["identical"]}
@@ -109,10 +111,10 @@ def _set(repo, path, value):
 def test_exp_run_set_param_reaches_the_run(repo):
     _sh(["git", "add", "-A"], repo)
     _sh(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "baseline"], repo)
-    out = _sh([str(BIN / "dvc"), "exp", "run", "--set-param", "splat.steps=10"], repo)
+    out = _sh([str(BIN / "dvc"), "exp", "run", "--set-param", "splat.steps=3"], repo)
     assert "generate@room_fwd" in out
     from worldwarp.store import RunStore
 
     store = RunStore.open(repo / "artifacts/runs/room_fwd.zarr")
-    assert store.params["splat"]["steps"] == 10
-    assert len(store.read_stage(0, "gaussians")["loss"]) == 10
+    assert store.params["splat"]["steps"] == 3
+    assert len(store.read_stage(0, "gaussians")["loss"]) == 3
