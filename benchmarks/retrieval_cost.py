@@ -25,7 +25,6 @@ import numpy as np  # noqa: E402
 
 from worldwarp.config.memory import MemoryConfig  # noqa: E402
 from worldwarp.memory import frame_index, index_stride, retrieve  # noqa: E402
-from worldwarp.memory.retrieval import in_view as CULL  # noqa: E402
 
 H, W, F = 480, 720, 600.0
 
@@ -45,9 +44,6 @@ def index(z: np.ndarray, age: int, cfg: MemoryConfig, rng: np.random.Generator):
 
 
 def measure(chunks: int, cameras: int, repeat: int, cull: bool) -> dict:
-    from worldwarp.memory import retrieval
-
-    retrieval.in_view = CULL if cull else (lambda xyz, *a: np.ones(len(xyz), bool))
     cfg = MemoryConfig(mode="world", cameras=cameras)
     rng = np.random.default_rng(0)
     step = 0.02  # metres per frame
@@ -58,16 +54,15 @@ def measure(chunks: int, cameras: int, repeat: int, cull: bool) -> dict:
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        r = retrieve(cand, hist, K, w2c, W, H, cfg)
+        r = retrieve(cand, hist, K, w2c, W, H, cfg, cull=cull)
         times.append(time.perf_counter() - t0)
     return {"chunk": chunks, "stored_frames": len(cand[2]), "cameras": cameras, "frustum_cull": cull,
-            "seconds": min(times),
-            "picked": len(r.chosen)}
+            "seconds": min(times), "picked": len(r.chosen)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--chunks", nargs="+", type=int, default=[2, 8, 22, 83])
+    ap.add_argument("--chunks", nargs="+", type=int, default=[2, 8, 22, 46])
     ap.add_argument("--cameras", nargs="+", type=int, default=[44, 8])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-cull", action="store_true", help="score every stored frame (the cost before in_view)")

@@ -67,6 +67,8 @@ def camera_file(a, total: int, out: Path) -> tuple[Path, list[str], int]:
     """The path's camera file, the trajectory overrides that play it, and the first frame of the way back."""
     cfg = load_params(None, settings(a))
     if a.path == "pan360":
+        if a.preset != "forward":  # a knob that does not apply is refused, not ignored
+            raise SystemExit(f"revisit.py: --preset {a.preset} does not apply to --path pan360 (a turn in place)")
         return pan360(a, total, out, cfg)
     m = (total + 1) // 2
     tr = TrajectoryConfig(preset=a.preset, distance=a.distance, fov_deg=60.0)

@@ -198,7 +198,7 @@ def test_retrieval_scores_at_most_the_configured_cameras_evenly_spread():
         assert sorted(r.chosen) == [0, 1], n
 
 
-def test_frames_out_of_every_view_are_skipped_without_changing_the_picks(monkeypatch):
+def test_frames_out_of_every_view_are_skipped_without_changing_the_picks():
     """in_view drops a stored frame only if its points' bounding box lies beyond one frustum plane of every scored
     camera (behind them on a forward path): the picks are the same as scoring every frame, on a path that returns."""
     from worldwarp.memory import retrieval
@@ -209,9 +209,8 @@ def test_frames_out_of_every_view_are_skipped_without_changing_the_picks(monkeyp
     assert retrieval.in_view(np.concatenate([ahead[0], behind[0]]), K, w2c, W, H).tolist() == [True, False]
     assert retrieval.in_view(np.full((1, 4, 3), np.nan, np.float32), K, w2c, W, H).tolist() == [False]
     out = [_index([2.0 * j, 2.0 * j + 0.5], age=j) for j in range(4)]
-    cand, hist = _cat(*out), _index([9.0], age=4)
+    cand, hist = _cat(*out, behind), _index([9.0], age=4)  # the last candidate is culled, the others scored
     Kc, w2cc = _cams([0.2, 0.3, 6.4])
     cfg = MemoryConfig(mode="world", retrieve=3, min_gain=0.0)
-    culled = retrieve(cand, hist, Kc, w2cc, W, H, cfg)
-    monkeypatch.setattr(retrieval, "in_view", lambda xyz, *a: np.ones(len(xyz), bool))
-    assert retrieve(cand, hist, Kc, w2cc, W, H, cfg) == culled
+    assert retrieval.in_view(cand[0], Kc, w2cc, W, H).tolist() == [True] * 8 + [False]
+    assert retrieve(cand, hist, Kc, w2cc, W, H, cfg, cull=False) == retrieve(cand, hist, Kc, w2cc, W, H, cfg)

@@ -89,14 +89,15 @@ def scored_cameras(n: int, most: int) -> np.ndarray:
 
 
 def retrieve(cand: tuple[np.ndarray, np.ndarray, np.ndarray], hist: tuple[np.ndarray, np.ndarray, np.ndarray],
-             K: np.ndarray, w2c: np.ndarray, width: int, height: int, cfg: MemoryConfig) -> Retrieval:
+             K: np.ndarray, w2c: np.ndarray, width: int, height: int, cfg: MemoryConfig, *, cull: bool = True) -> Retrieval:
     """Pick at most ``cfg.retrieve`` of the candidate frames for cameras (K, w2c); ``cand`` and ``hist`` are
     (xyz, z_seen, age) of the stored candidates and of the chunk's own history frames. Depends only on its
-    arguments (ties go to the earlier candidate), so a resumed run retrieves exactly what the first one did."""
+    arguments (ties go to the earlier candidate), so a resumed run retrieves exactly what the first one did.
+    ``cull`` skips candidates out of every scored camera's view unscored (``in_view``; the picks are the same)."""
     pick = scored_cameras(len(K), cfg.cameras)
     K, w2c = K[pick], w2c[pick]
     # frames whose points all lie outside every camera's frustum add nothing and hide nothing: skip them unscored
-    seen = np.flatnonzero(in_view(cand[0], K, w2c, width, height))
+    seen = np.flatnonzero(in_view(cand[0], K, w2c, width, height) if cull else np.ones(len(cand[0]), bool))
     nc = len(seen)
     both = [np.concatenate([c[seen], h]) for c, h in zip(cand, hist)]
     q = coverage(*both, K, w2c, width, height, cfg)
