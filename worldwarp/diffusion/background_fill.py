@@ -16,16 +16,27 @@ based rendering fills from the background side instead. Per hole pixel (``fill_b
    ``max_ratio`` of the shortest) are averaged with weights 1 / length^2.
 3. ``_pyramid_refine``: smoother colours from a background-preferring push-pull pyramid, each hole pixel taking
    the finest level whose block lies on the surface step 2 chose (same depth within rel_tol).
-Before all that, hole pixels where the warp's render has some opacity (>= ``trust_alpha``) keep that render,
-divided by its opacity: cracks where splats spread apart, rims the mask's erosion removed.
 
-Across a chunk's frames (``fill_chunk``), each filled pixel becomes a 3D point at its filled depth; the next
-frame's holes are first covered by those points (nearest point wins per pixel), and only what they leave is
-filled in 2D. So the same point has the same colour in every frame, for any camera motion. Frames are filled
-in order, from the one next to the history on: each new frame inherits what the frames before it invented and
-invents only what it newly opens (filling the last frame first measured worse on the orbit, 12.0 vs 14.7 dB,
-docs/BENCHMARKS.md §14). What still flickers (the render's own hole pixels, re-rendered every frame, and each
-frame's newly opened ones) the Denoiser wrapper, ``classical.DepthAwareFiller``, averages over time.
+Across a chunk's frames (``fill_chunk``), per frame, in this order:
+
+0. ``source_lookup``: what a source (history) frame saw there. Each hole pixel's candidate depths (the 8 line
+   ends, each line's interpolation in inverse depth, the render's own depth where it has some opacity) put a point
+   on its ray; a candidate is seen when a source pixel around where that point lands, lifted with the source's own
+   depth, projects back within ``tol_px`` (0.75 px) of the hole pixel. The nearest seen candidate wins and the
+   pixel takes the source's colour there (bilinear over the passing source pixels). This fills the cracks of
+   magnified surfaces, the rims the mask removed and ground the splats spread thin with the source's own texture,
+   the same for every frame that sees that point; only true disocclusions and ground beyond every source view are
+   left (docs/BENCHMARKS.md §14: it takes 48 % of the hole pixels of the forward chunk, 20 % of the orbit's,
+   whose holes are mostly ground beyond the input's view).
+1. The points earlier frames of the chunk filled in 2D (below) cover what they reach (nearest point wins).
+2. The rest in 2D, ``fill_background`` above; then, where the render has some opacity a (composited over black),
+   the render goes over the fill as over what lies behind it: rgb + (1 - a) fill. Each pixel filled in 2D becomes
+   a 3D point at its filled depth, so the same point has the same colour in every later frame, for any camera
+   motion.
+Frames are filled in order, from the one next to the history on: each new frame inherits what the frames before it
+invented and invents only what it newly opens (filling the last frame first measured worse on the orbit, 12.0 vs
+14.7 dB, docs/BENCHMARKS.md §14). What still flickers (the render's partial pixels, re-rendered every frame, and
+each frame's newly opened ones) the Denoiser wrapper, ``classical.DepthAwareFiller``, averages over time.
 Deterministic (no randomness, fixed order); numpy and torch pooling on the CPU, no Python loop over pixels or
 rows.
 """
@@ -280,33 +291,158 @@ def _seen_by(src_depth: np.ndarray, src_K: np.ndarray, src_w2c: np.ndarray, K: n
     return support
 
 
+def _candidate_depths(valid: np.ndarray, depth: np.ndarray, alpha: np.ndarray, hy: np.ndarray, hx: np.ndarray,
+                      min_alpha: float = 0.05) -> np.ndarray:
+    """(13, n) z-depths the surface at hole pixels (hy, hx) may have, NaN where there is none: the depths of the 8
+    nearest valid pixels along DIRECTIONS, each line's interpolation between its two ends (in inverse depth, which
+    is linear along a plane's image), and the render's own depth where it has some opacity (>= min_alpha)."""
+    H, W = valid.shape
+    ci = _candidates_at(valid, hy * W + hx)
+    cd = _distance(ci, hy, hx, W)
+    found = ci >= 0
+    z = np.where(found, depth.ravel()[ci.clip(0)], np.nan)
+    a, b = slice(0, 8, 2), slice(1, 8, 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        wa = cd[b] / (cd[a] + cd[b])
+        zi = np.where(found[a] & found[b], 1.0 / (wa / z[a] + (1 - wa) / z[b]), np.nan)
+    own = np.where(alpha[hy, hx] >= min_alpha, depth[hy, hx], np.nan)[None]
+    return np.concatenate([z, zi, own])
+
+
+def _source_points(src_depth: np.ndarray, src_K: np.ndarray, src_w2c: np.ndarray) -> np.ndarray:
+    """(S, H W, 3) world points of every source pixel at the source's own depth; NaN where it has none."""
+    S, H, W = src_depth.shape
+    u, v = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
+    out = np.stack([_to_world(u.ravel(), v.ravel(), src_depth[s].ravel(), src_K[s], src_w2c[s]) for s in range(S)])
+    out[~(src_depth.reshape(S, -1) > 0)] = np.nan
+    return out
+
+
+def _sources_in_frame(src_pts: np.ndarray, K: np.ndarray, w2c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each source pixel (``src_pts`` from _source_points) lands in this frame: x and y (S, H W) in px,
+    float32, pixel centres at integer + 0.5; NaN behind the camera or where the source has no depth."""
+    cam = src_pts @ w2c[:3, :3].T + w2c[:3, 3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(cam[..., 2] > 1e-6, cam[..., 2], np.nan)
+        return ((cam[..., 0] / z * K[0, 0] + K[0, 2]).astype(np.float32),
+                (cam[..., 1] / z * K[1, 1] + K[1, 2]).astype(np.float32))
+
+
+def source_lookup(src_rgb: np.ndarray, src_at: tuple[np.ndarray, np.ndarray], src_K: np.ndarray, src_w2c: np.ndarray, K: np.ndarray,
+                  w2c: np.ndarray, hy: np.ndarray, hx: np.ndarray, cz: np.ndarray, tol_px: float = 0.75,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The colour a source (history) view saw at hole pixels (hy, hx), for candidate z-depths cz (c, n).
+
+    A candidate point (the pixel's ray at that depth) is seen by a source when one of the 2 x 2 source pixels
+    around where it lands, lifted with the source's own depth and brought back into this frame (``src_at``, from
+    _sources_in_frame), lands within ``tol_px`` of the hole pixel: a reprojection test in pixels, which is what
+    decides whether the source's colour is the right one (a depth tolerance is loose on far, grazing ground and
+    strict on near surfaces). Per pixel the nearest seen candidate wins (what a source saw in front is what is
+    there); its colour is the bilinear average of the 2 x 2 source pixels around it that pass the same test.
+    Sources are tried from the last (newest) one back. Returns colour (n, 3), depth (n,) and ok (n,): whether any
+    candidate was seen."""
+    c, n = cz.shape
+    S, H, W = src_rgb.shape[:3]
+    flat = cz.ravel()
+    todo = np.flatnonzero(np.isfinite(flat) & (flat > 0))
+    pix = todo % n
+    pts = _to_world(hx[pix] + 0.5, hy[pix] + 0.5, flat[todo], K, w2c)
+    src = np.full(len(todo), -1)  # the source that sees each candidate
+    uv = np.zeros((len(todo), 2))
+    ax, ay = src_at
+    tol2 = tol_px * tol_px
+    for s in reversed(range(S)):
+        rest = np.flatnonzero(src < 0)
+        cam = pts[rest] @ src_w2c[s, :3, :3].T + src_w2c[s, :3, 3]
+        zs = cam[:, 2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            u = cam[:, 0] / zs * src_K[s, 0, 0] + src_K[s, 0, 2]  # continuous, pixel centres at integer + 0.5
+            v = cam[:, 1] / zs * src_K[s, 1, 1] + src_K[s, 1, 2]
+        ok = (zs > 1e-6) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
+        rest, u, v = rest[ok], u[ok], v[ok]
+        i = pix[rest]
+        ex, ey = (hx[i] + 0.5).astype(np.float32), (hy[i] + 0.5).astype(np.float32)
+        x0 = np.minimum((u - 0.5).clip(0).astype(np.int64), max(W - 2, 0))
+        q0 = np.minimum((v - 0.5).clip(0).astype(np.int64), max(H - 2, 0)) * W + x0
+        hit = np.zeros(len(rest), bool)
+        for d in (0, 1, W, W + 1):  # the 2 x 2 source pixels around it
+            q = np.minimum(q0 + d, H * W - 1)
+            with np.errstate(invalid="ignore"):  # NaN (no depth, behind) is never seen
+                hit |= (ax[s, q] - ex) ** 2 + (ay[s, q] - ey) ** 2 <= tol2
+        src[rest[hit]], uv[rest[hit]] = s, np.stack([u[hit], v[hit]], 1)
+    zc = np.full(c * n, np.inf)
+    seen = src >= 0
+    zc[todo[seen]] = flat[todo[seen]]
+    zc = zc.reshape(c, n)
+    k = zc.argmin(0)
+    ok = np.isfinite(zc[k, np.arange(n)])
+    # the winners' colour: bilinear over the 2 x 2 source pixels around them that pass the test
+    pos = np.full(c * n, -1)
+    pos[todo] = np.arange(len(todo))
+    w_ = pos[k * n + np.arange(n)][ok]
+    s_, (u, v) = src[w_], (uv[w_] - 0.5).T
+    i = np.flatnonzero(ok)
+    u, v = u.clip(0, W - 1), v.clip(0, H - 1)
+    x0, y0 = np.minimum(u.astype(np.int64), max(W - 2, 0)), np.minimum(v.astype(np.int64), max(H - 2, 0))
+    fx, fy = u - x0, v - y0
+    acc, wsum = np.zeros((len(i), 3)), np.zeros(len(i))
+    flat_rgb = src_rgb.reshape(S, H * W, 3)
+    for dy, dx, wgt in ((0, 0, (1 - fx) * (1 - fy)), (0, 1, fx * (1 - fy)), (1, 0, (1 - fx) * fy), (1, 1, fx * fy)):
+        q = np.minimum(y0 + dy, H - 1) * W + np.minimum(x0 + dx, W - 1)
+        with np.errstate(invalid="ignore"):
+            good = (ax[s_, q] - hx[i] - 0.5) ** 2 + (ay[s_, q] - hy[i] - 0.5) ** 2 <= tol2
+        wg = np.where(good, wgt + 1e-6, 0.0)  # + 1e-6: a passing pixel at weight 0 still counts
+        acc += wg[:, None] * flat_rgb[s_, q]
+        wsum += wg
+    col = np.zeros((n, 3))
+    col[i] = acc / np.maximum(wsum, 1e-12)[:, None]  # one of the 2 x 2 passed, so wsum > 0
+    return col, zc[k, np.arange(n)], ok
+
+
 def fill_chunk(rgb: np.ndarray, valid: np.ndarray, depth: np.ndarray, K: np.ndarray, w2c: np.ndarray,
-               alpha: np.ndarray, history: int, rel_tol: float = 0.1, trust_alpha: float = 0.3) -> np.ndarray:
+               alpha: np.ndarray, history: int, rel_tol: float = 0.1, tol_px: float = 0.75,
+               looked: np.ndarray | None = None) -> np.ndarray:
     """Fill the holes of frames [history, F) of a chunk (module doc, the 3D part). rgb (F, H, W, 3) the warp's
-    render, valid (F, H, W) bool, depth / alpha (F, H, W) its z-depth and opacity, K (F, 3, 3), w2c (F, 4, 4).
-    Returns rgb with every hole filled; valid pixels and history frames unchanged."""
+    render, valid (F, H, W) bool, depth / alpha (F, H, W) its z-depth and opacity, K (F, 3, 3), w2c (F, 4, 4); the
+    first ``history`` frames are the sources (their rgb and depth exact). Returns rgb with every hole filled;
+    valid pixels and history frames unchanged. ``looked`` (F, H, W) bool, if given, is set where a source's
+    colour was taken (source_lookup)."""
     F, H, W = valid.shape
     out = rgb.copy()
     pts, cols = np.zeros((0, 3)), np.zeros((0, 3), rgb.dtype)
     u, v = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
+    src_rgb = rgb[:history].astype(np.float64)
+    src_pts = _source_points(depth[:history], K[:history], w2c[:history])
     for t in range(history, F):
         holes = ~valid[t]
         if not holes.any():
             continue
         frame, z = out[t].copy(), depth[t].astype(np.float64).copy()
-        # the frame's own partial render first where it has some opacity (>= trust_alpha): splats spread apart
-        # or a rim the mask's erosion removed; divided by the opacity, as the render is composited over black
-        own = holes & (alpha[t] >= trust_alpha)
-        frame[own] = rgb[t][own] / alpha[t][own, None]
+        # 1. what a source saw there: its colour, for the nearest candidate surface it saw (cracks of magnified
+        # surfaces, rims the mask removed, ground the render spread thin)
+        hy, hx = np.nonzero(holes)
+        at = _sources_in_frame(src_pts, K[t], w2c[t])
+        cz = _candidate_depths(valid[t], depth[t], alpha[t], hy, hx)
+        lcol, lz, lok = source_lookup(src_rgb, at, K[:history], w2c[:history], K[t], w2c[t], hy, hx, cz, tol_px)
+        seen = np.zeros_like(holes)
+        seen[hy[lok], hx[lok]] = True
+        frame[seen], z[seen] = lcol[lok], lz[lok]
+        if looked is not None:
+            looked[t] = seen
+        # 2. what the frames before this one invented: their points (nearest wins per pixel)
         cover = np.zeros_like(holes)
         if len(pts):
-            s_rgb, s_z, cover = _splat(pts, cols, K[t], w2c[t], H, W, holes & ~own)
+            s_rgb, s_z, cover = _splat(pts, cols, K[t], w2c[t], H, W, holes & ~seen)
             frame[cover], z[cover] = s_rgb[cover], s_z[cover]
-        cover |= own
-        known = valid[t] | cover
-        seen = _seen_by(depth[:history], K[:history], w2c[:history], K[t], w2c[t], rel_tol)
-        filled, fz = fill_background(frame, z, known, rel_tol, support=seen)
+        known = valid[t] | seen | cover
+        # 3. the rest in 2D, from the farther side (fill_background)
+        support = _seen_by(depth[:history], K[:history], w2c[:history], K[t], w2c[t], rel_tol)
+        filled, fz = fill_background(frame, z, known, rel_tol, support=support)
         new = ~known
+        # where no source saw the surface, the render's partial coverage (opacity a, composited over black) goes
+        # over the fill as over what lies behind it: rgb + (1 - a) fill
+        over = holes & ~seen & (alpha[t] > 0)
+        filled[over] = rgb[t][over] + (1 - alpha[t][over, None]) * filled[over]
         out[t] = filled
         if new.any():  # the 2D fill becomes 3D points for the frames still to fill
             pts = np.concatenate([pts, _to_world(u[new], v[new], fz[new], K[t], w2c[t])])

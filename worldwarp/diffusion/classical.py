@@ -1,5 +1,5 @@
-"""Weightless stand-ins for ST-Diff (``diffusion.classical_fill``): ``depth_aware`` fills holes from the farther
-surface around them, once per 3D point (``background_fill``); ``pushpull`` is push-pull hole filling, described
+"""Weightless stand-ins for ST-Diff (``diffusion.classical_fill``): ``depth_aware`` fills holes with what the history
+frames saw there, else from the farther surface around them, once per 3D point (``background_fill``); ``pushpull`` is push-pull hole filling, described
 below. Both then smooth the filled pixels over time (``smooth_holes``, ``diffusion.temporal_smoothing``).
 
 Push-pull (Gortler et al. 1996): build an image pyramid of weight-averaged colours from the valid pixels only,
@@ -86,10 +86,10 @@ class DepthAwareFiller:
         g = [x.detach().cpu().double().numpy() for x in (geometry.depth, geometry.K, geometry.w2c, geometry.alpha)]
         out = fill_chunk(rgb, valid, *g, history=history, rel_tol=self.rel_tol)
         out[:history] = rgb[:history]
-        # one colour per filled 3D point still leaves flicker: the hole pixels the render itself keeps (opacity
-        # >= trust_alpha, divided by it) are re-rendered every frame, and pixels each frame newly opens are
-        # filled in 2D from a new neighbourhood (docs/BENCHMARKS.md §14); smoothing from the first new frame
-        # on, its predecessor being the last history frame
+        # one colour per filled 3D point still leaves flicker: the render's partial pixels (composited over the
+        # fill) are re-rendered every frame, and pixels each frame newly opens are filled in 2D from a new
+        # neighbourhood (docs/BENCHMARKS.md §14); smoothing from the first new frame on, its predecessor being the
+        # last history frame
         res = torch.from_numpy(out)
         if history > 0:
             smooth_holes(res, torch.from_numpy(rgb), torch.from_numpy(valid[..., None]).float(), self.beta, history)
