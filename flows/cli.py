@@ -19,8 +19,8 @@ import typer
 from worldwarp.config import WorldWarpConfig, load_params
 from worldwarp.config.demo import DEMO_OVERRIDES
 
-from .checks import (ENDING, check_knobs, check_output_suffix, check_prefect_api, check_storage, check_writable, fail,
-                     guarded, preflight, prefect_api_url, trajectory_override)
+from .checks import (ENDING, UserError, check_knobs, check_output_suffix, check_prefect_api, check_storage,
+                     check_writable, fail, guarded, preflight, prefect_api_url, trajectory_override)
 
 if TYPE_CHECKING:
     from worldwarp.store import RunStore
@@ -406,15 +406,31 @@ def export(store: StoreArg,
            out: Annotated[Path, typer.Option(help="output directory")] = Path("export"),
            chunk: Annotated[int, typer.Option(help="chunk whose Gaussians go to the .ply (-1 = last)")] = -1,
            world: Annotated[bool, typer.Option("--world", help="also world.ply: the run's memory fused into one "
-                                               "cloud (memory.mode=world or append runs)")] = False) -> None:
+                                               "cloud (memory.mode=world or append runs), and world_score.json")] = False,
+           device: Annotated[Optional[str], typer.Option(help="--world: where world.ply is refined and rendered at "
+                                                         "every camera: auto (CUDA where there is one), cpu or cuda")] = None,
+           world_steps: Annotated[Optional[int], typer.Option(help="--world: 3DGS steps refining the fused cloud on the "
+                                                              "run's even frames (default 100; 0: fused only)")] = None
+           ) -> None:
     """Write video.mp4, cameras.npz (K, R, t), gaussians.ply, transforms.json (nerfstudio), import_blender.py;
-    with --world also world.ply."""
+    with --world also world.ply and its score at every camera of the run (world_score.json)."""
     def go() -> None:
         from worldwarp.export import export_all
+        from worldwarp.export.world_score import score_device, score_line
 
+        for opt, v in (("--device", device), ("--world-steps", world_steps)):
+            if v is not None and not world:
+                raise UserError(f"{opt} applies to --world only (world.ply's refinement and score)")
+        if device not in (None, "auto", "cpu", "cuda"):
+            raise UserError(f"--device {device}: not one of auto, cpu, cuda")
+        if world_steps is not None and world_steps < 0:
+            raise UserError(f"--world-steps {world_steps}: must be 0 or more")
+        where = score_device(device or "auto") if world else "cpu"
         # no check_writable(out): it would leave an empty folder behind when the store is refused
         with _reading(store) as (s, name):
-            for p in export_all(s, out, chunk=chunk, name=name, world=world):
+            for p in export_all(s, out, chunk=chunk, name=name, world=world, device=where, progress=True,
+                                world_steps=100 if world_steps is None else world_steps,
+                                on_score=lambda sc: typer.echo(score_line(sc), err=True)):
                 typer.echo(str(p))
     guarded(go)()
 

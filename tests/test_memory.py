@@ -3,11 +3,14 @@ chunks, the splat.fresh alias, and a bit-identical resume of a run with the memo
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import numpy as np
 import pytest
 import torch
 
-from conftest import TINY, assert_same_run
+from conftest import BIN, ROOT, TINY, assert_same_run, cli_env
 from worldwarp.config import ConfigError, load_params
 from worldwarp.config.memory import MemoryConfig
 from worldwarp.memory import frame_index, retrieve
@@ -158,11 +161,12 @@ def test_a_crashed_world_run_resumes_bit_identical(world_run, tmp_path):
     got = RunStore.open(again.path).stage_attrs(2, "gaussians")["retrieved"]
     assert got and all(r["chunk"] < 2 for r in got)
 
-def test_world_export_fuses_the_run_and_renders_a_camera_no_chunk_fitted(world_run):
-    """world.ply (export --world): the caches of every chunk, one Gaussian per voxel, fewer than they hold;
-    rendered at the run's last camera (no chunk fitted to that frame), within 2 dB of the last chunk's own cache."""
-    from worldwarp.export.files import export_world
-    from worldwarp.geometry.cameras import Cameras
+def test_world_export_fuses_the_run_and_renders_a_camera_no_fit_saw(world_run):
+    """world.ply (export --world): the caches of every chunk, one Gaussian per voxel, fewer than they hold; refined
+    on the run's even frames; rendered at the run's last odd camera (no chunk and not the refinement fitted that
+    frame), within 2 dB of the last chunk's own cache, unrefined too."""
+    from worldwarp.export.files import _cameras
+    from worldwarp.export.world import export_world
     from worldwarp.metrics.image import psnr
     from worldwarp.scenes import make_scene
     from worldwarp.splat import load_ply, render
@@ -170,15 +174,20 @@ def test_world_export_fuses_the_run_and_renders_a_camera_no_chunk_fitted(world_r
     from stages.gaussians import load_gaussians
 
     store, tmp = world_run
-    g = load_ply(export_world(store, tmp / "world.ply"))
+    n = store.read_video().shape[0]
+    cams = _cameras(store, n)
     caches = [load_gaussians(store, k) for k in store.chunks()]
-    assert 0 < len(g) < sum(len(c) for c in caches)  # overlapping chunks: each surface once
-    inp = store.read_input()
-    cam = Cameras(inp["K"][-1:], inp["w2c"][-1:], 48, 32)
+    i = n - 1 if (n - 1) % 2 else n - 2  # the last odd frame
+    cam = cams[i : i + 1]
     exact = make_scene("room").render(cam)[0]
     own = float(psnr(render(caches[-1], cam, backend="torch").rgb, exact))
-    world = float(psnr(render(g, cam, backend="torch").rgb, exact))
-    assert world >= own - 2.0, (world, own)
+    for steps in (0, 20):
+        ply, score = export_world(store, tmp / f"world{steps}.ply", cams, steps=steps)
+        g = load_ply(ply)
+        assert 0 < len(g) < sum(len(c) for c in caches)  # overlapping chunks: each surface once
+        assert score["refine_steps"] == steps and ("psnr_frames_held" in score) == (steps > 0)
+        world = float(psnr(render(g, cam, backend="torch").rgb, exact))
+        assert world >= own - 2.0, (steps, world, own)
 
 
 def test_retrieval_scores_at_most_the_configured_cameras_evenly_spread():
@@ -214,3 +223,50 @@ def test_frames_out_of_every_view_are_skipped_without_changing_the_picks():
     cfg = MemoryConfig(mode="world", retrieve=3, min_gain=0.0)
     assert retrieval.in_view(cand[0], Kc, w2cc, W, H).tolist() == [True] * 8 + [False]
     assert retrieve(cand, hist, Kc, w2cc, W, H, cfg, cull=False) == retrieve(cand, hist, Kc, w2cc, W, H, cfg)
+
+
+def _export(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "worldwarp"), "export", *args], env=cli_env(), cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_export_world_scores_world_ply_at_every_camera_of_the_run(world_run, tmp_path):
+    """`export --world --device cpu`: world_score.json beside world.ply holds, for every camera of the run, world.ply
+    rendered there against the run's frame and against the exact render; frame i's entry is exactly that render
+    against video frame i; the terminal gets one summary line."""
+    from worldwarp.geometry.cameras import Cameras
+    from worldwarp.metrics.image import psnr
+    from worldwarp.scenes import make_scene
+    from worldwarp.splat import load_ply, render
+
+    store, _ = world_run
+    out = tmp_path / "x"
+    res = _export(str(store.path), "--world", "--device", "cpu", "--world-steps", "10", "--out", str(out))
+    assert res.returncode == 0, res.stderr[-2000:]
+    score = json.loads((out / "world_score.json").read_text())
+    n = store.read_video().shape[0]
+    assert score["cameras"] == n and score["device"] == "cpu" and score["refine_steps"] == 10
+    assert score["held_out_frames"] == n // 2 and len(score["psnr_frames_held"]["per_frame"]) == n // 2
+    assert len(score["psnr_frames"]["per_frame"]) == len(score["psnr_exact"]["per_frame"]) == n
+    assert f"rendered at the run's {n} cameras" in res.stderr
+    g, inp = load_ply(out / "world.ply"), store.read_input()
+    for i in (0, n - 1):
+        cam = Cameras(inp["K"][i:i + 1], inp["w2c"][i:i + 1], 48, 32)
+        img = render(g, cam, backend="torch").rgb
+        frame = torch.from_numpy(store.read_video(slice(i, i + 1)).astype(np.float32) / 255.0)
+        assert score["psnr_frames"]["per_frame"][i] == pytest.approx(float(psnr(img, frame)[0]), abs=1e-3)
+        exact = make_scene("room").render(cam)[0]
+        assert score["psnr_exact"]["per_frame"][i] == pytest.approx(float(psnr(img, exact)[0]), abs=1e-3)
+
+
+def test_export_world_refusals(finished_run, tmp_path):
+    """--device or --world-steps without --world do not apply; a fresh run keeps no world: each one line, exit 2,
+    nothing written."""
+    res = _export(str(finished_run), "--device", "cpu", "--out", str(tmp_path / "a"))
+    assert res.returncode == 2 and "--device applies to --world only" in res.stderr, res.stderr
+    res = _export(str(finished_run), "--world-steps", "5", "--out", str(tmp_path / "a"))
+    assert res.returncode == 2 and "--world-steps applies to --world only" in res.stderr, res.stderr
+    res = _export(str(finished_run), "--world", "--out", str(tmp_path / "b"))
+    assert res.returncode == 2 and "memory.mode=fresh" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

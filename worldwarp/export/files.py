@@ -117,39 +117,20 @@ def require_exportable(store, name: str | None = None) -> None:
         raise StoreError(f"{name}: the video holds frames {have}, not 0..{total}; finish it with `worldwarp resume {name}`")
 
 
-def _memory_mode(store) -> str:
-    from ..config import validate
-
-    return validate(store.params).memory.mode
-
-
-def export_world(store, path: Path) -> Path:
-    """world.ply: the run's memory as one cloud (memory/fuse.py): every chunk's cache for memory.mode=world, the
-    last (which holds every chunk's Gaussians) for append."""
-    from ..memory.fuse import fuse
-    from ..splat import Gaussians, save_ply
-
-    fields = ("means", "quats", "scales", "opacities", "sh")
-    chunks = store.chunks() if _memory_mode(store) == "world" else [max(store.chunks())]
-    caches = []
-    for k in chunks:
-        a = store.read_stage(k, "gaussians")
-        caches.append(Gaussians(**{f: torch.from_numpy(np.asarray(a[f])) for f in fields}))
-    save_ply(path, fuse(caches))
-    return path
-
-
 def require_memory(store) -> None:
-    mode = _memory_mode(store)
-    if mode == "fresh":
+    from .world import memory_mode
+
+    if memory_mode(store) == "fresh":
         raise StoreError(f"{store.path}: the run used memory.mode=fresh, which keeps no world to export "
                          "(--world needs a run made with memory.mode=world or append)")
 
 
-def export_all(store, out: Path, chunk: int = -1, name: str | None = None, world: bool = False) -> list[Path]:
+def export_all(store, out: Path, chunk: int = -1, name: str | None = None, world: bool = False,
+               device: str = "cpu", world_steps: int = 100, on_score=None, progress: bool = False) -> list[Path]:
     """Every export of a finished run into ``out``: written aside, then moved in, so a failure leaves
     ``out`` as it was. Files of an earlier export in ``out`` are replaced; nothing else there is touched.
-    ``world``: also world.ply (export_world)."""
+    ``world``: also world.ply (refined ``world_steps`` steps) and world_score.json, on ``device``
+    (world.export_world); ``on_score`` gets the score."""
     require_exportable(store, name)
     if world:
         require_memory(store)
@@ -167,7 +148,14 @@ def export_all(store, out: Path, chunk: int = -1, name: str | None = None, world
                    export_ply(store, tmp / "gaussians.ply", chunk), export_frames(store, tmp),
                    export_nerfstudio(store, tmp / "transforms.json"), export_blender(tmp)]
         if world:
-            written.append(export_world(store, tmp / "world.ply"))
+            from .world import export_world
+
+            frames = sum(b - a for a, b in store.video_ranges())  # the run's cameras that have a frame
+            ply, score = export_world(store, tmp / "world.ply", _cameras(store, frames), device=device,
+                                      steps=world_steps, progress=progress)
+            written += [ply, ply.with_name("world_score.json")]
+            if on_score is not None:
+                on_score(score)
         _move_in(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Issue #26's GPU runs of benchmarks/revisit.py, as run on a lent GPU machine (device tool, carry [".whl", ".gsplat"]):
+#
+#   bash benchmarks/gpu_revisit.sh demo   # gsplat extension (prebuilt if .gsplat/ has it, else built into $OUT/gs),
+#                                         # then the demo-size matrix (160x256, 8 chunks, 150 steps) + pan360 (16 chunks)
+#   bash benchmarks/gpu_revisit.sh long   # the 1000-frame full-size out-and-back (480x720, 49-frame chunks, 500 steps),
+#                                         # fresh then world, classical filler
+#
+# Each run's JSON goes to /tmp/rv (its stores stay there); the JSONs come back as one tarball in $OUT (a call brings
+# back at most 8 files).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
+OUT=${OUT:-/tmp/out}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+if ls .gsplat/gsplat_csrc_*.so.xz >/dev/null 2>&1; then
+  python3 benchmarks/gsplat_prebuilt.py install .gsplat/gsplat_csrc_*.so.xz || exit 1
+else
+  mkdir -p "$OUT/gs" && python3 benchmarks/gsplat_prebuilt.py build --out "$OUT/gs" \
+    && python3 benchmarks/gsplat_prebuilt.py install "$OUT"/gs/gsplat_csrc_*.so.xz || exit 1
+fi
+rv() { local t=$SECONDS log=/tmp/rv_log_$SECONDS.txt
+       python3 benchmarks/revisit.py run --set device=cuda --out /tmp/rv "$@" > $log 2>&1 || { echo "FAILED: $*"; tail -5 $log; }
+       echo "$((SECONDS - t)) s: $*"; }
+pack() { tar -C /tmp/rv -czf "$OUT/revisit_$1.tar.gz" $(cd /tmp/rv && ls *.json) 2>/dev/null; ls -la "$OUT"; }
+mkdir -p /tmp/rv
+case "${1:-demo}" in
+  demo)
+    for path in identical offset; do
+      for filler in classical oracle; do
+        for mode in fresh world; do rv --mode $mode --filler $filler --path $path; pack demo; done
+      done
+    done
+    rv --mode append --filler classical --path identical; pack demo
+    for mode in fresh world; do rv --mode $mode --filler classical --path pan360 --chunks 16; pack demo; done
+    ;;
+  long)
+    for mode in fresh world; do
+      rv --mode $mode --filler classical --path identical --height 480 --width 720 --chunks 23 --steps 500 \
+         --distance 2 --set chunk.frames=49
+      pack long
+    done
+    ;;
+esac
