@@ -67,10 +67,10 @@ def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replac
         for line in [f"run: {threads}", *said]:
             typer.echo(line, err=True)
     if use_prefect:
+        check_prefect_api()  # before the run log's lines: a refusal stays one line
         say()
         from flows.longshot import worldwarp
 
-        check_prefect_api()
         res = worldwarp(base="default", overrides=_as_overrides(cfg), run_id=run_id,
                         store_path=str(store_path) if store_path else None)
         from worldwarp.store import RunStore

@@ -161,10 +161,12 @@ def test_object_storage_without_credentials(tmp_path, monkeypatch):
 
 
 def test_worker_and_serve_without_a_prefect_api_exit_2_in_one_line(tmp_path, monkeypatch):
-    """No hidden temporary server, no traceback: one line (a reachable API: tests/test_worker_start.py)."""
+    """No hidden temporary server, no traceback: one line (a reachable API: tests/test_worker_start.py); `demo
+    --prefect` too, without the run log's lines before it."""
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))  # no profile that sets one either
-    for cmd in (["worker", "--set", "device=cpu"], ["serve"]):
+    demo = ["demo", "--prefect", "--set", "tracking.mlflow=false", "--set", f"artifacts={tmp_path / 'art'}"]
+    for cmd in (["worker", "--set", "device=cpu"], ["serve"], demo):
         line = _refused(CliRunner().invoke(app, cmd), "no Prefect API configured", "PREFECT_API_URL=")
         assert "temporary" not in line
 
