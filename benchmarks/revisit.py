@@ -117,7 +117,8 @@ def oracle_frames(store, k: int, cfg, scene) -> tuple[dict, dict]:
 def run_one(a) -> Path:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    total = load_params(None, [*settings(a), *a.set]).chunk.total_frames  # --set chunk.frames=49 for full size
+    # --set chunk.frames=49 for full size; the mode too, so that --set memory.* knobs of world apply
+    total = load_params(None, [*settings(a), f"memory.mode={a.mode}", *a.set]).chunk.total_frames
     cam_path, traj, back = camera_file(a, total, out)
     name = f"{a.scene}_{a.path}_{a.filler}_{a.mode}" + ("" if a.preset == "forward" else f"_{a.preset}")
     extra = [f"memory.mode={a.mode}", f"artifacts={out / 'artifacts'}", *traj]
