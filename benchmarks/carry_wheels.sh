@@ -15,5 +15,6 @@ cd "$(dirname "$0")/.."
 plat=(--only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64
       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64)
 python3 -m pip download -q --no-deps "${plat[@]}" -d .whl gsplat==1.5.3 zarr==3.1.6 numcodecs donfig google-crc32c \
-  crc32c pydantic pydantic-core annotated-types typing-inspection "diffusers>=0.35,<0.43" plyfile pytorch-msssim
+  crc32c pydantic pydantic-core annotated-types typing-inspection "diffusers>=0.35,<0.43" plyfile pytorch-msssim \
+  torchao==0.18.0  # lowvram's int8 prompt models (3.4 MB, abi3; benchmarks/lowvram_gpu.py)
 ls .whl

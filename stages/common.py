@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable
@@ -135,6 +136,23 @@ def once(store: RunStore, k: int, group: str, key: str,
     arrays, attrs = compute()
     attrs = {**attrs, "compute_seconds": round(time.perf_counter() - t0, 4)}
     return store.write_stage(k, group, key, arrays, attrs)
+
+
+def free_cuda_cache() -> None:
+    """Hand CUDA's cached free blocks back to the driver (lowvram: what one stage leaves cached is not held
+    through the next, and the process's footprint follows the stage that runs)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+def release(*cached: Callable) -> None:
+    """Drop the models held by these ``lru_cache``d loaders (lowvram: a model lives for its stage only; the next
+    call loads it again). Collected at once, since a model's modules can hold reference cycles, then its memory
+    is handed back."""
+    for loader in cached:
+        loader.cache_clear()
+    gc.collect()
+    free_cuda_cache()
 
 
 def to_np(t: torch.Tensor) -> np.ndarray:

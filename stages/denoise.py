@@ -19,7 +19,7 @@ from worldwarp.diffusion import FillGeometry, make_denoiser, needs_geometry
 from worldwarp.prompts import chunk_prompt, fixed_prompt, load_captioner
 from worldwarp.store import StoreError
 
-from .common import once, resolve_device, span, to_np
+from .common import once, release, resolve_device, span, to_np
 from .inputs import chunk_cameras
 from .warp import read_render, read_render_geometry
 
@@ -54,7 +54,11 @@ def resolve_prompt(store, k: int, cfg: WorldWarpConfig) -> str:
     else:
         image = store.read_stage(k, "geometry")["rgb"][-1]  # the newest history frame of chunk k
     captioner = _captioner(p.model_dump_json(), str(resolve_device(cfg)))
-    return chunk_prompt(p, default, k, torch.from_numpy(np.asarray(image, np.float32)), captioner, previous)
+    prompt = chunk_prompt(p, default, k, torch.from_numpy(np.asarray(image, np.float32)), captioner, previous)
+    if cfg.lowvram:  # free the VLM before the text encoder and the transformer need the GPU (reloaded next caption)
+        del captioner
+        release(_captioner)
+    return prompt
 
 
 def _geometry(store, k: int, cfg: WorldWarpConfig) -> FillGeometry:

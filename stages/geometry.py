@@ -25,7 +25,7 @@ from worldwarp.geometry.depth_fill import fill_depth_holes
 from worldwarp.splat import render
 from worldwarp.store import ArrayLink
 
-from .common import once, resolve_device, span, to_np
+from .common import once, release, resolve_device, span, to_np
 from .gaussians import load_gaussians
 
 GROUP = "geometry"
@@ -114,4 +114,7 @@ def _pose_source(cfg: WorldWarpConfig) -> str:
 
 
 def run(store, k: int, cfg: WorldWarpConfig, key: str):
-    return once(store, k, GROUP, key, lambda: _first(store, cfg) if k == 0 else _from_cache(store, k, cfg))
+    ref = once(store, k, GROUP, key, lambda: _first(store, cfg) if k == 0 else _from_cache(store, k, cfg))
+    if cfg.lowvram:  # the estimator's stage is over: free it for the stages after it (reloaded next chunk)
+        release(_depth_model)
+    return ref

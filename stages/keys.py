@@ -16,6 +16,15 @@ from worldwarp.store import content_key
 # Bump a stage's version when its code changes what it writes.
 STAGE_VERSIONS = {"geometry": 2, "gaussians": 1, "warp": 1, "denoise": 2, "handoff": 1}
 
+# knobs added after stores existed, left out of keys and run ids while at their default: those stores keep theirs
+LATER_KNOBS = {"diffusion": {"text_encoder_quantize": "none"}, "prompt": {"quantize": "none"}}
+
+
+def stable_dump(section: str, dump: dict[str, Any]) -> dict[str, Any]:
+    """A section's JSON dump without the ``LATER_KNOBS`` that hold their default."""
+    later = LATER_KNOBS.get(section, {})
+    return {k: v for k, v in dump.items() if not (k in later and v == later[k])}
+
 
 def code_version(stage: str) -> str:
     return f"worldwarp-{worldwarp.__version__}/{stage}-v{STAGE_VERSIONS[stage]}"
@@ -43,8 +52,8 @@ def stage_params(cfg: WorldWarpConfig, stage: str, k: int) -> dict[str, Any]:
                 "backend": s["backend"], "render": {n: s[n] for n in sorted(render_knobs | mask_knobs)}}
     if stage == "denoise":
         # the prompt knobs (not where captions are cached: that never changes a caption)
-        return {"chunk": k, "diffusion": cfg.diffusion.model_dump(mode="json"), "seed": cfg.seed,
-                "prompt": cfg.prompt.model_dump(mode="json", exclude={"cache_dir"})}
+        return {"chunk": k, "diffusion": stable_dump("diffusion", cfg.diffusion.model_dump(mode="json")), "seed": cfg.seed,
+                "prompt": stable_dump("prompt", cfg.prompt.model_dump(mode="json", exclude={"cache_dir"}))}
     if stage == "handoff":
         return {"chunk": k, "history": cfg.chunk.history}
     raise KeyError(stage)

@@ -21,14 +21,14 @@ from worldwarp.store.lease import Lease
 from worldwarp.store.remote import RemoteStore, remote_store_url
 
 from . import STAGES, denoise, gaussians, geometry, handoff, warp
-from .common import span
+from .common import free_cuda_cache, span
 from .guard import RunGuard
 from .inputs import prepare_inputs
-from .keys import all_keys, code_version, upstream
+from .keys import LATER_KNOBS, all_keys, code_version, stable_dump, upstream
 
 # knobs that change where, how fast or how a run is reported (or belong to another benchmark), not what it asks for
 NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments", "real_photo", "revisit", "lease", "remote", "batch", "worker",
-                  "store", "threads"}
+                  "store", "threads", "lowvram"}
 MODULES = {"geometry": geometry, "gaussians": gaussians, "warp": warp, "denoise": denoise, "handoff": handoff}
 log = logging.getLogger("worldwarp.store")
 
@@ -38,6 +38,8 @@ def run_settings(cfg: WorldWarpConfig) -> dict:
     out = {"artifacts": str(Path(cfg.artifacts).resolve()), "tracking": cfg.tracking.model_dump(mode="json")}
     if cfg.remote.url:  # a resume keeps copying to the same shared storage
         out["remote"] = cfg.remote.model_dump(mode="json")
+    if cfg.lowvram:  # a resume frees models between stages as the run did (only said when on: old stores unchanged)
+        out["lowvram"] = True
     return out
 
 
@@ -92,6 +94,7 @@ def run_params(cfg: WorldWarpConfig) -> dict[str, Any]:
     """The params a store keeps. fresh and append write ``splat.fresh`` as before ``memory.mode`` existed, so stores
     (and run ids) made before it resume unchanged; world adds its ``memory`` section."""
     params = cfg.model_dump(mode="json", exclude=NOT_RUN_PARAMS | {"memory"})
+    params.update({name: stable_dump(name, params[name]) for name in LATER_KNOBS})
     if cfg.memory.mode == "world":
         params["memory"] = cfg.memory.model_dump(mode="json")
     else:  # the other memory knobs are defaults here (the config refuses them otherwise)
@@ -237,7 +240,10 @@ def _damaged_side_groups(store: RunStore, damaged: dict, keys: dict) -> dict[str
 
 
 def run_stage(store: RunStore, k: int, stage: str, cfg: WorldWarpConfig, key: str):
-    return MODULES[stage].run(store, k, cfg, key)
+    ref = MODULES[stage].run(store, k, cfg, key)
+    if cfg.lowvram:  # what the stage left in CUDA's cache (3DGS buffers, activations) is not held through the next
+        free_cuda_cache()
+    return ref
 
 
 def run_longshot(cfg: WorldWarpConfig, run_id: str | None = None,

@@ -141,6 +141,21 @@ def check_models(cfg: "WorldWarpConfig") -> list[str]:
     return lines
 
 
+def check_quantize(cfg: "WorldWarpConfig") -> None:
+    """int8 prompt models need torchao: said before any stage, not at the first caption."""
+    stdiff = cfg.diffusion.backend == "stdiff"
+    wanted = [name for name, on in (("prompt.quantize", stdiff and cfg.prompt.captioner_dir and cfg.prompt.quantize == "int8"),
+                                    ("diffusion.text_encoder_quantize", stdiff and cfg.diffusion.text_encoder_quantize == "int8"))
+              if on]
+    from .quantize import torchao_missing
+
+    why = torchao_missing() if wanted else None
+    if why:
+        from .checks.errors import UserError
+
+        raise UserError(f"{'=int8, '.join(wanted)}=int8 (lowvram={str(cfg.lowvram).lower()}): {why}")
+
+
 def check_run(cfg: "WorldWarpConfig", cams: "Cameras", new_run: bool = True) -> list[str]:
     """All of the above, cheapest first; lines for the run log. ``new_run=False`` (a resume) accepts what the
     run was started with: a store written before the photo-depth rule keeps resuming."""
@@ -151,8 +166,9 @@ def check_run(cfg: "WorldWarpConfig", cams: "Cameras", new_run: bool = True) -> 
         if new_run:
             check_photo_depth(cfg)
     line = check_trajectory(cfg, cams)
+    check_quantize(cfg)
     return [line, *check_models(cfg)]
 
 
-__all__ = ["check_models", "check_photo_depth", "check_run", "check_trajectory", "depth_scale", "model_paths",
+__all__ = ["check_models", "check_photo_depth", "check_quantize", "check_run", "check_trajectory", "depth_scale", "model_paths",
            "trajectory_line", "trajectory_record"]

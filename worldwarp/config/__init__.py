@@ -17,6 +17,7 @@ from .estimator import EstimatorConfig
 from .evaluation import EvalConfig
 from .experiments import ExperimentsConfig
 from .lease import LeaseConfig
+from .lowvram import APPLIES as LOWVRAM_APPLIES, apply_lowvram, contradictions
 from .memory import MemoryConfig, alias_fresh, unused_knobs
 from .remote import RemoteConfig, split_artifacts
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, apply_profile
@@ -35,6 +36,7 @@ class ConfigError(ValueError):
 
 
 class WorldWarpConfig(Section):
+    APPLIES = {"lowvram": LOWVRAM_APPLIES}
     profile: Literal["official", "longshot"] = Field(
         DEFAULT_PROFILE, description="official: the authors' inference knob for knob; longshot: this project's variant "
         "(see worldwarp/config/profiles.py); explicit knobs always win")
@@ -43,6 +45,12 @@ class WorldWarpConfig(Section):
     deterministic: bool = Field(False, description="bit-identical reruns on CUDA too: PyTorch's deterministic kernels and "
                                 "the torch rasteriser instead of gsplat (slower; see docs/DETERMINISM.md). CPU runs are "
                                 "deterministic either way")
+    lowvram: bool = Field(False, description="consumer-GPU mode (target: the full-weights pipeline within 12 GiB, "
+                          "not yet measured on a GPU): each model on the GPU only for its stage, then released; fills "
+                          "unset knobs: diffusion.offload=model, vae_tiling, keep_text_encoder=false and 8-bit "
+                          "(int8 weight-only, torchao) captioner and text encoder, which change captions and "
+                          "embeddings slightly (docs/WEIGHTS.md §5); see worldwarp/config/lowvram.py. Not part of "
+                          "run ids or stage keys (the knobs it fills are)")
     threads: int | None = Field(None, ge=1, le=1024, description="CPU threads for torch (torch.set_num_threads, applied "
                                 "before every stage); unset: OMP_NUM_THREADS when set, else 1 (measured: "
                                 "docs/DETERMINISM.md). An execution setting: not part of content keys or run ids, and "
@@ -73,7 +81,8 @@ class WorldWarpConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _profile_layer(cls, data: Any) -> Any:
-        return split_artifacts(apply_profile(alias_fresh(data)))
+        # lowvram first: it sees only what the user set, and a profile then fills only what both left unset
+        return split_artifacts(apply_profile(apply_lowvram(alias_fresh(data))))
 
     @field_validator("artifacts")
     @classmethod
@@ -89,6 +98,13 @@ class WorldWarpConfig(Section):
     def _deterministic_backend(self) -> "WorldWarpConfig":
         if self.deterministic and self.splat.backend == "gsplat":
             raise ValueError("deterministic=true needs splat.backend=auto or torch (gsplat's backward adds with atomics)")
+        return self
+
+    @model_validator(mode="after")
+    def _lowvram_consistent(self) -> "WorldWarpConfig":
+        broken = contradictions(self)
+        if broken:
+            raise ValueError(broken[0])
         return self
 
     @model_validator(mode="after")

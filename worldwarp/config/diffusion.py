@@ -18,7 +18,8 @@ def _sampler(name: str) -> When:
 
 _STDIFF_ONLY = ("model_dir", "stdiff_weights", "prompt", "negative_prompt", "sampler", "steps", "guidance_scale", "shift",
                 "history_pixels", "dtype", "vae_dtype", "offload", "vae_tiling", "vae_slicing", "attention", "compile",
-                "time_table", "step_cache", "cfg_device", "text_len", "prompt_cache", "keep_text_encoder")
+                "time_table", "step_cache", "cfg_device", "text_len", "prompt_cache", "keep_text_encoder",
+                "text_encoder_quantize")
 
 # diffusers' attention-backend names that make sense here, and "fa4": PyTorch SDPA running FlashAttention-4 kernels
 # (worldwarp/diffusion/flash4.py). "auto": fa4 where it runs (CUDA, Hopper/Blackwell, flash-attn-4), else SDPA
@@ -91,6 +92,10 @@ class DiffusionConfig(Section):
     text_len: int = Field(512, ge=8, le=4096, description="prompt tokens (Wan2.1: 512)")
     prompt_cache: str | None = Field(None, description="directory of cached prompt embeddings; default ~/.cache/worldwarp/prompts")
     keep_text_encoder: bool = Field(False, description="keep the text encoder loaded after encoding (it is large)")
+    text_encoder_quantize: Literal["none", "int8"] = Field(
+        "none", description="int8: the umT5 encoder's linear layers in int8 weight-only (torchao; half of bf16, so "
+        "about 6.7 GB instead of 11.4 GB with its bf16 embedding table); the embeddings change slightly (measured on "
+        "the tiny stand-in: docs/WEIGHTS.md §5). Filled by lowvram=true")
     classical_fill: Literal["depth_aware", "pushpull"] = Field(
         "pushpull", description="classical backend: depth_aware fills holes from the farther surface around them, once "
         "per 3D point (worldwarp/diffusion/background_fill.py); pushpull: push-pull with temporal smoothing")

@@ -22,7 +22,8 @@ class PromptConfig(Section):
                      ("diffusion.backend", "prompt.captioner_dir")),
         "captioner_dir": When("diffusion.backend is stdiff (the classical filler takes no prompt)",
                               lambda c: c.diffusion.backend == "stdiff", ("diffusion.backend",)),
-        **dict.fromkeys(("instruction", "per_chunk", "max_new_tokens", "max_image_side", "dtype", "cache_dir"), _CAPTION),
+        **dict.fromkeys(("instruction", "per_chunk", "max_new_tokens", "max_image_side", "dtype", "cache_dir",
+                             "quantize"), _CAPTION),
     }
     text: str | None = Field(None, description="fixed prompt; None: diffusion.prompt (used when no captioner is set)")
     captioner_dir: str | None = Field(None, description="local Qwen2.5-VL directory (transformers layout); None: no captioner")
@@ -32,3 +33,7 @@ class PromptConfig(Section):
     max_image_side: int = Field(448, ge=28, le=4096, description="longer image side given to the VLM (bounds vision tokens)")
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field("auto", description="auto: bf16 on CUDA, fp32 on CPU")
     cache_dir: str | None = Field(None, description="JSON caption cache; default ~/.cache/worldwarp/captions")
+    quantize: Literal["none", "int8"] = Field(
+        "none", description="int8: the VLM's linear layers (not its output head) in int8 weight-only (torchao); "
+        "Qwen2.5-VL-7B then holds about 9.4 GB instead of 16.6 GB; captions may change (measured on the tiny "
+        "stand-in: docs/WEIGHTS.md §5). Filled by lowvram=true")

@@ -35,6 +35,7 @@ class StDiffSettings:
     text_len: int = 512
     prompt_cache: str | None = None
     keep_text_encoder: bool = False
+    text_encoder_quantize: str = "none"
 
     @classmethod
     def from_config(cls, cfg) -> StDiffSettings:

@@ -31,6 +31,10 @@ TINY_VAE = dict(base_dim=8, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=1, a
 TINY_T5 = dict(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, relative_attention_num_buckets=8,
                relative_attention_max_distance=32, feed_forward_proj="gated-gelu", pad_token_id=0, eos_token_id=1,
                decoder_start_token_id=0)
+# Wan2.1's text encoder: the encoder of umT5-XXL (its text_encoder/config.json), for random-weight GPU benchmarks
+UMT5_XXL = dict(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
+                relative_attention_num_buckets=32, relative_attention_max_distance=128, feed_forward_proj="gated-gelu",
+                pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, tie_word_embeddings=False)
 _WORDS = ("a photorealistic scene steady camera motion high detail blurry distorted low quality static watermark "
           "the of and in on with forest city street room mountain river sky light night day house tree road")
 
@@ -51,8 +55,10 @@ def save_scheduler(out: Path, flow_shift: float = 3.0) -> None:
                             flow_shift=flow_shift).save_pretrained(out / "scheduler")
 
 
-def save_tiny_text(out: Path) -> None:
-    """A word-level T5-style tokenizer (pad 0, eos 1, unk 2; eos appended) and a tiny UMT5 encoder."""
+def save_tiny_text(out: Path, t5: dict = TINY_T5, device: str | torch.device = "cpu",
+                   dtype: torch.dtype = torch.float32) -> None:
+    """A word-level T5-style tokenizer (pad 0, eos 1, unk 2; eos appended) and a UMT5 encoder of the sizes ``t5``
+    (tiny by default; ``UMT5_XXL`` for Wan's own, whose larger vocabulary only adds rows no word maps to)."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
 
@@ -66,7 +72,14 @@ def save_tiny_text(out: Path) -> None:
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
                                    model_max_length=4096)
     fast.save_pretrained(out / "tokenizer")
-    UMT5EncoderModel(UMT5Config(vocab_size=len(vocab), **TINY_T5)).save_pretrained(out / "text_encoder")
+    config = UMT5Config(**{"vocab_size": len(vocab), **t5})
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # built in its dtype: umT5-XXL's encoder in float32 first would need 23 GB
+    try:
+        with torch.device(device):
+            UMT5EncoderModel(config).save_pretrained(out / "text_encoder")
+    finally:
+        torch.set_default_dtype(default)
 
 
 def build_wan_dir(out: str | Path, transformer_cfg: dict, vae_cfg: dict, *, seed: int = 0,

@@ -45,7 +45,7 @@ class StDiffDenoiser:
         if self.replica is not None:
             prepare_transformer(self.replica.model, self.replica.device, self.attention, compile_on)
         self.prompts = PromptEncoder(self.bb.model_dir, settings.prompt_cache, settings.text_len, self.device,
-                                     self.dtype, settings.keep_text_encoder)
+                                     self.dtype, settings.keep_text_encoder, settings.text_encoder_quantize)
         self.time_steps = False  # benchmarks set this to record per-step times
 
     @property

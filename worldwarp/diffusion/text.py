@@ -7,6 +7,7 @@ output kept for the real tokens and zeroed after them.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import html
 import json
@@ -43,10 +44,12 @@ class PromptEncoder:
     """Maps a prompt to its (text_len, dim) embedding: memory, then disk cache, then the encoder."""
 
     def __init__(self, model_dir: str | Path | None, cache_dir: str | Path | None = None, text_len: int = 512,
-                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, keep_encoder: bool = False):
+                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, keep_encoder: bool = False,
+                 quantize: str = "none"):
         self.model_dir = Path(model_dir) if model_dir is not None else None
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.text_len, self.device, self.dtype, self.keep_encoder = text_len, torch.device(device), dtype, keep_encoder
+        self.quantize = quantize  # "int8": the encoder's linear layers in int8 (worldwarp/quantize.py)
         self._memory: dict[str, torch.Tensor] = {}
         self._encoder = self._tokenizer = None
         self.encoder_loads = 0  # tells tests and logs whether the big model was touched
@@ -72,7 +75,9 @@ class PromptEncoder:
 
     def _cache_file(self, prompt: str) -> Path:
         ident = _encoder_identity(self.model_dir) if self.model_dir else "none"
-        h = hashlib.sha256(json.dumps([ident, str(self.model_dir), self.text_len, prompt]).encode()).hexdigest()
+        # int8 embeddings differ from exact ones, so they get their own files; exact ones keep the names they had
+        how = [] if self.quantize == "none" else [self.quantize]
+        h = hashlib.sha256(json.dumps([ident, str(self.model_dir), self.text_len, prompt, *how]).encode()).hexdigest()
         return self.cache_dir / f"{h[:32]}.safetensors"
 
     def _from_disk_or_encode(self, prompt: str) -> torch.Tensor:
@@ -95,6 +100,8 @@ class PromptEncoder:
     def _load_encoder(self) -> None:
         from transformers import AutoTokenizer, UMT5EncoderModel
 
+        from ..quantize import load_quantized
+
         if self.model_dir is None:
             raise CheckpointError("no model_dir: cannot encode a prompt that was not given as embeddings")
         for sub in ("text_encoder", "tokenizer"):
@@ -102,7 +109,7 @@ class PromptEncoder:
                 raise CheckpointError(f"{self.model_dir / sub} not found (expected the Wan {sub} in diffusers layout)")
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir / "tokenizer")
         enc = UMT5EncoderModel.from_pretrained(self.model_dir / "text_encoder", dtype=self.dtype)
-        self._encoder = enc.to(self.device).eval()
+        self._encoder = load_quantized(enc, self.quantize, self.device).eval()
         self.encoder_loads += 1
 
     @torch.no_grad()
@@ -120,5 +127,6 @@ class PromptEncoder:
         if self._encoder is None:
             return
         self._encoder = self._tokenizer = None
+        gc.collect()  # a model's modules can hold cycles: free it now, before its CUDA blocks are handed back
         if self.device.type == "cuda":
             torch.cuda.empty_cache()

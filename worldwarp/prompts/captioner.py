@@ -17,6 +17,7 @@ import torch
 
 from ..config.prompt import PromptConfig
 from ..estimators.model_dir import check_model_dir, read_preprocessor_config
+from ..quantize import load_quantized
 from .cache import CaptionCache, image_digest
 
 WHAT = "Qwen2.5-VL (Qwen2_5_VLForConditionalGeneration + processor)"
@@ -54,7 +55,9 @@ class Captioner:
     @classmethod
     def from_pretrained(cls, path: str | Path, *, cache_dir: str | Path | None = None, torch_dtype=torch.float32,
                         device: str | torch.device = "cpu", instruction: str, max_new_tokens: int = 96,
-                        max_image_side: int = 448) -> "Captioner":
+                        max_image_side: int = 448, quantize: str = "none") -> "Captioner":
+        """``quantize="int8"``: the linear layers in int8 weight-only (worldwarp/quantize.py); its captions are
+        cached apart from the exact model's."""
         from ..diffusion.checkpoint import CheckpointError
 
         check_model_dir(path, ("qwen2_5_vl",), WHAT)
@@ -67,11 +70,14 @@ class Captioner:
             template = tok.chat_template or _processor_chat_template(Path(path))
             improc = Qwen2VLImageProcessorPil.from_pretrained(str(path))
             proc = _image_text_processor()(image_processor=improc, tokenizer=tok, chat_template=template)
-            model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(path), dtype=torch_dtype).to(device).eval()
+            model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(path), dtype=torch_dtype)
         except (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError) as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise CheckpointError(f"{path} could not be loaded as {WHAT}: {first}") from e
-        return cls(model, proc, str(Path(path).resolve()), CaptionCache(cache_dir), instruction=instruction,
+        model = load_quantized(model, quantize, device).eval()
+        # the model id keys the caption cache: int8 captions may differ, exact ones keep the keys they had
+        model_id = str(Path(path).resolve()) + ("" if quantize == "none" else f"#{quantize}")
+        return cls(model, proc, model_id, CaptionCache(cache_dir), instruction=instruction,
                    max_new_tokens=max_new_tokens, max_image_side=max_image_side)
 
     def _generate(self, image: torch.Tensor) -> str:
@@ -108,7 +114,8 @@ def load_captioner(cfg: PromptConfig, device: str | torch.device = "cpu") -> Cap
     name = cfg.dtype if cfg.dtype != "auto" else ("bfloat16" if dev.type == "cuda" else "float32")
     return Captioner.from_pretrained(Path(cfg.captioner_dir).expanduser(), cache_dir=cfg.cache_dir,
                                      torch_dtype=getattr(torch, name), device=dev, instruction=cfg.instruction,
-                                     max_new_tokens=cfg.max_new_tokens, max_image_side=cfg.max_image_side)
+                                     max_new_tokens=cfg.max_new_tokens, max_image_side=cfg.max_image_side,
+                                     quantize=cfg.quantize)
 
 
 def fixed_prompt(cfg: PromptConfig, default: str) -> str:

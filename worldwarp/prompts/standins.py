@@ -72,45 +72,79 @@ def build_tokenizer(vocab_size: int = 320):
     return qt
 
 
+# Tiny sizes of the model (vocab and token ids come from the tokenizer) and of its image processor
+TINY_VISION = dict(depth=2, hidden_size=HIDDEN, intermediate_size=64, num_heads=2, patch_size=PATCH,
+                   spatial_merge_size=MERGE, temporal_patch_size=TEMPORAL, window_size=PATCH * MERGE * 2,
+                   out_hidden_size=HIDDEN, fullatt_block_indexes=[1], tokens_per_second=2)
+TINY_TEXT = dict(hidden_size=HIDDEN, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                 num_key_value_heads=1, max_position_embeddings=4096,
+                 rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]})
+TINY_IMAGE = dict(patch_size=PATCH, temporal_patch_size=TEMPORAL, merge_size=MERGE, min_pixels=MIN_PIXELS,
+                  max_pixels=MAX_PIXELS)
+# Qwen2.5-VL-7B-Instruct's sizes (its config.json and preprocessor_config.json), for random-weight GPU benchmarks
+QWEN25_VL_7B_VISION = dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, patch_size=14,
+                           spatial_merge_size=2, temporal_patch_size=2, window_size=112, out_hidden_size=3584,
+                           fullatt_block_indexes=[7, 15, 23, 31], tokens_per_second=2)
+QWEN25_VL_7B_TEXT = dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+                         num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=128000,
+                         rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]})
+QWEN25_VL_7B_IMAGE = dict(patch_size=14, temporal_patch_size=2, merge_size=2, min_pixels=3136, max_pixels=12845056)
+
+
 def build_tiny_qwen2_5_vl(out: str | Path, *, seed: int = 0) -> Path:
     """Save a tiny Qwen2_5_VLForConditionalGeneration (2 text + 2 vision layers, hidden 32), its tokenizer and
     its image processor config into ``out``. Greedy decoding of the random model writes max_new_tokens ordinary
     tokens: a non-empty, printable caption that depends on the image."""
+    return build_qwen2_5_vl_dir(out, TINY_TEXT, TINY_VISION, TINY_IMAGE, seed=seed)
+
+
+def build_qwen2_5_vl_dir(out: str | Path, text: dict, vision: dict, image: dict, *, seed: int = 0,
+                         device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> Path:
+    """A random Qwen2.5-VL of these sizes with the small trained tokenizer. A ``text['vocab_size']`` above the
+    tokenizer's (the real model's) only adds rows no text maps to; they are silenced like the special tokens."""
     from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tok = build_tokenizer()
     ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    vocab = len(tok)
-    vision = dict(depth=2, hidden_size=HIDDEN, intermediate_size=64, num_heads=2, patch_size=PATCH,
-                  spatial_merge_size=MERGE, temporal_patch_size=TEMPORAL, window_size=PATCH * MERGE * 2,
-                  out_hidden_size=HIDDEN, fullatt_block_indexes=[1], tokens_per_second=2)
-    text = dict(vocab_size=vocab, hidden_size=HIDDEN, intermediate_size=64, num_hidden_layers=2,
-                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
-                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
-                bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
+    text = dict(text, vocab_size=max(len(tok), text.get("vocab_size", 0)), bos_token_id=ids["<|endoftext|>"],
+                eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
     cfg = Qwen2_5_VLConfig(text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
                            video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
                            vision_end_token_id=ids["<|vision_end|>"], tie_word_embeddings=False)
     torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(cfg).eval()
-    # special tokens and tokens that are not printable ASCII on their own (lone UTF-8 bytes, newlines) get zero
-    # output rows: the random model then writes readable text that never ends early
-    quiet = [i for t, i in tok.get_vocab().items()
-             if t in ids or not (s := tok.convert_tokens_to_string([t])).isascii() or not s.isprintable()]
-    with torch.no_grad():
-        model.lm_head.weight[quiet] = 0.0
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # built in its dtype: a 7B model in float32 first would need twice the memory
+    try:
+        with torch.device(device):
+            model = Qwen2_5_VLForConditionalGeneration(cfg).eval()
+    finally:
+        torch.set_default_dtype(default)
+    _silence(model, tok, ids)
     model.generation_config = GenerationConfig(bos_token_id=ids["<|endoftext|>"], pad_token_id=ids["<|endoftext|>"],
                                                eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]])
     model.save_pretrained(out)
     tok.save_pretrained(out)
+    _save_image_processor(out, image)
+    return out
+
+
+def _silence(model, tok, ids: dict) -> None:
+    """Special tokens, tokens that are not printable ASCII on their own (lone UTF-8 bytes, newlines) and rows past
+    the tokenizer get zero output rows: the random model then writes readable text that never ends early."""
+    quiet = [i for t, i in tok.get_vocab().items()
+             if t in ids or not (s := tok.convert_tokens_to_string([t])).isascii() or not s.isprintable()]
+    with torch.no_grad():
+        model.lm_head.weight[quiet] = 0.0
+        model.lm_head.weight[len(tok):] = 0.0
+
+
+def _save_image_processor(out: Path, image: dict) -> None:
     # written directly (the keys Qwen2VLImageProcessor saves): no torchvision needed to build it
     (out / "preprocessor_config.json").write_text(json.dumps(dict(
         image_processor_type="Qwen2VLImageProcessor", processor_class="Qwen2_5_VLProcessor", do_resize=True,
         resample=3, do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
         image_mean=[0.48145466, 0.4578275, 0.40821073], image_std=[0.26862954, 0.26130258, 0.27577711],
-        do_convert_rgb=True, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS,
-        size={"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS},
-        patch_size=PATCH, temporal_patch_size=TEMPORAL, merge_size=MERGE), indent=2))
-    return out
+        do_convert_rgb=True, size={"shortest_edge": image["min_pixels"], "longest_edge": image["max_pixels"]},
+        **image), indent=2))
