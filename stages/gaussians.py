@@ -26,9 +26,9 @@ def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray]
     device = resolve_device(cfg)
     extra: dict[str, np.ndarray] = {}
     attrs: dict = {}
-    valid = fit = None
+    valid = None
     if cfg.memory.mode == "world":
-        geo, valid, fit, extra, attrs = _with_memory(store, k, cfg, geo)
+        geo, valid, extra, attrs = _with_memory(store, k, cfg, geo)
     t = {n: torch.from_numpy(np.asarray(geo[n])).to(device) for n in ("rgb", "depth", "K", "w2c")}
     init = None
     if k > 0 and cfg.memory.mode == "append":
@@ -36,36 +36,23 @@ def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray]
     t0 = time.perf_counter()
     g, losses = build_cache(t["rgb"], t["depth"], t["K"], t["w2c"], cfg.splat, backend=cfg.splat.backend,
                             progress=True, seed=cfg.seed + k, init=init,
-                            valid=None if valid is None else torch.from_numpy(valid).to(device),
-                            fit=None if fit is None else torch.from_numpy(fit).to(device))
+                            valid=None if valid is None else torch.from_numpy(valid).to(device))
     arrays = {f: to_np(getattr(g, f)).astype(np.float32) for f in FIELDS}
     arrays["loss"] = np.asarray(losses, np.float32)
     return {**arrays, **extra}, {"count": len(g), "final_loss": float(losses[-1]) if losses else None,
                                  "fit_seconds": round(time.perf_counter() - t0, 4), **attrs}
 
 
-def _with_memory(store, k: int, cfg: WorldWarpConfig, geo: dict) -> tuple[dict, np.ndarray, np.ndarray | None, dict,
-                                                                        dict]:
+def _with_memory(store, k: int, cfg: WorldWarpConfig, geo: dict) -> tuple[dict, np.ndarray, dict, dict]:
     """The fit's frames in world mode: the retrieved ones first (their seeds win dedup, so a well-seen surface is
     seeded from its best observation), then the history frames; retrieved frames seed only where their depth was
-    observed, not hole-filled. With memory.earlier_wins, also which pixels the colours are fitted to."""
+    observed, not hole-filled."""
     from .memory import SOURCE_FIELDS, recall
 
     r = recall(store, k, cfg, geo)
     frames = {n: np.concatenate([r.frames[n], np.asarray(geo[n])]).astype(np.float32) for n in SOURCE_FIELDS}
-    trusted = r.frames["confidence"] >= 0.5
-    hist_shape = np.asarray(geo["depth"]).shape
-    valid = np.concatenate([trusted, np.ones(hist_shape, bool)])
-    fit = None
-    if cfg.memory.earlier_wins:
-        from worldwarp.memory.precedence import held_by_earlier
-
-        held = held_by_earlier(np.asarray(geo["depth"]), np.asarray(geo["K"]), np.asarray(geo["w2c"]),
-                               r.frames["depth"], r.frames["K"], r.frames["w2c"], trusted,
-                               pixel_offset=cfg.splat.pixel_offset)
-        fit = np.concatenate([np.ones(trusted.shape, bool), ~held])
-        r.attrs["history_held_by_earlier"] = round(float(held.mean()), 4)
-    return frames, valid, fit, {"memory_xyz": r.index.xyz, "memory_z": r.index.z}, r.attrs
+    valid = np.concatenate([r.frames["confidence"] >= 0.5, np.ones(np.asarray(geo["depth"]).shape, bool)])
+    return frames, valid, {"memory_xyz": r.index.xyz, "memory_z": r.index.z}, r.attrs
 
 
 def retrieved_sources(store, k: int) -> dict[str, np.ndarray] | None:

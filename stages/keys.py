@@ -41,10 +41,7 @@ def stage_params(cfg: WorldWarpConfig, stage: str, k: int) -> dict[str, Any]:
     if stage == "gaussians":
         fit = {n: v for n, v in s.items() if n not in render_knobs | mask_knobs or n == "pixel_offset"}
         if cfg.memory.mode == "world":
-            memory = cfg.memory.model_dump(mode="json")
-            if not memory["earlier_wins"]:  # off: the key world runs had before the knob, so their stores resume
-                del memory["earlier_wins"]
-            return {"chunk": k, "splat": fit, "seed": cfg.seed, "memory": memory}
+            return {"chunk": k, "splat": fit, "seed": cfg.seed, "memory": cfg.memory.model_dump(mode="json")}
         # fresh/append keep the key they had as splat.fresh, so stores made before memory.mode stay valid
         return {"chunk": k, "splat": {**fit, "fresh": cfg.memory.mode == "fresh"}, "seed": cfg.seed}
     if stage == "warp":

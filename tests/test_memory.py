@@ -77,29 +77,6 @@ def test_an_occluded_frame_is_not_retrieved():
     assert r.chosen == [1]
 
 
-def test_a_history_pixel_is_held_by_an_earlier_frame_that_saw_its_surface_as_closely():
-    """memory.earlier_wins: the wall seen again from the same pose is held by the earlier frame; not when that frame
-    saw it from twice as far, nor where a nearer surface hid it from that frame, nor where its depth was a guess."""
-    from worldwarp.memory.precedence import held_by_earlier
-
-    K, w2c = _cams([0.0])
-    hist = np.full((1, H, W), WALL, np.float32)
-    same = np.full((1, H, W), WALL, np.float32)
-    trusted = np.ones_like(same, bool)
-    assert held_by_earlier(hist, K, w2c, same, K, w2c, trusted).all()
-    Kf, w2cf = _cams([0.0], z0=-5.0)  # 5 m farther back: the wall at 10 m
-    assert not held_by_earlier(hist, K, w2c, np.full((1, H, W), 10.0, np.float32), Kf, w2cf, trusted).any()
-    hidden = same.copy()
-    hidden[:, :, : W // 2] = 2.0  # a nearer surface in front of the left half, in the earlier frame
-    held = held_by_earlier(hist, K, w2c, hidden, K, w2c, trusted)
-    assert not held[:, :, : W // 2].any() and held[:, :, W // 2 :].all()
-    guess = trusted.copy()
-    guess[:, : H // 2] = False
-    held = held_by_earlier(hist, K, w2c, same, K, w2c, guess)
-    assert not held[:, : H // 2].any() and held[:, H // 2 :].all()
-    assert held_by_earlier(hist, K, w2c, same[:0], K[:0], w2c[:0], trusted[:0]).shape == hist.shape
-
-
 def test_memory_stays_bounded_over_many_chunks():
     """40 chunks along a path that goes out and back twice: every chunk retrieves at most K frames, the index is
     the same size per chunk, and the Gaussians seeded from history + retrieved frames stay flat."""

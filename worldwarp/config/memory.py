@@ -34,9 +34,6 @@ class MemoryConfig(Section):
                          "stored points; neighbouring cameras of a chunk see nearly the same cells)")
     min_gain: float = Field(0.02, ge=0, le=1, description="world: stop retrieving when the best frame would improve "
                             "less than this share of the chunk's cells")
-    earlier_wins: bool = Field(False, description="world: a history pixel whose surface a retrieved (earlier) frame saw "
-                               "at least as closely is left out of the colour fit, so a revisit shows the first visit's "
-                               "colours instead of a blend (worldwarp/memory/precedence.py)")
 
 
 def alias_fresh(data: Any) -> Any:

@@ -33,16 +33,16 @@ class Sources(NamedTuple):
 def build_cache(
     rgb: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor, cfg: SplatConfig, *,
     backend: Backend = "auto", progress: bool = False, seed: int = 0, init: Gaussians | None = None,
-    valid: torch.Tensor | None = None, fit: torch.Tensor | None = None,
+    valid: torch.Tensor | None = None,
 ) -> tuple[Gaussians, list[float]]:
     """Seed Gaussians from the frames (see init_from_rgbd and the cfg knobs) and optimise cfg.steps steps on
     them; ``seed`` drives both the random pixel draw and the view order. With ``init`` (continue mode) the new
-    frames' Gaussians are appended to it before optimising. ``fit``: the pixels the colours are fitted to (optimize)."""
+    frames' Gaussians are appended to it before optimising."""
     g = init_from_rgbd(rgb, depth, K, w2c, valid=valid, seed=seed, **init_kwargs(cfg))
     if init is not None:
         g = Gaussians.cat([init.detach().to(g.device), g])
     return optimize(g, rgb, K, w2c, steps=cfg.steps, cfg=cfg, backend=backend, progress=progress, seed=seed,
-                    depth=depth, fit=fit)
+                    depth=depth)
 
 
 @torch.no_grad()

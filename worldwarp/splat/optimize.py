@@ -76,15 +76,12 @@ def make_adam(params: dict[str, torch.Tensor], cfg: SplatConfig, extent: float) 
 def optimize(
     g: Gaussians, rgb: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor, *, steps: int, cfg: SplatConfig,
     backend: Backend = "auto", progress: bool = False, seed: int = 0, depth: torch.Tensor | None = None,
-    fit: torch.Tensor | None = None,
 ) -> tuple[Gaussians, list[float]]:
     """Optimise ``steps`` Adam steps against V posed images rgb (V, H, W, 3); returns new Gaussians and the
     per-step losses. N never changes (no densification or pruning: the init is pixel-dense already).
-    With cfg.lambda_depth > 0, ``depth`` (V, H, W) is the target of the inverse-depth term. ``fit`` (V, H, W) bool:
-    only those pixels pull on the cache (elsewhere render and target are the render itself, detached: no gradient)."""
+    With cfg.lambda_depth > 0, ``depth`` (V, H, W) is the target of the inverse-depth term."""
     dev = g.device
     rgb, K, w2c = rgb.to(dev).float(), K.to(dev).float(), w2c.to(dev).float()
-    fit = None if fit is None else fit.to(dev)[..., None]
     V, H, W = rgb.shape[:3]
     use_depth = cfg.lambda_depth > 0
     if use_depth:
@@ -108,11 +105,7 @@ def optimize(
         cur = Gaussians(params["means"], params["quats"], params["scales"], params["opacities"],
                         torch.cat([params["sh_dc"], params["sh_rest"]], 1))
         out = rasterize(cur, K[i : i + 1], w2c[i : i + 1], W, H, backend=backend, with_depth=use_depth)
-        pred, target = out.rgb, rgb[i : i + 1]
-        if fit is not None:  # left-out pixels: the render on both sides, detached, so exactly no gradient
-            pred = torch.where(fit[i : i + 1], pred, pred.detach())
-            target = torch.where(fit[i : i + 1], target, pred.detach())
-        loss = photometric_loss(pred, target, cfg.lambda_dssim)
+        loss = photometric_loss(out.rgb, rgb[i : i + 1], cfg.lambda_dssim)
         if use_depth:
             loss = loss + cfg.lambda_depth * inverse_depth_l1(out.depth, depth[i : i + 1])
         opt.zero_grad(set_to_none=True)
