@@ -31,6 +31,9 @@ def write(out: Path, date: str, machine: str) -> None:
         raise SystemExit(f"{out}: no run results (benchmarks/revisit.py run ... --out {out})")
     rows = {r["name"]: _row(r) for r in runs}
     first = runs[0]
+    gpus = sorted({r["device"] for r in runs if r.get("peak_gpu_gib") is not None})
+    if gpus:  # the runs ran elsewhere (a GPU machine): name what they recorded, not where the report is written
+        machine = ", ".join(gpus) + " (recorded by the runs)"
     meta = {"date": date, "machine": machine, "size": first["size"], "chunks": first["chunks"], "steps": first["steps"]}
     (out / "metrics.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=1))
     lines = [f"{date}, {machine}; {first['size'][0]}x{first['size'][1]}, {first['chunks']} chunks, "
