@@ -30,7 +30,6 @@ import re
 from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 SMOOTH_WINDOW, SMOOTH_ORDER = 7, 3  # the authors' camera_pose_control.smoothing_window and savgol order
 
@@ -130,6 +129,8 @@ def per_chunk(exprs: list[str], count: int) -> list[str]:
 
 def _rot(angles_deg: np.ndarray) -> np.ndarray:
     """(N, 3) accumulated (tilt, pan, roll) -> (N, 3, 3) = Rx(tilt) Ry(pan) Rz(roll)."""
+    from scipy.spatial.transform import Rotation  # lazily: the config imports this module (0.4 s of every CLI call)
+
     return Rotation.from_euler("XYZ", angles_deg, degrees=True).as_matrix()
 
 
@@ -171,6 +172,7 @@ def movement_path(motions: list[Motion], steps: list[int], pivot_depth: float = 
 def _savgol(R: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The authors' smoothing of the whole path: Savitzky-Golay on centres and (sign-continuous) quaternions."""
     from scipy.signal import savgol_filter  # lazily: the config imports this module for the names
+    from scipy.spatial.transform import Rotation
 
     n = len(R)
     win = min(SMOOTH_WINDOW, n if n % 2 else n - 1)
