@@ -9,7 +9,10 @@ exit 0 done, 2 the user's input or environment (one line), 1 a bug (traceback in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -20,7 +23,7 @@ from worldwarp.config import WorldWarpConfig
 
 __all__ = ["ENDING", "DeviceError", "InputFileError", "ServiceError", "UserError", "check_knobs", "check_machine", "check_mlflow",
            "check_output_suffix", "check_prefect_api", "check_services", "check_storage", "check_writable", "fail",
-           "guarded", "is_user_error", "preflight", "prefect_api_url", "trajectory_override", "user_errors"]
+           "guarded", "interrupt_point", "is_user_error", "preflight", "prefect_api_url", "trajectory_override", "user_errors"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,10 +115,12 @@ def check_prefect_api(timeout: float = TIMEOUT_S) -> str:
 # ---- how a command ends -----------------------------------------------------------------------------------------
 
 class _Ending:
-    """Where a bug's traceback goes and which store an interrupt can resume (set as a command learns them)."""
+    """Where a bug's traceback goes and which store an interrupt can resume (set as a command learns them), and
+    whether a Ctrl-C came (``interrupted``: see ``interrupt_point``)."""
 
     log_root: Path | None = None
     store: str | None = None
+    interrupted: bool = False
 
 
 ENDING = _Ending()
@@ -149,6 +154,35 @@ def interrupted() -> NoReturn:
     raise typer.Exit(130)
 
 
+def _on_sigint(signum: int, frame: Any) -> None:
+    ENDING.interrupted = True
+    raise KeyboardInterrupt
+
+
+def interrupt_point() -> None:
+    """Raise KeyboardInterrupt if a Ctrl-C came and its exception was lost: Python drops an exception raised while
+    a finaliser (``__del__``, a weakref callback) runs, so a Ctrl-C landing there would otherwise do nothing. The
+    run loop calls this between stages, and a command that returns after a Ctrl-C ends interrupted, never done."""
+    if ENDING.interrupted:
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def _sigint_recorded() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt as usual and is also recorded; only where Python's own handler is in place
+    (the main thread, SIGINT not ignored: a job started in the background keeps ignoring it)."""
+    ENDING.interrupted = False
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def guarded(fn: F) -> F:
     """A command body whose errors end by kind (see the module's doc)."""
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -157,7 +191,10 @@ def guarded(fn: F) -> F:
 
         ENDING.log_root = ENDING.store = None  # one command per process, but tests run many in one
         try:
-            return fn(*args, **kwargs)
+            with _sigint_recorded():
+                out = fn(*args, **kwargs)
+                interrupt_point()
+                return out
         except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:

@@ -20,7 +20,7 @@ from worldwarp.config import WorldWarpConfig, load_params
 from worldwarp.config.demo import DEMO_OVERRIDES
 
 from .checks import (ENDING, UserError, check_knobs, check_output_suffix, check_prefect_api, check_storage,
-                     check_writable, fail, guarded, preflight, prefect_api_url, trajectory_override)
+                     check_writable, fail, guarded, interrupt_point, preflight, prefect_api_url, trajectory_override)
 
 if TYPE_CHECKING:
     from worldwarp.store import RunStore
@@ -78,6 +78,7 @@ def _execute(cfg: WorldWarpConfig, run_id: str | None, use_prefect: bool, replac
         store = RunStore.open(res["store"])
     else:
         def announce(k: int, stage: str) -> None:
+            interrupt_point()
             typer.echo(f"[chunk {k + 1}/{cfg.chunk.count}] {stage}", err=True)
 
         tracker = None
