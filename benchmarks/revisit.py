@@ -12,6 +12,9 @@ Fillers:
              (a colour gain per channel in [0.85, 1.15], Gaussian noise sigma 0.02, a shift of up to 2 px), a
              stand-in for a generator that invents plausible but different content each time. Its runs carry
              ``diffusion.prompt`` = "noisy-oracle ..." so their content keys never meet a classical run's.
+  exact      the same backend unperturbed: holes filled with the exact render itself, a filler that invents nothing
+             wrong. What is left against the exact render is the cache's own loss (warp, 3DGS fit, re-render), the
+             bound below which no filler and no memory brings the decay. Not in ``all`` unless asked for.
 Metrics (one JSON per run): revisit PSNR/SSIM between the two frames at each identical pose (by gap), PSNR/SSIM
 against the exact render per frame, per chunk and per leg, hole fraction, Gaussians, retrieval, 3DGS fit and chunk
 time per chunk, the frames retrieved, peak RSS of the run's process. ``report`` writes metrics.json, a table
@@ -54,7 +57,7 @@ from worldwarp.geometry.trajectory_io import save_cameras_npz  # noqa: E402
 from worldwarp.metrics.image import psnr, ssim  # noqa: E402
 from worldwarp.scenes import make_scene  # noqa: E402
 
-MODES, FILLERS, PATHS = ("fresh", "append", "world"), ("classical", "oracle"), ("identical", "offset", "pan360")
+MODES, FILLERS, PATHS = ("fresh", "append", "world"), ("classical", "oracle", "exact"), ("identical", "offset", "pan360")
 
 
 def settings(a) -> list[str]:
@@ -96,8 +99,9 @@ def pan360(a, total: int, out: Path, cfg) -> tuple[Path, list[str], int]:
     return path, [f"trajectory.file={path}", "trajectory.extend=error"], m
 
 
-def oracle_frames(store, k: int, cfg, scene) -> tuple[dict, dict]:
-    """Chunk k's frames: the warp where valid, the exact render perturbed per chunk in the holes."""
+def oracle_frames(store, k: int, cfg, scene, perturb: bool = True) -> tuple[dict, dict]:
+    """Chunk k's frames: the warp where valid, the exact render (perturbed per chunk unless not ``perturb``) in the
+    holes."""
     from stages.warp import read_render
 
     sp = chunk_span(cfg.chunk, k)
@@ -108,9 +112,12 @@ def oracle_frames(store, k: int, cfg, scene) -> tuple[dict, dict]:
     gain = rng.uniform(0.85, 1.15, 3).astype(np.float32)
     dy, dx = (int(v) for v in rng.integers(-2, 3, 2))
     fake = np.roll(exact, (dy, dx), axis=(1, 2)) * gain + rng.normal(0, 0.02, exact.shape).astype(np.float32)
+    if not perturb:
+        fake, gain, dy, dx = exact, np.ones(3, np.float32), 0, 0
     out = np.where(mask[..., None], rgb, np.clip(fake, 0, 1)).astype(np.float32)
     out[: sp.history] = rgb[: sp.history]
-    return {"rgb": out}, {"denoiser": "noisy-oracle", "gain": gain.tolist(), "shift": [dy, dx],
+    return {"rgb": out}, {"denoiser": "noisy-oracle" if perturb else "exact-oracle", "gain": gain.tolist(),
+                          "shift": [dy, dx],
                           "hole_fraction": float(1 - mask[sp.history:].mean())}
 
 
@@ -122,8 +129,9 @@ def run_one(a) -> Path:
     cam_path, traj, back = camera_file(a, total, out)
     name = f"{a.scene}_{a.path}_{a.filler}_{a.mode}" + ("" if a.preset == "forward" else f"_{a.preset}")
     extra = [f"memory.mode={a.mode}", f"artifacts={out / 'artifacts'}", *traj]
-    if a.filler == "oracle":
-        extra.append("diffusion.prompt=noisy-oracle benchmark filler (benchmarks/revisit.py)")
+    if a.filler != "classical":  # a prompt of its own, so the content keys never meet another filler's
+        extra.append(f"diffusion.prompt={'noisy' if a.filler == 'oracle' else 'exact'}-oracle benchmark filler "
+                     "(benchmarks/revisit.py)")
     cfg = load_params(None, [*settings(a), *extra, *a.set])
     scene = make_scene(cfg.scene.name)
     holder = {}
@@ -132,10 +140,10 @@ def run_one(a) -> Path:
         holder["store"] = store
 
     def on_stage(k: int, stage: str) -> None:
-        if a.filler == "oracle" and stage == "denoise":
+        if a.filler != "classical" and stage == "denoise":
             store = holder["store"]
             key = all_keys(cfg, store.attrs["input_digest"])[(k, "denoise")]
-            once(store, k, "frames", key, lambda: oracle_frames(store, k, cfg, scene))
+            once(store, k, "frames", key, lambda: oracle_frames(store, k, cfg, scene, perturb=a.filler == "oracle"))
 
     t0 = time.perf_counter()
     stamps: list[float] = []
@@ -252,7 +260,7 @@ def main() -> None:
 
 def run_all(a) -> None:
     """Every path x filler x mode, one process each (its own peak memory), then the report."""
-    modes, fillers, paths, world = ["fresh", "world"], list(FILLERS), list(PATHS), []
+    modes, fillers, paths, world = ["fresh", "world"], ["classical", "oracle"], list(PATHS), []
     if a.params:
         from worldwarp.config import load_params as load
 

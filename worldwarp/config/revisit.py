@@ -17,6 +17,7 @@ class RevisitConfig(Section):
     distance: float = Field(1.0, gt=0, le=100, description="metres of the out leg")
     offset: float = Field(0.05, ge=0, le=10, description="metres the offset return lies to the right of the out leg")
     modes: list[Literal["fresh", "append", "world"]] = Field(["fresh", "world"], min_length=1)
-    fillers: list[Literal["classical", "oracle"]] = Field(["classical", "oracle"], min_length=1,
-                                                          description="oracle: the exact render perturbed per chunk")
+    fillers: list[Literal["classical", "oracle", "exact"]] = Field(
+        ["classical", "oracle"], min_length=1,
+        description="oracle: the exact render perturbed per chunk; exact: unperturbed (the cache's own loss)")
     paths: list[Literal["identical", "offset", "pan360"]] = Field(["identical", "offset"], min_length=1)
