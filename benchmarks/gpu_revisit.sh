@@ -3,6 +3,8 @@
 #
 #   bash benchmarks/gpu_revisit.sh demo   # gsplat extension (prebuilt if .gsplat/ has it, else built into $OUT/gs),
 #                                         # then the demo-size matrix (160x256, 8 chunks, 150 steps) + pan360 (16 chunks)
+#   bash benchmarks/gpu_revisit.sh bound  # the demo size with the exact filler (holes = the exact render), fresh and
+#                                         # world: the cache's own loss, the floor of the decay targets (~1 min)
 #   bash benchmarks/gpu_revisit.sh long   # the 1000-frame full-size out-and-back (480x720, 49-frame chunks, 500 steps),
 #                                         # fresh then world, classical filler; then export --world of the world run
 #
@@ -34,6 +36,9 @@ case "${1:-demo}" in
     done
     rv --mode append --filler classical --path identical; pack demo
     for mode in fresh world; do rv --mode $mode --filler classical --path pan360 --chunks 16; pack demo; done
+    ;;
+  bound)
+    for mode in fresh world; do rv --mode $mode --filler exact --path identical; pack bound; done
     ;;
   long)
     for mode in fresh world; do
