@@ -24,6 +24,7 @@ test: $(STAMP)
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	# the Blender export test runs import_blender.py in Debian's Blender 3.4.1 (install ~30 s, test ~3 s)
 	command -v blender >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq blender >/dev/null)
-	# the suite runs alone on CI's two cores: in-process runs use both (the threads knob's default of 1 is for a run
-	# beside other work: docs/DETERMINISM.md); CLI subprocesses keep one thread (tests/conftest.py cli_env)
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BIN)/python -m pytest -q --durations=15
+	# the suite runs alone on CI's two cores, as two pytest-xdist workers that each take whole test files (module
+	# fixtures stay shared; tests/conftest.py starts the files with slow tests first): one CPU thread per worker, as
+	# for the CLI subprocesses (tests/conftest.py cli_env); tests that need two threads set them (test_determinism)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q --durations=15 -n 2 --dist loadfile --no-loadscope-reorder
