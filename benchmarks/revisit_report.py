@@ -9,6 +9,15 @@ from pathlib import Path
 import numpy as np
 
 SUMMARY = ("revisit_psnr_mean", "revisit_psnr_min", "revisit_ssim_mean")
+AT_FRAMES = (50, 200, 500, 1000)  # the issue's decay read-out: PSNR/SSIM against the exact render at these frames
+
+
+def _at_frames(r: dict) -> dict:
+    """PSNR/SSIM at each frame of AT_FRAMES the run has, and the PSNR mean over the 9 frames around it (one frame's
+    value moves with what happens to be in view; the window says the trend)."""
+    psnr, ssim = r["psnr"], r["ssim"]
+    return {str(f): {"psnr": psnr[f], "ssim": ssim[f], "psnr_window9": float(np.mean(psnr[max(f - 4, 0):f + 5]))}
+            for f in AT_FRAMES if f < len(psnr)}
 
 
 def _row(r: dict) -> dict:
@@ -22,6 +31,8 @@ def _row(r: dict) -> dict:
             if len(pc) > 1 else 0.0, "hole_fraction_back_mean": float(np.mean(back_holes)), "gaussians": g,
             "gaussians_last_over_chunk3": g[-1] / g[3] if len(g) > 3 else None, "gaussians_stage_s_mean": float(np.mean(t[1:])),
             "chunk_wall_s_mean": float(np.mean(r["chunk_wall_s"][1:])), "peak_rss_mb": r["peak_rss_mb"],
+            "chunk_wall_s_last_over_chunk2": r["chunk_wall_s"][-1] / r["chunk_wall_s"][2] if len(pc) > 2 else None,
+            "peak_gpu_gib": r.get("peak_gpu_gib"), "at_frames": _at_frames(r),
             "retrieved": [c["retrieved"] for c in pc]}
 
 
@@ -47,6 +58,14 @@ def write(out: Path, date: str, machine: str) -> None:
                      f"{r['back_psnr']:.2f} | {r['worst_vs_chunk1_db']:+.2f} | {100 * r['hole_fraction_back_mean']:.1f} % | "
                      f"{r['gaussians'][0]}..{r['gaussians'][-1]} | {r['gaussians_stage_s_mean']:.1f} | "
                      f"{r['chunk_wall_s_mean']:.1f} | {r['peak_rss_mb']:.0f} |")
+    if any(len(r["at_frames"]) > 1 for r in rows.values()):  # a long run: the decay by frame, time and GPU memory
+        lines += ["", "| run | " + " | ".join(f"frame {f}: PSNR (9-frame mean) / SSIM" for f in AT_FRAMES) +
+                  " | last chunk s / chunk 2 s | peak GPU GiB |", "|" + "---|" * (len(AT_FRAMES) + 3)]
+        for n, r in rows.items():
+            cells = [f"{a['psnr']:.2f} ({a['psnr_window9']:.2f}) / {a['ssim']:.3f}" if (a := r["at_frames"].get(str(f)))
+                     else "—" for f in AT_FRAMES]
+            ratio, gpu = r["chunk_wall_s_last_over_chunk2"], r["peak_gpu_gib"]
+            lines.append(f"| {n} | " + " | ".join(cells) + f" | {ratio:.2f} | " + (f"{gpu:.2f}" if gpu else "—") + " |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     _plots(out, runs)
     print("\n".join(lines))
