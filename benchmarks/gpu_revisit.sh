@@ -5,8 +5,10 @@
 #                                         # then the demo-size matrix (160x256, 8 chunks, 150 steps) + pan360 (16 chunks)
 #   bash benchmarks/gpu_revisit.sh bound  # the demo size with the exact filler (holes = the exact render), fresh and
 #                                         # world: the cache's own loss, the floor of the decay targets (~1 min)
-#   bash benchmarks/gpu_revisit.sh long   # the 1000-frame full-size out-and-back (480x720, 49-frame chunks, 500 steps),
-#                                         # fresh then world, classical filler; then export --world of the world run
+#   bash benchmarks/gpu_revisit.sh long [MODES]  # the 1000-frame full-size out-and-back (480x720, 49-frame chunks,
+#                                         # 500 steps), MODES (default "fresh world") one after another, classical
+#                                         # filler; then export --world of the world run when there is one
+#                                         # ("long fresh" then "long world": two calls of < 10 min each)
 #
 # Each run's JSON goes to /tmp/rv (its stores stay there); the JSONs come back as one tarball in $OUT (a call brings
 # back at most 8 files).
@@ -41,12 +43,13 @@ case "${1:-demo}" in
     for mode in fresh world; do rv --mode $mode --filler exact --path identical; pack bound; done
     ;;
   long)
-    for mode in fresh world; do
+    for mode in ${2:-fresh world}; do
       rv --mode $mode --filler classical --path identical --height 480 --width 720 --chunks 23 --steps 500 \
          --distance 2 --set chunk.frames=49
       pack long
     done
     # world.ply of the 1000-frame world run: fused, refined 100 steps, scored at every camera (issue 26: <= 60 s)
+    test -d /tmp/rv/artifacts/runs/room_identical_classical_world.zarr || exit 0
     t=$SECONDS
     python3 -m flows.cli export /tmp/rv/artifacts/runs/room_identical_classical_world.zarr --world --device cuda \
       --out /tmp/wexp 2>&1 | tr '\r' '\n' | grep -v '%|' | tail -3
