@@ -270,3 +270,21 @@ def test_export_world_refusals(finished_run, tmp_path):
     assert res.returncode == 2 and "memory.mode=fresh" in res.stderr, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_revisit_holes_splits_a_chunks_holes_by_cause(world_run):
+    """benchmarks/revisit_holes.py re-runs each chunk's warp from the store (refusing if its mask is not the stored
+    one) and splits the holes into empty and mixed pixels: the fractions are the run's own and add up."""
+    from worldwarp.store import RunStore
+
+    ref, _ = world_run
+    res = subprocess.run([str(BIN / "python"), str(ROOT / "benchmarks/revisit_holes.py"), str(ref.path)],
+                         capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    got = json.loads(res.stdout)
+    assert got["memory"] == "world" and [r["chunk"] for r in got["chunks"]] == [1, 2]
+    store = RunStore.open(ref.path)
+    for r in got["chunks"]:
+        assert r["holes"] == pytest.approx(store.stage_attrs(r["chunk"], "warp")["hole_fraction"], abs=1e-6)
+        if r["holes"] > 0:
+            assert r["mixed_share"] + r["empty_share"] == pytest.approx(1.0)
