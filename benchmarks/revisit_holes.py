@@ -2,9 +2,10 @@
 same mask, checked against the stored mask), its hole pixels split by the render's opacity, and the render's PSNR
 against the exact render in each class (procedural scenes only).
 
-Classes of hole pixels (splat.mask=longshot): `empty` (alpha < 0.8: nothing of the cache there) and `mixed`
-(alpha >= 0.8 but the depth-spread test flagged a foreground/background blend); `edge band` = valid pixels within
-2 px of a mixed one, the comparison for how wrong the mixed ones are.
+Classes of hole pixels (splat.mask=longshot only; another mask is refused): `empty` (alpha below
+splat.alpha_threshold, 0.8 by default: not enough of the cache there) and `mixed` (alpha above it, but the
+depth-spread test flagged a foreground/background blend); `edge band` = valid pixels within 2 px of a mixed one,
+the comparison for how wrong the mixed ones are.
 
     python benchmarks/revisit_holes.py artifacts/revisit/artifacts/runs/room_identical_classical_world.zarr [--chunks 4-7]
 """
@@ -17,38 +18,31 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stages.common import span  # noqa: E402
-from stages.gaussians import load_gaussians, retrieved_sources  # noqa: E402
 from stages.inputs import chunk_cameras  # noqa: E402
+from stages.warp import warp_chunk  # noqa: E402
 from worldwarp.config import WorldWarpConfig  # noqa: E402
 from worldwarp.scenes import make_scene  # noqa: E402
-from worldwarp.splat import Sources, warp  # noqa: E402
-from worldwarp.store import RunStore  # noqa: E402
+from worldwarp.store import RunStore, StoreError  # noqa: E402
 
 
 def chunk_holes(store: RunStore, cfg: WorldWarpConfig, k: int) -> dict:
-    sp, geo = span(cfg, k), store.read_stage(k, "geometry")
-    cams = chunk_cameras(store.read_input(), sp)
-    src = {n: np.asarray(geo[n]) for n in ("depth", "K", "w2c")}
-    extra = retrieved_sources(store, k)
-    if extra:
-        src = {n: np.concatenate([extra[n], src[n]]) for n in src}
-    out = warp(load_gaussians(store, k), cams, cfg.splat, Sources(*(torch.from_numpy(src[n]) for n in src)),
-               backend=cfg.splat.backend)
+    sp = span(cfg, k)
+    out = warp_chunk(store, k, cfg)
     h = sp.history
     valid, alpha = out.mask.numpy().astype(bool)[h:], out.alpha.numpy()[h:]
     stored = np.asarray(store.read_array(k, "warp", "mask")).astype(bool)[h:]
     if not np.array_equal(valid, stored):  # the analysis must be of the run's own warp
         raise SystemExit(f"chunk {k}: the re-run warp's mask differs from the stored one ({(valid != stored).mean():.4%})")
-    exact = make_scene(cfg.scene.name).render(cams)[0].numpy()[h:]
+    exact = make_scene(cfg.scene.name).render(chunk_cameras(store.read_input(), sp))[0].numpy()[h:]
     err = ((out.rgb.numpy()[h:] - exact) ** 2).mean(-1)
     holes = ~valid
-    mixed, empty = holes & (alpha >= 0.8), holes & (alpha < 0.8)
+    thr = cfg.splat.alpha_threshold  # the mask's own: below it a pixel is a hole whatever its depth spread
+    mixed, empty = holes & (alpha >= thr), holes & (alpha < thr)
     band = np.stack([ndimage.binary_dilation(f, iterations=2) for f in mixed]) & valid
 
     def psnr(sel: np.ndarray) -> float | None:
@@ -65,8 +59,13 @@ def main() -> None:
     ap.add_argument("store", type=Path)
     ap.add_argument("--chunks", default=None, help="a-b (default: every chunk but 0)")
     a = ap.parse_args()
-    store = RunStore(a.store)
+    try:
+        store = RunStore.open(a.store)
+    except StoreError as e:
+        raise SystemExit(str(e)) from None
     cfg = WorldWarpConfig.model_validate(store.attrs["params"])
+    if cfg.splat.mask != "longshot":  # the empty/mixed split is that mask's two tests
+        raise SystemExit(f"{a.store}: splat.mask={cfg.splat.mask}; the split into empty and mixed holes is the longshot mask's")
     lo, hi = (int(x) for x in a.chunks.split("-")) if a.chunks else (1, cfg.chunk.count - 1)
     rows = [chunk_holes(store, cfg, k) for k in range(lo, hi + 1)]
     print(json.dumps({"store": str(a.store), "memory": cfg.memory.mode, "chunks": rows}, indent=1))

@@ -54,18 +54,25 @@ def has_render(store, k: int, key: str) -> bool:
     return _render_group(store, k, key) is not None
 
 
-def _compute(store, k: int, cfg: WorldWarpConfig, key: str) -> tuple[dict[str, np.ndarray], dict]:
-    sp = span(cfg, k)
-    device = resolve_device(cfg)
-    cams = chunk_cameras(store.read_input(), sp).to(device)
-    geo = store.read_stage(k, "geometry")
+def warp_chunk(store, k: int, cfg: WorldWarpConfig, device: torch.device | str = "cpu", geo: dict | None = None):
+    """Chunk k's cache rendered at the chunk's cameras, with the run's mask (the render of every frame, history
+    included): what the stage stores, and what an analysis of a finished run re-computes. ``geo``: chunk k's
+    geometry group when the caller has it already."""
+    cams = chunk_cameras(store.read_input(), span(cfg, k)).to(device)
+    geo = store.read_stage(k, "geometry") if geo is None else geo
     # the frames the cache was fitted to: the official mask checks every warped pixel against their depth
     src = {n: np.asarray(geo[n]) for n in ("depth", "K", "w2c")}
     extra = retrieved_sources(store, k)
     if extra:  # world memory: the retrieved frames were fitted to as well
         src = {n: np.concatenate([extra[n], src[n]]) for n in src}
     sources = Sources(*(torch.from_numpy(src[n]) for n in ("depth", "K", "w2c")))
-    out = warp(load_gaussians(store, k).to(device), cams, cfg.splat, sources, backend=cfg.splat.backend)
+    return warp(load_gaussians(store, k).to(device), cams, cfg.splat, sources, backend=cfg.splat.backend)
+
+
+def _compute(store, k: int, cfg: WorldWarpConfig, key: str) -> tuple[dict[str, np.ndarray], dict]:
+    sp = span(cfg, k)
+    geo = store.read_stage(k, "geometry")
+    out = warp_chunk(store, k, cfg, resolve_device(cfg), geo)
     rgb, depth, alpha, mask = (to_np(x) for x in (out.rgb, out.depth, out.alpha, out.mask))
     # the history frames are known exactly: they replace their renders and count as valid
     h = sp.history
