@@ -357,12 +357,14 @@ def _print_memory(s: "RunStore") -> None:
     rows = []
     for k in s.chunks():
         try:
-            got = s.stage_attrs(k, "gaussians").get("retrieved") if "gaussians" in s.stages(k) else None
+            a = s.stage_attrs(k, "gaussians") if "gaussians" in s.stages(k) else {}
         except StoreError:  # an unreadable group shows as damaged in the table already
-            got = None
+            a = {}
+        got = a.get("retrieved")
         if got is not None:
-            rows.append(f"  chunk {k}: " + (", ".join(f"frame {r['video_frame']} (chunk {r['chunk']}, gain "
-                                                       f"{r['gain']:.2f})" for r in got) or "none"))
+            of = f" of {a['memory_candidates']} in the world map" if a.get("memory_candidates") is not None else ""
+            rows.append(f"  chunk {k}{of}: " + (", ".join(f"frame {r['video_frame']} (chunk {r['chunk']}, gain "
+                                                          f"{r['gain']:.2f})" for r in got) or "none"))
     if rows:
         typer.echo("world memory, frames retrieved per chunk:\n" + "\n".join(rows))
 

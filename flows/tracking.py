@@ -224,13 +224,16 @@ class Tracker:
 
 def memory_metrics(attrs: dict[str, Any]) -> dict[str, float | None]:
     """The world memory's numbers of one chunk (memory.mode=world; none otherwise): frames retrieved, the oldest
-    video frame among them, the index's size and the stored frames searched, coverage and retrieval time."""
+    video frame among them, the index's size, the frames searched (the world map before the chunk) and the map's
+    frames and bytes after it, coverage, retrieval time."""
     got = attrs.get("retrieved")
     if got is None:
         return {}
     return {"memory_retrieved": float(len(got)),
             "memory_oldest_frame": float(min(r["video_frame"] for r in got)) if got else None,
             "memory_candidates": attrs.get("memory_candidates"), "memory_index_bytes": attrs.get("memory_index_bytes"),
+            "memory_map_frames": float(len(attrs["memory_map"])) if "memory_map" in attrs else None,
+            "memory_map_bytes": attrs.get("memory_map_bytes"),
             "memory_coverage_history": attrs.get("coverage_history"),
             "memory_coverage_retrieved": attrs.get("coverage_retrieved"),
             "seconds_retrieval": attrs.get("retrieval_seconds")}

@@ -13,11 +13,12 @@ import torch
 from conftest import BIN, ROOT, TINY, assert_same_run, cli_env
 from worldwarp.config import ConfigError, load_params
 from worldwarp.config.memory import MemoryConfig
-from worldwarp.memory import frame_index, retrieve
+from worldwarp.memory import coverage, frame_index, retrieve
 from worldwarp.splat import init_from_rgbd
 
 W, H, F = 64, 48, 40.0
 WALL = 5.0  # a frontal wall at z = 5: every camera below looks at it along +z
+STEP = 4 / F  # the angle between index points at _index's stride
 
 
 def _cams(xs, z0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -102,6 +103,71 @@ def test_memory_stays_bounded_over_many_chunks():
     assert max(counts[3:]) <= 1.3 * counts[3]
 
 
+def _world_map(indexes, cfg: MemoryConfig, m=None, first: int = 0):
+    from worldwarp.memory import FrameIndex, empty_map, merge
+
+    m = empty_map() if m is None else m
+    for j, (xyz, z, _) in enumerate(indexes):
+        m = merge(m, FrameIndex(xyz, z, STEP), first + j, voxel=cfg.voxel, redundancy=cfg.redundancy,
+                  age_decay=cfg.age_decay)
+    return m
+
+
+def test_the_world_map_drops_a_frame_another_saw_at_least_as_well():
+    """A wall seen from the same pose by chunks 0 and 1: chunk 1's frame leaves the map (no closer, later). Seen 3 m
+    closer by chunk 2 (closer by more than age_decay**2), that frame stays beside chunk 0's (it sees less of the
+    wall); chunk 3 at chunk 2's pose leaves. A frame that trusted only a patch of the wall is replaced by a later,
+    closer frame that saw all of that patch better."""
+    cfg = MemoryConfig(mode="world")
+    far, same, close, again = (_index([0.0], age=0, z0=-3.0), _index([0.0], age=1, z0=-3.0), _index([0.0], age=2),
+                               _index([0.0], age=3))
+    m = _world_map([far, same, close, again], cfg)
+    assert m.frames.tolist() == [[0, 0], [2, 0]]
+    assert np.isclose(m.voxel, cfg.voxel * 8.0 * STEP)  # the index's spacing at the first observations' depth
+    K, w2c = _cams([0.0], z0=-3.0)
+    conf = np.zeros((1, H, W), np.float32)
+    conf[:, 16:32, 24:40] = 1  # chunk 0 trusted only the middle of its view
+    patch = frame_index(np.full((1, H, W), 8.0, np.float32), K, w2c, conf, stride=4)
+    m = _world_map([(patch.xyz, patch.z, 0), close], cfg)
+    assert m.frames.tolist() == [[1, 0]]
+
+
+def _reached(cand, hist, K, w2c, chosen, cfg) -> float:
+    """The scan's own objective for a set of picks: the best quality per cell over history and picks, summed."""
+    from worldwarp.memory.retrieval import scored_cameras
+
+    c = scored_cameras(len(K), cfg.cameras)
+    q = coverage(*_cat(cand, hist), K[c], w2c[c], W, H, cfg)
+    n = len(cand[1])
+    return float(np.max(q[[*chosen, *range(n, len(q))]], 0).sum())
+
+
+@pytest.mark.parametrize("redundancy, least", [(1.0, 1.0), (MemoryConfig().redundancy, 0.96)])
+def test_the_world_map_stops_growing_when_the_path_returns_and_picks_as_well_as_the_scan(redundancy, least):
+    """Out and back twice along a wall, 2 frames a chunk: after the first out leg the map holds no more frames than
+    it does then (the scan of every stored frame grows by 2 a chunk), and the frames each chunk retrieves from the
+    map reach, by the scan's own measure (best quality per cell, summed), what the scan's picks reach: exactly, when
+    only frames another saw at least as well everywhere leave the map; within 4 % at the default redundancy."""
+    cfg = MemoryConfig(mode="world", retrieve=3, redundancy=redundancy)
+    path = np.concatenate([np.linspace(0, 6, 10), np.linspace(6, 0, 10)] * 2)
+    stored, sizes, ratio = [], [], []
+    m = None
+    for k, x in enumerate(path):
+        hist = _index([x, x + 0.1], age=k)
+        if stored:
+            K, w2c = _cams([x + 0.2, x + 0.3])
+            cand = _cat(*stored)
+            scan = retrieve(cand, hist, K, w2c, W, H, cfg)
+            r = retrieve((m.xyz, m.z, m.frames[:, 0]), hist, K, w2c, W, H, cfg)
+            picks = [2 * int(m.frames[c, 0]) + int(m.frames[c, 1]) for c in r.chosen]
+            ratio.append(_reached(cand, hist, K, w2c, picks, cfg) / _reached(cand, hist, K, w2c, scan.chosen, cfg))
+        stored.append(hist)
+        m = _world_map([hist], cfg, m, first=k)
+        sizes.append(len(m.frames))
+    assert max(sizes[10:]) == sizes[9] < 15, sizes  # 20 frames stored by then, 80 in all
+    assert min(ratio) >= least - 1e-12, ratio
+
+
 def test_splat_fresh_is_a_deprecated_alias_of_memory_mode():
     assert load_params(None, ["splat.fresh=true"]).memory.mode == "fresh"
     assert load_params(None, ["splat.fresh=false"]).memory.mode == "append"
@@ -158,8 +224,19 @@ def test_a_crashed_world_run_resumes_bit_identical(world_run, tmp_path):
         run_longshot(cfg, "w", on_stage=boom)
     again = run_longshot(cfg, "w")
     assert_same_run(ref, again)
-    got = RunStore.open(again.path).stage_attrs(2, "gaussians")["retrieved"]
+    store = RunStore.open(again.path)
+    got = store.stage_attrs(2, "gaussians")["retrieved"]
     assert got and all(r["chunk"] < 2 for r in got)
+    # the world map: chunk 2 searched the frames chunk 1's map held, and its own map lists only stored frames
+    maps = [store.stage_attrs(k, "gaussians")["memory_map"] for k in range(3)]
+    assert store.stage_attrs(2, "gaussians")["memory_candidates"] == len(maps[1])
+    assert all(0 <= j <= k and 0 <= i < 2 for k, m in enumerate(maps) for j, i in m)
+    assert all([r["chunk"], r["frame"]] in maps[1] for r in got)
+    shown = subprocess.run([str(BIN / "worldwarp"), "inspect", str(again.path)], env=cli_env(), cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert f"chunk 2 of {len(maps[1])} in the world map: frame {got[0]['video_frame']} (chunk {got[0]['chunk']}" \
+        in shown.stdout
 
 def test_world_export_fuses_the_run_and_renders_a_camera_no_fit_saw(world_run):
     """world.ply (export --world): the caches of every chunk, one Gaussian per voxel, fewer than they hold; refined

@@ -11,6 +11,7 @@ import numpy as np
 class FrameIndex(NamedTuple):
     xyz: np.ndarray  # (S, P, 3) float32 world points; NaN where the pixel's depth was not trusted
     z: np.ndarray  # (S, P) float32: the depth each point was seen at in its own frame; NaN likewise
+    step: float = float("nan")  # the angle between neighbouring index points (stride / focal length, radians)
 
     @property
     def nbytes(self) -> int:
@@ -42,4 +43,5 @@ def frame_index(depth: np.ndarray, K: np.ndarray, w2c: np.ndarray, confidence: n
     ok = ok.reshape(S, -1)
     world[~ok] = np.nan
     z = np.where(ok, d.reshape(S, -1), np.nan)
-    return FrameIndex(world.astype(np.float32), z.astype(np.float32))
+    step = float(np.median(stride / K[:, 0, 0])) if S else float("nan")
+    return FrameIndex(world.astype(np.float32), z.astype(np.float32), step)
