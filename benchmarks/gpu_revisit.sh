@@ -8,7 +8,8 @@
 #   bash benchmarks/gpu_revisit.sh long [MODES]  # the 1000-frame full-size out-and-back (480x720, 49-frame chunks,
 #                                         # 500 steps), MODES (default "fresh world") one after another, classical
 #                                         # filler; then export --world of the world run when there is one
-#                                         # ("long fresh" then "long world": two calls of < 10 min each)
+#                                         # ("long fresh" then "long world": two calls of < 10 min each; with
+#                                         # CHUNKS=4 only the first 4 chunks: a mode's per-chunk time and peak GPU)
 #
 # Each run's JSON goes to /tmp/rv (its stores stay there); the JSONs come back as one tarball in $OUT (a call brings
 # back at most 8 files).
@@ -20,6 +21,8 @@ OUT=${OUT:-/tmp/out}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 if ls .gsplat/gsplat_csrc_*.so.xz >/dev/null 2>&1; then
   python3 benchmarks/gsplat_prebuilt.py install .gsplat/gsplat_csrc_*.so.xz || exit 1
+elif ls "$OUT"/gs/gsplat_csrc_*.so.xz >/dev/null 2>&1; then  # built by an earlier call of this script on this machine
+  python3 benchmarks/gsplat_prebuilt.py install "$OUT"/gs/gsplat_csrc_*.so.xz || exit 1
 else
   mkdir -p "$OUT/gs" && python3 benchmarks/gsplat_prebuilt.py build --out "$OUT/gs" \
     && python3 benchmarks/gsplat_prebuilt.py install "$OUT"/gs/gsplat_csrc_*.so.xz || exit 1
@@ -44,7 +47,7 @@ case "${1:-demo}" in
     ;;
   long)
     for mode in ${2:-fresh world}; do
-      rv --mode $mode --filler classical --path identical --height 480 --width 720 --chunks 23 --steps 500 \
+      rv --mode $mode --filler classical --path identical --height 480 --width 720 --chunks ${CHUNKS:-23} --steps 500 \
          --distance 2 --set chunk.frames=49
       pack long
     done
