@@ -52,7 +52,8 @@ case "${1:-demo}" in
       pack long
     done
     # world.ply of the 1000-frame world run: fused, refined 100 steps, scored at every camera (issue 26: <= 60 s)
-    test -d /tmp/rv/artifacts/runs/room_identical_classical_world.zarr || exit 0
+    [[ " ${2:-fresh world} " == *" world "* ]] && test -d /tmp/rv/artifacts/runs/room_identical_classical_world.zarr \
+      || exit 0
     t=$SECONDS
     python3 -m flows.cli export /tmp/rv/artifacts/runs/room_identical_classical_world.zarr --world --device cuda \
       --out /tmp/wexp 2>&1 | tr '\r' '\n' | grep -v '%|' | tail -3
