@@ -142,13 +142,14 @@ def _reached(cand, hist, K, w2c, chosen, cfg) -> float:
     return float(np.max(q[[*chosen, *range(n, len(q))]], 0).sum())
 
 
-@pytest.mark.parametrize("redundancy, least", [(1.0, 1.0), (MemoryConfig().redundancy, 0.96)])
-def test_the_world_map_stops_growing_when_the_path_returns_and_picks_as_well_as_the_scan(redundancy, least):
+@pytest.mark.parametrize("voxel, redundancy, least", [(1.0, 1.0, 1.0),
+                                                      (MemoryConfig().voxel, MemoryConfig().redundancy, 0.96)])
+def test_the_world_map_stops_growing_when_the_path_returns_and_picks_as_well_as_the_scan(voxel, redundancy, least):
     """Out and back twice along a wall, 2 frames a chunk: after the first out leg the map holds no more frames than
     it does then (the scan of every stored frame grows by 2 a chunk), and the frames each chunk retrieves from the
     map reach, by the scan's own measure (best quality per cell, summed), what the scan's picks reach: exactly, when
-    only frames another saw at least as well everywhere leave the map; within 4 % at the default redundancy."""
-    cfg = MemoryConfig(mode="world", retrieve=3, redundancy=redundancy)
+    only frames the others saw at least as well in every fine voxel leave the map; within 4 % at the defaults."""
+    cfg = MemoryConfig(mode="world", retrieve=3, voxel=voxel, redundancy=redundancy)
     path = np.concatenate([np.linspace(0, 6, 10), np.linspace(6, 0, 10)] * 2)
     stored, sizes, ratio = [], [], []
     m = None

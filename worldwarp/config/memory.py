@@ -32,10 +32,11 @@ class MemoryConfig(Section):
     cameras: int = Field(8, ge=1, le=1024, description="world: coverage is scored in at most this many of the chunk's "
                          "new cameras, evenly spaced, first and last included (retrieval cost grows with cameras x "
                          "stored points; neighbouring cameras of a chunk see nearly the same cells)")
-    voxel: float = Field(1.0, gt=0, le=100, description="world: edge of the world map's voxels, in index points: 1 = "
+    voxel: float = Field(4.0, gt=0, le=100, description="world: edge of the world map's voxels, in index points: 1 = "
                          "the spacing of the run's first indexed points at their median depth (docs/MEMORY.md)")
-    redundancy: float = Field(0.9, gt=0, le=1, description="world: a stored frame leaves the world map when one "
-                              "other frame saw at least this share of its voxels at least as well (docs/MEMORY.md)")
+    redundancy: float = Field(0.8, gt=0, le=1, description="world: a stored frame leaves the world map when the "
+                              "map's other frames, between them, saw at least this share of its voxels at least as "
+                              "well (docs/MEMORY.md)")
     min_gain: float = Field(0.02, ge=0, le=1, description="world: stop retrieving when the best frame would improve "
                             "less than this share of the chunk's cells")
 
