@@ -189,21 +189,21 @@ def _centres(w2c: np.ndarray) -> np.ndarray:
 
 
 def revisits(video: torch.Tensor, K: np.ndarray, w2c: np.ndarray, m: int, total: int) -> dict:
-    """Pairs (out frame i, back frame j) whose cameras are identical (revisit consistency) and the matrix of every
-    pair within 10 cm and 5 degrees (the picture)."""
+    """Pairs (out frame i, back frame j) whose cameras are identical (revisit consistency) and the PSNR of every
+    pair within 10 cm and 5 degrees (the picture's matrix, stored sparse: [i, j - m, PSNR] rows)."""
     c = _centres(w2c)
     rot = w2c[:, :3, :3]
-    pairs, matrix = [], np.full((m, total - m), np.nan)
+    pairs, near = [], []
     for j in range(m, total):
         for i in range(m):
             dist = float(np.linalg.norm(c[i] - c[j]))
             ang = float(np.degrees(np.arccos(np.clip((np.trace(rot[i].T @ rot[j]) - 1) / 2, -1, 1))))
             if dist < 0.10 and ang < 5:
-                matrix[i, j - m] = float(psnr(video[j:j + 1], video[i:i + 1]))
+                near.append([i, j - m, round(float(psnr(video[j:j + 1], video[i:i + 1])), 3)])
             if dist < 1e-5 and ang < 1e-3:
                 pairs.append((i, j))
     if not pairs:
-        return {"revisit_pairs": 0, "revisit_matrix": np.where(np.isnan(matrix), None, matrix).tolist()}
+        return {"revisit_pairs": 0, "revisit_near": {"shape": [m, total - m], "rows": near}}
     i, j = (list(t) for t in zip(*pairs))
     rp, rs = psnr(video[j], video[i]).tolist(), ssim(video[j], video[i]).tolist()
     gaps = [b - a for a, b in pairs]
@@ -212,7 +212,7 @@ def revisits(video: torch.Tensor, K: np.ndarray, w2c: np.ndarray, m: int, total:
               for lo, hi in bins if any(lo <= g <= hi for g in gaps)}
     return {"revisit_pairs": len(pairs), "revisit_psnr_mean": float(np.mean(rp)), "revisit_psnr_min": float(np.min(rp)),
             "revisit_ssim_mean": float(np.mean(rs)), "revisit_psnr_by_gap": by_gap,
-            "revisit_matrix": np.where(np.isnan(matrix), None, matrix).tolist()}
+            "revisit_near": {"shape": [m, total - m], "rows": near}}
 
 
 def per_chunk(store, cfg, p: list[float], s: list[float]) -> list[dict]:

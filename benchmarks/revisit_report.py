@@ -12,6 +12,18 @@ SUMMARY = ("revisit_psnr_mean", "revisit_psnr_min", "revisit_ssim_mean")
 AT_FRAMES = (50, 200, 500, 1000)  # the issue's decay read-out: PSNR/SSIM against the exact render at these frames
 
 
+def revisit_matrix(r: dict) -> np.ndarray:
+    """Frame x frame PSNR between visits (NaN where poses differ): from the sparse rows, or the dense matrix that
+    runs before 2026-12-07 stored."""
+    if "revisit_matrix" in r:
+        return np.array(r["revisit_matrix"], dtype=float)
+    near = r["revisit_near"]
+    m = np.full(near["shape"], np.nan)
+    for i, j, v in near["rows"]:
+        m[i, j] = v
+    return m
+
+
 def _at_frames(r: dict) -> dict:
     """PSNR/SSIM at each frame of AT_FRAMES the run has, and the PSNR mean over the 9 frames around it (one frame's
     value moves with what happens to be in view; the window says the trend)."""
@@ -94,7 +106,7 @@ def _plots(out: Path, runs: list[dict]) -> None:
     if ident:
         fig, axes = plt.subplots(1, len(ident), figsize=(3.2 * len(ident), 3.2), squeeze=False)
         for ax, r in zip(axes[0], ident):
-            m = np.array(r["revisit_matrix"], dtype=float)
+            m = revisit_matrix(r)
             im = ax.imshow(m, vmin=15, vmax=45, cmap="viridis", aspect="auto")
             ax.set(title=f"{r['filler']} {r['mode']}", xlabel="back frame", ylabel="out frame")
         fig.colorbar(im, ax=axes[0].tolist(), label="PSNR between visits (dB)")
