@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue #26's GPU runs of benchmarks/revisit.py, as run on a lent GPU machine (device tool, carry [".whl", ".gsplat"]):
+# Issue #26's GPU runs of benchmarks/revisit.py, as run on a lent GPU machine (device tool, carry [".whl", ".gsplat"],
+# and ".whl_ff" for the long mode's export):
 #
 #   bash benchmarks/gpu_revisit.sh demo   # gsplat extension (prebuilt if .gsplat/ has it, else built into $OUT/gs),
 #                                         # then the demo-size matrix (160x256, 8 chunks, 150 steps) + pan360 (16 chunks)
@@ -16,6 +17,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+# export --world writes videos through imageio's ffmpeg plugin, which the machine lacks: carry ".whl_ff" too (30 MB,
+# kept apart from .whl for the 64 MiB carry limit): pip download --only-binary=:all: --python-version 3.12
+# --platform manylinux2014_x86_64 --no-deps -d .whl_ff imageio-ffmpeg
+if ls .whl_ff/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl_ff/*.whl || exit 1
+fi
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
 OUT=${OUT:-/tmp/out}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader

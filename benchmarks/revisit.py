@@ -6,6 +6,9 @@ Paths (out leg = a forward camera file of ``(frames + 1) // 2`` cameras, ``--dis
   offset     the same way back, every camera moved ``--offset`` metres to its right (a file of every frame)
   pan360     a full turn in place that closes on itself (no out leg): 3/4 of the frames turn 360 degrees, the last
              quarter repeats the first frames' poses exactly, so the way back is a revisit after a whole turn
+  orbit360   the same closed turn about the point 3 m ahead, looking at it (parallax all the way round)
+  excursion  out ``--distance`` m, then a 150 degree turn to the left (the start view leaves the frame), and back
+             along the same poses (pingpong)
 Fillers:
   classical  the project's push-pull filler (diffusion.backend=classical)
   oracle     a benchmark backend, never a default: holes filled with the scene's exact render, perturbed per chunk
@@ -57,7 +60,8 @@ from worldwarp.geometry.trajectory_io import save_cameras_npz  # noqa: E402
 from worldwarp.metrics.image import psnr, ssim  # noqa: E402
 from worldwarp.scenes import make_scene  # noqa: E402
 
-MODES, FILLERS, PATHS = ("fresh", "append", "world"), ("classical", "oracle", "exact"), ("identical", "offset", "pan360")
+MODES, FILLERS = ("fresh", "append", "world"), ("classical", "oracle", "exact")
+PATHS = ("identical", "offset", "pan360", "orbit360", "excursion")
 
 
 def settings(a) -> list[str]:
@@ -69,10 +73,12 @@ def settings(a) -> list[str]:
 def camera_file(a, total: int, out: Path) -> tuple[Path, list[str], int]:
     """The path's camera file, the trajectory overrides that play it, and the first frame of the way back."""
     cfg = load_params(None, settings(a))
-    if a.path == "pan360":
-        if a.preset != "forward":  # a knob that does not apply is refused, not ignored
-            raise SystemExit(f"revisit.py: --preset {a.preset} does not apply to --path pan360 (a turn in place)")
-        return pan360(a, total, out, cfg)
+    if a.path in ("pan360", "orbit360", "excursion") and a.preset != "forward":  # refused, not ignored
+        raise SystemExit(f"revisit.py: --preset {a.preset} does not apply to --path {a.path} (its own path)")
+    if a.path in ("pan360", "orbit360"):
+        return closed_turn(a, total, out, cfg)
+    if a.path == "excursion":
+        return excursion(a, total, out, cfg)
     m = (total + 1) // 2
     tr = TrajectoryConfig(preset=a.preset, distance=a.distance, fov_deg=60.0)
     cams = make_trajectory(tr, m, a.width, a.height, _start_pose(cfg))
@@ -87,16 +93,34 @@ def camera_file(a, total: int, out: Path) -> tuple[Path, list[str], int]:
     return path, [f"trajectory.file={path}", "trajectory.extend=error"], m
 
 
-def pan360(a, total: int, out: Path, cfg) -> tuple[Path, list[str], int]:
-    """A full turn in place that closes on itself: the first ``m`` = 3/4 of the frames turn 360 degrees, the rest
-    repeat the first frames' poses exactly (frame m + i is frame i), so no parallax and a revisit after a turn."""
+def closed_turn(a, total: int, out: Path, cfg) -> tuple[Path, list[str], int]:
+    """A full turn that closes on itself: pan360 turns 360 degrees in place (no parallax), orbit360 circles the
+    point 3 m ahead looking at it (the room's orbit presets' pivot: the far side of the circle looks back at the
+    start). The first ``m`` = 3/4 of the frames make the turn; the rest repeat the first frames' poses exactly
+    (frame m + i is frame i): a revisit after a whole turn."""
     m = (3 * total) // 4
-    tr = TrajectoryConfig(preset="pan_left", angle_deg=360.0, fov_deg=60.0)
+    preset = "pan_left" if a.path == "pan360" else "orbit_left"
+    tr = TrajectoryConfig(preset=preset, angle_deg=360.0, fov_deg=60.0)
     turn = make_trajectory(tr, m + 1, a.width, a.height, _start_pose(cfg))  # frame m of this is frame 0 again
     idx = torch.arange(total) % m
     cams = Cameras(turn.K[idx], turn.w2c[idx], a.width, a.height)
-    path = save_cameras_npz(out / f"pan360_{total}.npz", cams)
+    path = save_cameras_npz(out / f"{a.path}_{total}.npz", cams)
     return path, [f"trajectory.file={path}", "trajectory.extend=error"], m
+
+
+def excursion(a, total: int, out: Path, cfg) -> tuple[Path, list[str], int]:
+    """Out ``--distance`` m down the hall, then a 150 degree turn to the left (the start view's content leaves the
+    frame: the camera looks at the side wall and back up the hall, ground the input never saw), then back along
+    the same poses (played as pingpong): the views of the way out come back after an excursion out of sight."""
+    m = (total + 1) // 2
+    m1 = m // 2
+    leg = make_trajectory(TrajectoryConfig(preset="forward", distance=a.distance, fov_deg=60.0), m1, a.width, a.height,
+                          _start_pose(cfg))
+    turn = make_trajectory(TrajectoryConfig(preset="pan_left", angle_deg=150.0, fov_deg=60.0), m - m1 + 1, a.width,
+                           a.height, leg.w2c[-1])
+    cams = Cameras(torch.cat([leg.K, turn.K[1:]]), torch.cat([leg.w2c, turn.w2c[1:]]), a.width, a.height)
+    path = save_cameras_npz(out / f"excursion_out_{m}.npz", cams)
+    return path, [f"trajectory.file={path}", "trajectory.extend=pingpong"], m
 
 
 def oracle_frames(store, k: int, cfg, scene, perturb: bool = True) -> tuple[dict, dict]:

@@ -20,4 +20,7 @@ class RevisitConfig(Section):
     fillers: list[Literal["classical", "oracle", "exact"]] = Field(
         ["classical", "oracle"], min_length=1,
         description="oracle: the exact render perturbed per chunk; exact: unperturbed (the cache's own loss)")
-    paths: list[Literal["identical", "offset", "pan360"]] = Field(["identical", "offset"], min_length=1)
+    paths: list[Literal["identical", "offset", "pan360", "orbit360", "excursion"]] = Field(
+        ["identical", "offset"], min_length=1,
+        description="identical / offset: out and back along the same poses / 5 cm beside them; pan360 / orbit360: "
+                    "a closed turn in place / about a point 3 m ahead; excursion: out, a 150 degree turn, and back")
