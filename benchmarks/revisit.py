@@ -7,7 +7,7 @@ Paths (out leg = a forward camera file of ``(frames + 1) // 2`` cameras, ``--dis
   pan360     a full turn in place that closes on itself (no out leg): 3/4 of the frames turn 360 degrees, the last
              quarter repeats the first frames' poses exactly, so the way back is a revisit after a whole turn
   orbit360   the same closed turn about the point 3 m ahead, looking at it (parallax all the way round)
-  excursion  out ``--distance`` m, then a 150 degree turn to the left (the start view leaves the frame), and back
+  excursion  out ``--distance`` m, then a 90 degree turn to the left (the start view leaves the frame), and back
              along the same poses (pingpong)
 Fillers:
   classical  the project's push-pull filler (diffusion.backend=classical)
@@ -109,14 +109,14 @@ def closed_turn(a, total: int, out: Path, cfg) -> tuple[Path, list[str], int]:
 
 
 def excursion(a, total: int, out: Path, cfg) -> tuple[Path, list[str], int]:
-    """Out ``--distance`` m down the hall, then a 150 degree turn to the left (the start view's content leaves the
+    """Out ``--distance`` m down the hall, then a 90 degree turn to the left (the start view's content leaves the
     frame: the camera looks at the side wall and back up the hall, ground the input never saw), then back along
     the same poses (played as pingpong): the views of the way out come back after an excursion out of sight."""
     m = (total + 1) // 2
     m1 = m // 2
     leg = make_trajectory(TrajectoryConfig(preset="forward", distance=a.distance, fov_deg=60.0), m1, a.width, a.height,
                           _start_pose(cfg))
-    turn = make_trajectory(TrajectoryConfig(preset="pan_left", angle_deg=150.0, fov_deg=60.0), m - m1 + 1, a.width,
+    turn = make_trajectory(TrajectoryConfig(preset="pan_left", angle_deg=90.0, fov_deg=60.0), m - m1 + 1, a.width,
                            a.height, leg.w2c[-1])
     cams = Cameras(torch.cat([leg.K, turn.K[1:]]), torch.cat([leg.w2c, turn.w2c[1:]]), a.width, a.height)
     path = save_cameras_npz(out / f"excursion_out_{m}.npz", cams)
@@ -224,7 +224,7 @@ def revisits(video: torch.Tensor, K: np.ndarray, w2c: np.ndarray, m: int, total:
             ang = float(np.degrees(np.arccos(np.clip((np.trace(rot[i].T @ rot[j]) - 1) / 2, -1, 1))))
             if dist < 0.10 and ang < 5:
                 near.append([i, j - m, round(float(psnr(video[j:j + 1], video[i:i + 1])), 3)])
-            if dist < 1e-5 and ang < 1e-3:
+            if dist < 1e-5 and np.abs(rot[i] - rot[j]).max() < 1e-5:  # arccos of a trace is too coarse here
                 pairs.append((i, j))
     if not pairs:
         return {"revisit_pairs": 0, "revisit_near": {"shape": [m, total - m], "rows": near}}

@@ -366,3 +366,34 @@ def test_revisit_holes_splits_a_chunks_holes_by_cause(world_run):
         assert r["holes"] == pytest.approx(store.stage_attrs(r["chunk"], "warp")["hole_fraction"], abs=1e-6)
         if r["holes"] > 0:
             assert r["mixed_share"] + r["empty_share"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("path", ["identical", "excursion", "pan360", "orbit360"])
+def test_revisit_paths_return_to_exactly_the_poses_they_left(path, tmp_path):
+    """benchmarks/revisit.py's paths: every frame of the way back has the exact pose of a frame of the way out (the
+    revisit pairs), the excursion turns the start view out of the frame before it returns, and orbit360 keeps its
+    distance to the point it circles."""
+    import argparse
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("revisit_bench", ROOT / "benchmarks/revisit.py")
+    rv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rv)
+    a = argparse.Namespace(path=path, preset="forward", distance=1.0, offset=0.05, height=32, width=48, chunks=8,
+                           steps=1, scene="room")
+    total = 101
+    file, overrides, m = rv.camera_file(a, total, tmp_path)
+    cfg = load_params(None, [*rv.settings(a), *overrides])
+    w2c = rv.make_trajectory(cfg.trajectory, total, 48, 32, rv._start_pose(cfg)).w2c.double().numpy()
+    video = torch.rand(total, 32, 48, 3, generator=torch.Generator().manual_seed(0))
+    got = rv.revisits(video, np.zeros((total, 3, 3)), w2c, m, total)
+    assert got["revisit_pairs"] == total - m
+    c = rv._centres(w2c)
+    fwd = w2c[:, 2, :3]  # each camera's viewing direction in the world
+    if path == "excursion":
+        assert np.degrees(np.arccos(np.clip(fwd[:m] @ fwd[0], -1, 1))).max() == pytest.approx(90, abs=0.5)
+    if path == "orbit360":
+        pivot = c[0] + 3.0 * fwd[0]
+        assert np.ptp(np.linalg.norm(c[:m] - pivot, axis=1)) < 1e-5  # float32 poses
+        assert np.linalg.norm(c[m // 2] - c[0]) > 5.5  # the far side of the circle
+    assert file.is_file()

@@ -23,4 +23,4 @@ class RevisitConfig(Section):
     paths: list[Literal["identical", "offset", "pan360", "orbit360", "excursion"]] = Field(
         ["identical", "offset"], min_length=1,
         description="identical / offset: out and back along the same poses / 5 cm beside them; pan360 / orbit360: "
-                    "a closed turn in place / about a point 3 m ahead; excursion: out, a 150 degree turn, and back")
+                    "a closed turn in place / about a point 3 m ahead; excursion: out, a 90 degree turn, and back")
