@@ -27,7 +27,8 @@ from stages.inputs import chunk_cameras  # noqa: E402
 from stages.warp import warp_chunk  # noqa: E402
 from worldwarp.config import WorldWarpConfig  # noqa: E402
 from worldwarp.scenes import make_scene  # noqa: E402
-from worldwarp.store import RunStore, StoreError  # noqa: E402
+from stored_run import open_stored  # noqa: E402
+from worldwarp.store import RunStore  # noqa: E402
 
 
 def chunk_holes(store: RunStore, cfg: WorldWarpConfig, k: int) -> dict:
@@ -59,11 +60,7 @@ def main() -> None:
     ap.add_argument("store", type=Path)
     ap.add_argument("--chunks", default=None, help="a-b (default: every chunk but 0)")
     a = ap.parse_args()
-    try:
-        store = RunStore.open(a.store)
-    except StoreError as e:
-        raise SystemExit(str(e)) from None
-    cfg = WorldWarpConfig.model_validate(store.attrs["params"])
+    store, cfg = open_stored(a.store)
     if cfg.splat.mask != "longshot":  # the empty/mixed split is that mask's two tests
         raise SystemExit(f"{a.store}: splat.mask={cfg.splat.mask}; the split into empty and mixed holes is the longshot mask's")
     lo, hi = (int(x) for x in a.chunks.split("-")) if a.chunks else (1, cfg.chunk.count - 1)

@@ -32,7 +32,8 @@ from stages.memory import index_of  # noqa: E402
 from worldwarp.config import WorldWarpConfig  # noqa: E402
 from worldwarp.memory import coverage, empty_map, merge, retrieve  # noqa: E402
 from worldwarp.memory.retrieval import scored_cameras  # noqa: E402
-from worldwarp.store import RunStore, StoreError  # noqa: E402
+from stored_run import open_stored  # noqa: E402
+from worldwarp.store import RunStore  # noqa: E402
 
 
 def _chunk_inputs(store: RunStore, cfg: WorldWarpConfig):
@@ -105,11 +106,7 @@ def main() -> None:
     ap.add_argument("--redundancy", type=float, nargs="+", default=None)
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
-    try:
-        store = RunStore.open(a.store)
-    except StoreError as e:
-        raise SystemExit(str(e)) from None
-    cfg = WorldWarpConfig.model_validate(store.attrs["params"])
+    store, cfg = open_stored(a.store)
     if cfg.memory.mode != "world":
         raise SystemExit(f"{a.store}: memory.mode={cfg.memory.mode}; the world map is world mode's index")
     chunks = _chunk_inputs(store, cfg)

@@ -307,7 +307,7 @@ def resume(store: StoreArg, use_prefect: PrefectOpt = False) -> None:
     The run stays in this store, and reports to its own artifact root and tracking settings (kept in the store).
     A shared copy's URL resumes into this machine's working copy (remote.cache) and keeps the shared copy current."""
     def go() -> None:
-        from worldwarp.config import validate
+        from stages.runner import stored_config
         from worldwarp.config.remote import is_url
         from worldwarp.store import RunStore
 
@@ -316,7 +316,7 @@ def resume(store: StoreArg, use_prefect: PrefectOpt = False) -> None:
             _execute(cfg, run_id, use_prefect, resuming=True)
             return
         s = RunStore.open(store[len("file://"):] if store.startswith("file://") else store)
-        _execute(validate({**s.params, **s.settings()}), s.run_id, use_prefect, store_path=s.path, resuming=True)
+        _execute(stored_config(s), s.run_id, use_prefect, store_path=s.path, resuming=True)
     guarded(go)()
 
 

@@ -43,6 +43,13 @@ def run_settings(cfg: WorldWarpConfig) -> dict:
     return out
 
 
+def stored_config(store: RunStore) -> WorldWarpConfig:
+    """The config a store was run with, as a resume rebuilds it: its params and its settings."""
+    from worldwarp.config import validate
+
+    return validate({**store.params, **store.settings()})
+
+
 def open_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = False,
              store_path: Path | str | None = None) -> tuple[RunStore, dict]:
     """Create (or reopen, to resume) the run's store, repair what is damaged, and write its input group.

@@ -17,10 +17,10 @@ import numpy as np
 
 from stages.common import apply_threads, span
 from stages.guard import RunGuard
-from stages.runner import MODULES, open_run, run_stage
+from stages.runner import MODULES, open_run, run_stage, stored_config
 from stages.warp import read_render
 from stages import STAGES
-from worldwarp.config import WorldWarpConfig, load_params, validate
+from worldwarp.config import WorldWarpConfig, load_params
 from worldwarp.store import RunStore, StoreError  # noqa: F401 - StoreError for the page's messages
 
 from flows.checks import preflight, trajectory_override
@@ -80,7 +80,7 @@ def _camera_override(choice: Choice, root: Path) -> list[str]:
 
 def config_of(store: RunStore) -> WorldWarpConfig:
     """A store's own config (as ``worldwarp resume`` rebuilds it)."""
-    return validate({**store.params, **store.settings()})
+    return stored_config(store)
 
 
 def store_path(cfg: WorldWarpConfig, run_id: str) -> Path:
