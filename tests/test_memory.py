@@ -408,3 +408,18 @@ def test_world_export_voxel_keys_group_exactly_as_the_coordinate_triples():
     for voxel in (0.01, 0.1, 1.0):
         triples = np.unique(np.floor(means / voxel).astype(np.int64), axis=0, return_index=True)[1]
         assert np.array_equal(np.sort(np.unique(_voxel_keys(means, voxel), return_index=True)[1]), np.sort(triples))
+
+
+def test_mlflow_memory_metrics_report_the_world_map(world_run):
+    """What tracking logs per chunk of a world run: the frames retrieved, the world map's frames searched before the
+    chunk and held after it, its bytes; nothing for a chunk without the world memory's attrs."""
+    from flows.tracking import memory_metrics
+    from worldwarp.store import RunStore
+
+    ref, _ = world_run
+    store = RunStore.open(ref.path)
+    a1, a2 = (store.stage_attrs(k, "gaussians") for k in (1, 2))
+    got = memory_metrics(a2)
+    assert got["memory_retrieved"] == len(a2["retrieved"]) and got["memory_candidates"] == len(a1["memory_map"])
+    assert got["memory_map_frames"] == len(a2["memory_map"]) and got["memory_map_bytes"] == a2["memory_map_bytes"] > 0
+    assert memory_metrics({"count": 10}) == {}
