@@ -400,14 +400,14 @@ def test_revisit_paths_return_to_exactly_the_poses_they_left(path, tmp_path):
 
 
 def test_world_export_voxel_keys_group_exactly_as_the_coordinate_triples():
-    """fuse's packed int64 voxel keys keep exactly the Gaussians np.unique over (x, y, z) voxel triples keeps (the
-    first of each voxel), at several voxel sizes and with negative coordinates."""
-    from worldwarp.memory.fuse import _voxel_keys
+    """The packed int64 voxel keys (the export's fusion, the world map) keep exactly the points np.unique over
+    (x, y, z) voxel triples keeps (the first of each voxel), at several voxel sizes and with negative coordinates."""
+    from worldwarp.memory.voxels import voxel_keys
 
     means = np.random.default_rng(1).normal(size=(50_000, 3)) * [3.0, 0.5, 20.0]
     for voxel in (0.01, 0.1, 1.0):
         triples = np.unique(np.floor(means / voxel).astype(np.int64), axis=0, return_index=True)[1]
-        assert np.array_equal(np.sort(np.unique(_voxel_keys(means, voxel), return_index=True)[1]), np.sort(triples))
+        assert np.array_equal(np.sort(np.unique(voxel_keys(means, voxel), return_index=True)[1]), np.sort(triples))
 
 
 def test_mlflow_memory_metrics_report_the_world_map(world_run):

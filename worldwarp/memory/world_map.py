@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .index import FrameIndex
+from .voxels import voxel_keys
 
 
 class WorldMap(NamedTuple):
@@ -65,8 +66,7 @@ def _visits(xyz: np.ndarray, z: np.ndarray, chunk: np.ndarray, edge: float, age_
     (lower is better for every camera), inf where the frame has no point in it."""
     F, P = z.shape
     ok = np.isfinite(z) & np.isfinite(xyz).all(-1)
-    cells = np.floor(xyz[ok].astype(np.float64) / edge).astype(np.int64)
-    vid = np.unique(cells, axis=0, return_inverse=True)[1].reshape(-1) if len(cells) else np.zeros(0, np.int64)
+    vid = np.unique(voxel_keys(xyz[ok], edge), return_inverse=True)[1].reshape(-1)
     owner = np.repeat(np.arange(F), P)[ok.reshape(-1)]
     s = z[ok].astype(np.float64) / age_decay ** chunk[owner].astype(np.float64)
     out = np.full((F, int(vid.max()) + 1 if len(vid) else 0), np.inf)
@@ -75,9 +75,10 @@ def _visits(xyz: np.ndarray, z: np.ndarray, chunk: np.ndarray, edge: float, age_
 
 
 def _kept(s: np.ndarray, old: int, redundancy: float) -> np.ndarray:
-    """Bool (F,): which frames stay. Frames ``old:`` are new, taken in order: one leaves if the frames still in the
-    map are, between them, at least as good on ``redundancy`` of its voxels; else it stays, and then every older
-    frame that the others now cover so leaves, the latest first."""
+    """Bool (F,): which frames stay. Frames ``old:`` are new, taken in order: one leaves if the other frames still in
+    the map (the older ones kept so far and the new ones not yet judged or kept) are, between them, at least as good
+    on ``redundancy`` of its voxels; else it stays, and then every older frame the others now cover so leaves, the
+    latest first."""
     F = len(s)
     seen = np.isfinite(s)
     n = seen.sum(1)
