@@ -8,8 +8,8 @@
 #                                         # world: the cache's own loss, the floor of the decay targets (~1 min)
 #   bash benchmarks/gpu_revisit.sh long [MODES]  # the 1000-frame full-size out-and-back (480x720, 49-frame chunks,
 #                                         # 500 steps), MODES (default "fresh world") one after another, classical
-#                                         # filler; then export --world of the world run when there is one
-#                                         # ("long fresh" then "long world": two calls of < 10 min each; with
+#                                         # filler; export --world right after a world run (profiled, EXPORT_S=240
+#                                         # s at most) ("long world fresh" fits one call on an H100; with
 #                                         # CHUNKS=4 only the first 4 chunks: a mode's per-chunk time and peak GPU)
 #
 # Each run's JSON goes to /tmp/rv (its stores stay there); the JSONs come back as one tarball in $OUT (a call brings
@@ -38,6 +38,15 @@ rv() { local t=$SECONDS log=/tmp/rv_log_$SECONDS.txt
        python3 benchmarks/revisit.py run --set device=cuda --out /tmp/rv "$@" > $log 2>&1 || { echo "FAILED: $*"; tail -5 $log; }
        echo "$((SECONDS - t)) s: $*"; }
 pack() { tar -C /tmp/rv -czf "$OUT/revisit_$1.tar.gz" $(cd /tmp/rv && ls *.json) 2>/dev/null; ls -la "$OUT"; }
+# world.ply of the 1000-frame world run: fused, refined 100 steps, scored at every camera (issue 26: <= 60 s); profiled,
+# and stopped by SIGINT after EXPORT_S seconds (the profile is still written) so that a later mode still runs
+export_world() {
+  local t=$SECONDS
+  timeout -s INT ${EXPORT_S:-240} python3 -m cProfile -o "$OUT/export_world.prof" -m flows.cli export \
+    /tmp/rv/artifacts/runs/room_identical_classical_world.zarr --world --device cuda --out /tmp/wexp 2>&1 \
+    | tr '\r' '\n' | grep -v '%|' | tail -3
+  echo "$((SECONDS - t)) s: export --world"; cp /tmp/wexp/world_score.json "$OUT/" 2>/dev/null
+}
 mkdir -p /tmp/rv
 case "${1:-demo}" in
   demo)
@@ -57,14 +66,8 @@ case "${1:-demo}" in
       rv --mode $mode --filler classical --path identical --height 480 --width 720 --chunks ${CHUNKS:-23} --steps 500 \
          --distance 2 --set chunk.frames=49
       pack long
+      [[ $mode == world ]] && export_world
     done
-    # world.ply of the 1000-frame world run: fused, refined 100 steps, scored at every camera (issue 26: <= 60 s)
-    [[ " ${2:-fresh world} " == *" world "* ]] && test -d /tmp/rv/artifacts/runs/room_identical_classical_world.zarr \
-      || exit 0
-    t=$SECONDS
-    python3 -m flows.cli export /tmp/rv/artifacts/runs/room_identical_classical_world.zarr --world --device cuda \
-      --out /tmp/wexp 2>&1 | tr '\r' '\n' | grep -v '%|' | tail -3
-    echo "$((SECONDS - t)) s: export --world"; cp /tmp/wexp/world_score.json "$OUT/" 2>/dev/null
     du -sh /tmp/rv/artifacts/runs/*.zarr
     ;;
 esac

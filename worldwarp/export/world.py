@@ -64,12 +64,15 @@ def export_world(store, path: Path, cams: Cameras, device: str = "cpu", steps: i
     from .world_score import score_world
 
     t0 = time.perf_counter()
-    g = refine(world_cloud(store), store, cams, steps, device, progress)
-    seconds = time.perf_counter() - t0
+    fused = world_cloud(store)
+    t1 = time.perf_counter()
+    g = refine(fused, store, cams, steps, device, progress)
+    t2 = time.perf_counter()
     save_ply(path, g)
     score = score_world(g, store, cams, exact=exact_render(store), device=device, progress=progress,
                         held=list(range(1, len(cams), 2)) if steps else None)
-    score.update(refine_steps=steps, fuse_refine_seconds=seconds)
+    score.update(refine_steps=steps, fuse_refine_seconds=t2 - t0, fuse_seconds=t1 - t0, refine_seconds=t2 - t1,
+                 fused_gaussians=len(fused))
     Path(path).with_name("world_score.json").write_text(json.dumps(score, indent=1))
     return Path(path), score
 
