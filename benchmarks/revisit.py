@@ -163,7 +163,10 @@ def run_one(a) -> Path:
     def on_open(store):
         holder["store"] = store
 
+    peaks = StagePeaks()
+
     def on_stage(k: int, stage: str) -> None:
+        peaks.enter(stage)
         if a.filler != "classical" and stage == "denoise":
             store = holder["store"]
             key = all_keys(cfg, store.attrs["input_digest"])[(k, "denoise")]
@@ -174,16 +177,39 @@ def run_one(a) -> Path:
     store = run_longshot(cfg, name, on_open=on_open, on_stage=on_stage, replace=True,
                          on_chunk=lambda k: stamps.append(time.perf_counter()))
     wall = time.perf_counter() - t0
+    peaks.enter(None)
     res = {"name": name, "mode": a.mode, "filler": a.filler, "path": a.path, "scene": a.scene,
            "size": [a.height, a.width], "chunks": a.chunks, "steps": a.steps, "frames": total, "wall_s": wall,
            "chunk_wall_s": np.diff([t0, *stamps]).tolist(), "peak_rss_mb": peak_rss_mb(), "back_start": back,
-           "peak_gpu_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
+           "peak_gpu_gib": max(peaks.gib.values()) if peaks.gib else None, "peak_gpu_gib_by_stage": peaks.gib,
            "device": torch.cuda.get_device_name() if cfg.device.startswith("cuda") else platform.processor() or "cpu",
            **score(store, cfg, scene, total, back), "camera_file": str(cam_path)}
     path = out / f"{name}.json"
     path.write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if not isinstance(v, list)}, indent=1))
     return path
+
+
+class StagePeaks:
+    """The pipeline's peak GPU memory per stage (max over chunks): torch's peak counter read and reset as each
+    stage starts (run_longshot's on_stage), so where a mode's extra memory goes shows, and the run's scoring
+    afterwards does not count."""
+
+    def __init__(self) -> None:
+        self.gib: dict[str, float] = {}
+        self.stage: str | None = None
+        self.cuda = torch.cuda.is_available()
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats()
+
+    def enter(self, stage: str | None) -> None:
+        if not self.cuda:
+            return
+        if self.stage is not None:
+            peak = torch.cuda.max_memory_allocated() / 2**30
+            self.gib[self.stage] = max(self.gib.get(self.stage, 0.0), peak)
+        torch.cuda.reset_peak_memory_stats()
+        self.stage = stage
 
 
 def peak_rss_mb() -> float:
