@@ -35,6 +35,9 @@ def repo(tmp_path_factory):
     # 5 steps: what DVC caches, reruns and reports does not depend on the fit (evaluate survives degenerate pose
     # estimates since 2026-12-07: a pair without one is NaN, not a crash)
     params["splat"]["steps"] = 5
+    # no FID/KID: the Inception pass was half of each evaluation's time and this test runs eight of them (FID through
+    # the CLI: test_datasets; the metric itself: test_metrics_fid)
+    params["eval"]["fid"] = False
     params["real_photo"] = {"downscale": 4, "frames": 3, "steps": 5, "depth_model": True}
     params["revisit"] = {**params["revisit"], "height": 32, "width": 48, "chunks": 2, "steps": 3,
                          "fillers": ["classical"], "paths": ["identical"]}
