@@ -34,15 +34,15 @@ else
   mkdir -p "$OUT/gs" && python3 benchmarks/gsplat_prebuilt.py build --out "$OUT/gs" \
     && python3 benchmarks/gsplat_prebuilt.py install "$OUT"/gs/gsplat_csrc_*.so.xz || exit 1
 fi
-rv() { local t=$SECONDS log=/tmp/rv_log_$SECONDS.txt
+rv() { local t=$SECONDS log=/tmp/rv/log_$SECONDS.txt
        python3 benchmarks/revisit.py run --set device=cuda --out /tmp/rv "$@" > $log 2>&1 || { echo "FAILED: $*"; tail -5 $log; }
        echo "$((SECONDS - t)) s: $*"; }
-pack() { tar -C /tmp/rv -czf "$OUT/revisit_$1.tar.gz" $(cd /tmp/rv && ls *.json) 2>/dev/null; ls -la "$OUT"; }
+pack() { tar -C /tmp/rv -czf "$OUT/revisit_$1.tar.gz" $(cd /tmp/rv && ls *.json log_*.txt) 2>/dev/null; ls -la "$OUT"; }
 # world.ply of the 1000-frame world run: fused, refined 100 steps, scored at every camera (issue 26: <= 60 s); profiled,
 # and stopped by SIGINT after EXPORT_S seconds (the profile is still written) so that a later mode still runs
 export_world() {
   local t=$SECONDS
-  timeout -s INT ${EXPORT_S:-240} python3 -m cProfile -o "$OUT/export_world.prof" -m flows.cli export \
+  timeout -s INT -k 15 ${EXPORT_S:-240} python3 -m cProfile -o "$OUT/export_world.prof" -m flows.cli export \
     /tmp/rv/artifacts/runs/room_identical_classical_world.zarr --world --device cuda --out /tmp/wexp 2>&1 \
     | tr '\r' '\n' | grep -v '%|' | tail -3
   echo "$((SECONDS - t)) s: export --world"; cp /tmp/wexp/world_score.json "$OUT/" 2>/dev/null
@@ -62,9 +62,13 @@ case "${1:-demo}" in
     for mode in fresh world; do rv --mode $mode --filler exact --path identical; pack bound; done
     ;;
   long)
-    for mode in ${2:-fresh world}; do
-      rv --mode $mode --filler classical --path identical --height 480 --width 720 --chunks ${CHUNKS:-23} --steps 500 \
+    # MODES: e.g. "fresh:4 world fresh": a mode, optionally :N chunks (default CHUNKS or 23; its JSON gets _N), one
+    # after another; export --world right after a world run
+    for spec in ${2:-fresh world}; do
+      mode=${spec%%:*}; n=${CHUNKS:-23}; [[ $spec == *:* ]] && n=${spec##*:}
+      rv --mode $mode --filler classical --path identical --height 480 --width 720 --chunks $n --steps 500 \
          --distance 2 --set chunk.frames=49
+      [[ $spec == *:* ]] && mv /tmp/rv/room_identical_classical_$mode.json /tmp/rv/room_identical_classical_${mode}_$n.json
       pack long
       [[ $mode == world ]] && export_world
     done

@@ -178,12 +178,14 @@ def run_one(a) -> Path:
                          on_chunk=lambda k: stamps.append(time.perf_counter()))
     wall = time.perf_counter() - t0
     peaks.enter(None)
+    t1 = time.perf_counter()
+    scores = score(store, cfg, scene, total, back)
     res = {"name": name, "mode": a.mode, "filler": a.filler, "path": a.path, "scene": a.scene,
            "size": [a.height, a.width], "chunks": a.chunks, "steps": a.steps, "frames": total, "wall_s": wall,
            "chunk_wall_s": np.diff([t0, *stamps]).tolist(), "peak_rss_mb": peak_rss_mb(), "back_start": back,
            "peak_gpu_gib": max(peaks.gib.values()) if peaks.gib else None, "peak_gpu_gib_by_stage": peaks.gib,
            "device": torch.cuda.get_device_name() if cfg.device.startswith("cuda") else platform.processor() or "cpu",
-           **score(store, cfg, scene, total, back), "camera_file": str(cam_path)}
+           **scores, "score_s": time.perf_counter() - t1, "camera_file": str(cam_path)}
     path = out / f"{name}.json"
     path.write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if not isinstance(v, list)}, indent=1))

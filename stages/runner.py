@@ -28,7 +28,7 @@ from .keys import LATER_KNOBS, all_keys, code_version, stable_dump, upstream
 
 # knobs that change where, how fast or how a run is reported (or belong to another benchmark), not what it asks for
 NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments", "real_photo", "revisit", "lease", "remote", "batch", "worker",
-                  "store", "threads", "lowvram"}
+                  "store", "threads", "lowvram", "render_budget"}
 MODULES = {"geometry": geometry, "gaussians": gaussians, "warp": warp, "denoise": denoise, "handoff": handoff}
 log = logging.getLogger("worldwarp.store")
 

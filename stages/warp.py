@@ -66,7 +66,8 @@ def warp_chunk(store, k: int, cfg: WorldWarpConfig, device: torch.device | str =
     if extra:  # world memory: the retrieved frames were fitted to as well
         src = {n: np.concatenate([extra[n], src[n]]) for n in src}
     sources = Sources(*(torch.from_numpy(src[n]) for n in ("depth", "K", "w2c")))
-    return warp(load_gaussians(store, k).to(device), cams, cfg.splat, sources, backend=cfg.splat.backend)
+    return warp(load_gaussians(store, k).to(device), cams, cfg.splat, sources, backend=cfg.splat.backend,
+                budget=cfg.render_budget)
 
 
 def _compute(store, k: int, cfg: WorldWarpConfig, key: str) -> tuple[dict[str, np.ndarray], dict]:

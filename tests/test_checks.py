@@ -300,3 +300,15 @@ def test_threads_is_applied_honours_omp_and_leaves_keys_and_run_id_unchanged(mon
     assert one.threads != three.threads
     assert all_keys(one, "digest") == all_keys(three, "digest")
     assert one.model_dump(exclude=NOT_RUN_PARAMS) == three.model_dump(exclude=NOT_RUN_PARAMS)  # the run id's input
+
+
+def test_render_budget_is_an_execution_setting_outside_keys_and_run_ids():
+    from stages.keys import all_keys
+    from stages.runner import run_params
+    from worldwarp.config import load_params
+
+    small, big = (load_params(None, [*SMALL, "chunk.count=2", f"render_budget={n}"]) for n in (1, 10**9))
+    assert all_keys(small, "digest") == all_keys(big, "digest")
+    assert run_params(small) == run_params(big) and "render_budget" not in run_params(small)
+    with pytest.raises(Exception, match="render_budget"):
+        load_params(None, ["render_budget=0"])

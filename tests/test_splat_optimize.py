@@ -92,3 +92,28 @@ def test_render_mask_rejects_only_mixed_pixels_at_the_depth_edge():
     assert rejected[band].float().mean() > 0.5
     no_spread = render(g, cams[0], backend="torch", depth_tolerance=0.0)
     assert no_spread.mask.all()  # alpha alone: the source view is fully covered
+
+
+def test_render_budget_sets_cameras_per_call_and_changes_no_pixel(monkeypatch):
+    """The warp's memory bound (the run's render_budget): fewer cameras per rasteriser call as the cache grows,
+    never fewer than one, and each camera's render, depth, alpha and mask are the same bits whatever the batch."""
+    import worldwarp.splat.cache as cache
+    from worldwarp.geometry.cameras import Cameras
+
+    rgb, depth, K, w2c = _scene()
+    g = init_from_rgbd(rgb[:1], depth[:1], K[:1], w2c[:1])
+    n = len(g)
+    cams = Cameras(K[:1].repeat(11, 1, 1), w2c[:1].repeat(11, 1, 1).clone(), W, H)
+    cams.w2c[:, 0, 3] = torch.linspace(-0.3, 0.3, 11)
+    calls = []
+    real = cache.rasterize
+    monkeypatch.setattr(cache, "rasterize", lambda g, K, *a, **k: calls.append(len(K)) or real(g, K, *a, **k))
+    full = render(g, cams)  # no budget: 8 cameras a call
+    outs = {}
+    for budget, sizes in ((None, [8, 3]), (3 * n, [3, 3, 3, 2]), (3 * n - 1, [2] * 5 + [1]), (1, [1] * 11),
+                          (100 * n, [8, 3])):
+        calls.clear()
+        outs[budget] = render(g, cams, budget=budget)
+        assert calls == sizes, budget
+        for a, b in zip(outs[budget], full):
+            assert torch.equal(a, b)

@@ -55,6 +55,10 @@ class WorldWarpConfig(Section):
                                 "before every stage); unset: OMP_NUM_THREADS when set, else 1 (measured: "
                                 "docs/DETERMINISM.md). An execution setting: not part of content keys or run ids, and "
                                 "at the demo's size it changes the bits a CPU run computes")
+    render_budget: int = Field(3_000_000, ge=1, description="the warp rasterises at most this many Gaussian x camera "
+                               "pairs per call (cameras per call: budget // Gaussians, 1 to 8), so its GPU memory stays "
+                               "bounded as a world-memory cache grows (measured: docs/BENCHMARKS.md §15g). An execution "
+                               "setting: it changes no output, and is not part of content keys or run ids")
     artifacts: str = Field("artifacts", description="root of run stores and caches: a local folder, or a URL "
                            "(s3://bucket/prefix, any fsspec URL) that becomes remote.url, with a local working copy "
                            "under remote.cache (see worldwarp/config/remote.py)")

@@ -46,7 +46,7 @@ def predict_right_view(pair: StereoPair, depth: np.ndarray, cfg: WorldWarpConfig
     g, losses = build_cache(rgb, d, K, w2c, cfg.splat, backend=cfg.splat.backend, seed=cfg.seed)
     t_cache = time.perf_counter()
     cams = stereo_trajectory(pair, frames).to(device)
-    out = warp(g, cams, cfg.splat, Sources(d, K, w2c), backend=cfg.splat.backend)
+    out = warp(g, cams, cfg.splat, Sources(d, K, w2c), backend=cfg.splat.backend, budget=cfg.render_budget)
     warped, mask, zs, alpha = out.rgb.clone(), out.mask.clone(), out.depth.clone(), out.alpha.clone()
     # the history frame is known exactly (as the warp stage does)
     warped[0], mask[0], zs[0], alpha[0] = rgb[0], True, d[0], 1.0

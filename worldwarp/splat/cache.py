@@ -50,11 +50,15 @@ def render(
     g: Gaussians, cams: Cameras, *, backend: Backend = "auto", alpha_threshold: float = 0.8,
     depth_tolerance: float = 0.2, batch: int = 8, sources: Sources | None = None, mask_threshold: float = 0.5,
     geo_depth_tolerance: float = 0.1, geo_min_views: int = 1, pixel_offset: float = 0.5, erosion: int = 1,
+    budget: int | None = None,
 ) -> RenderOut:
-    """Warp the cache into every camera, ``batch`` cameras at a time. M is mask.validity_mask (alpha and
-    depth spread) or, given ``sources``, the authors' alpha x geometric validity >= mask_threshold; then
-    eroded with an ``erosion`` x ``erosion`` box."""
+    """Warp the cache into every camera, ``batch`` cameras at a time, fewer where ``budget`` (Gaussians x cameras
+    per call) says so: the rasteriser's buffers grow with both. Each camera's output is the same whatever the
+    batch. M is mask.validity_mask (alpha and depth spread) or, given ``sources``, the authors' alpha x geometric
+    validity >= mask_threshold; then eroded with an ``erosion`` x ``erosion`` box."""
     cams = cams.to(g.device)
+    if budget is not None:
+        batch = max(1, min(batch, budget // max(len(g), 1)))
     outs = []
     for s in range(0, len(cams), batch):
         K, w2c = cams.K[s : s + batch], cams.w2c[s : s + batch]
@@ -71,10 +75,12 @@ def render(
     return RenderOut(*(torch.cat(t) for t in zip(*outs)))
 
 
-def warp(g: Gaussians, cams: Cameras, cfg: SplatConfig, sources: Sources, *, backend: Backend = "auto") -> RenderOut:
-    """render() with the mask the config selects (cfg.mask); ``sources`` are the frames the cache was fitted to."""
+def warp(g: Gaussians, cams: Cameras, cfg: SplatConfig, sources: Sources, *, backend: Backend = "auto",
+         budget: int | None = None) -> RenderOut:
+    """render() with the mask the config selects (cfg.mask); ``sources`` are the frames the cache was fitted to;
+    ``budget``: render()'s (the run's ``render_budget``)."""
     official = cfg.mask == "official"
     return render(g, cams, backend=backend, alpha_threshold=cfg.alpha_threshold, depth_tolerance=cfg.depth_tolerance,
                   sources=sources if official else None, mask_threshold=cfg.mask_threshold,
                   geo_depth_tolerance=cfg.geo_depth_tolerance, geo_min_views=cfg.geo_min_views,
-                  pixel_offset=cfg.pixel_offset, erosion=cfg.mask_erosion)
+                  pixel_offset=cfg.pixel_offset, erosion=cfg.mask_erosion, budget=budget)
