@@ -27,16 +27,20 @@ def memory_mode(store) -> str:
 
 
 def world_cloud(store) -> Gaussians:
-    """Every chunk's cache fused for memory.mode=world; the last (which holds every chunk's Gaussians) for append."""
-    from ..memory.fuse import fuse
+    """Every chunk's cache fused for memory.mode=world; the last (which holds every chunk's Gaussians) for append.
+    Fusion decides from positions and sizes; the other fields are read for the kept rows only."""
+    from ..memory.fuse import fuse_keep
 
     fields = ("means", "quats", "scales", "opacities", "sh")
     chunks = store.chunks() if memory_mode(store) == "world" else [max(store.chunks())]
-    caches = []
-    for k in chunks:
-        a = store.read_stage(k, "gaussians")
-        caches.append(Gaussians(**{f: torch.from_numpy(np.asarray(a[f])) for f in fields}))
-    return fuse(caches)
+    means = [np.asarray(store.read_array(k, "gaussians", "means")) for k in chunks]
+    extent = [np.exp(np.asarray(store.read_array(k, "gaussians", "scales")).max(1)) for k in chunks]
+    keep = fuse_keep(means, extent)
+    parts = []
+    for k, idx, m in zip(chunks, keep, means):
+        rows = {f: np.asarray(store.read_array(k, "gaussians", f))[idx] for f in fields if f != "means"}
+        parts.append(Gaussians(means=torch.from_numpy(m[idx]), **{f: torch.from_numpy(v) for f, v in rows.items()}))
+    return Gaussians.cat(parts)
 
 
 def refine(g: Gaussians, store, cams: Cameras, steps: int, device: str, progress: bool = False) -> Gaussians:
