@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Issue #26's GPU runs of benchmarks/revisit.py, as run on a lent GPU machine (device tool, carry [".whl", ".gsplat"],
-# and ".whl_ff" for the long mode's export):
+# Issue #26's GPU runs of benchmarks/revisit.py, as run on a lent GPU machine (device tool, carry [".whl", ".gsplat"]):
 #
 #   bash benchmarks/gpu_revisit.sh demo   # gsplat extension (prebuilt if .gsplat/ has it, else built into $OUT/gs),
 #                                         # then the demo-size matrix (160x256, 8 chunks, 150 steps) + pan360 (16 chunks)
@@ -8,21 +7,16 @@
 #                                         # world: the cache's own loss, the floor of the decay targets (~1 min)
 #   bash benchmarks/gpu_revisit.sh long [MODES]  # the 1000-frame full-size out-and-back (480x720, 49-frame chunks,
 #                                         # 500 steps), MODES (default "fresh world") one after another, classical
-#                                         # filler; export --world right after a world run (profiled, EXPORT_S=240
-#                                         # s at most) ("long world fresh" fits one call on an H100; with
-#                                         # CHUNKS=4 only the first 4 chunks: a mode's per-chunk time and peak GPU)
+#                                         # filler, each MODE[:N] (N chunks, default CHUNKS or 23); export --world
+#                                         # right after a world run (profiled, EXPORT_S=240 s at most). The next
+#                                         # call: > $OUT/log.txt 2>&1 with "fresh:4 world fresh" (world alone took
+#                                         # 137 s of pipeline on an H100, §15g)
 #
 # Each run's JSON goes to /tmp/rv (its stores stay there); the JSONs come back as one tarball in $OUT (a call brings
 # back at most 8 files).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-# export --world writes videos through imageio's ffmpeg plugin, which the machine lacks: carry ".whl_ff" too (30 MB,
-# kept apart from .whl for the 64 MiB carry limit): pip download --only-binary=:all: --python-version 3.12
-# --platform manylinux2014_x86_64 --no-deps -d .whl_ff imageio-ffmpeg
-if ls .whl_ff/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl_ff/*.whl || exit 1
-fi
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
 OUT=${OUT:-/tmp/out}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
@@ -38,14 +32,14 @@ rv() { local t=$SECONDS log=/tmp/rv/log_$SECONDS.txt
        python3 benchmarks/revisit.py run --set device=cuda --out /tmp/rv "$@" > $log 2>&1 || { echo "FAILED: $*"; tail -5 $log; }
        echo "$((SECONDS - t)) s: $*"; }
 pack() { tar -C /tmp/rv -czf "$OUT/revisit_$1.tar.gz" $(cd /tmp/rv && ls *.json log_*.txt) 2>/dev/null; ls -la "$OUT"; }
-# world.ply of the 1000-frame world run: fused, refined 100 steps, scored at every camera (issue 26: <= 60 s); profiled,
-# and stopped by SIGINT after EXPORT_S seconds (the profile is still written) so that a later mode still runs
+# world.ply of the 1000-frame world run: fused, refined 100 steps, scored at every camera (issue 26: <= 60 s), timed by
+# benchmarks/world_export.py (export --world's own work, no mp4/PNG exports, so no ffmpeg); profiled, and stopped by
+# SIGINT after EXPORT_S seconds (the profile is still written; -k: killed 15 s later) so that a later mode still runs
 export_world() {
   local t=$SECONDS
-  timeout -s INT -k 15 ${EXPORT_S:-240} python3 -m cProfile -o "$OUT/export_world.prof" -m flows.cli export \
-    /tmp/rv/artifacts/runs/room_identical_classical_world.zarr --world --device cuda --out /tmp/wexp 2>&1 \
-    | tr '\r' '\n' | grep -v '%|' | tail -3
-  echo "$((SECONDS - t)) s: export --world"; cp /tmp/wexp/world_score.json "$OUT/" 2>/dev/null
+  timeout -s INT -k 15 ${EXPORT_S:-240} python3 -m cProfile -o "$OUT/export_world.prof" benchmarks/world_export.py \
+    /tmp/rv/artifacts/runs/room_identical_classical_world.zarr --device cuda --out /tmp/wexp 2>&1 | tail -20
+  echo "$((SECONDS - t)) s: export --world"; cp /tmp/wexp/world_score.json /tmp/wexp/world_export.json "$OUT/" 2>/dev/null
 }
 mkdir -p /tmp/rv
 case "${1:-demo}" in

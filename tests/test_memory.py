@@ -243,7 +243,7 @@ def test_world_export_fuses_the_run_and_renders_a_camera_no_fit_saw(world_run):
     """world.ply (export --world): the caches of every chunk, one Gaussian per voxel, fewer than they hold; refined
     on the run's even frames; rendered at the run's last odd camera (no chunk and not the refinement fitted that
     frame), within 2 dB of the last chunk's own cache, unrefined too."""
-    from worldwarp.export.files import _cameras
+    from worldwarp.export.files import run_cameras
     from worldwarp.export.world import export_world
     from worldwarp.metrics.image import psnr
     from worldwarp.scenes import make_scene
@@ -253,7 +253,7 @@ def test_world_export_fuses_the_run_and_renders_a_camera_no_fit_saw(world_run):
 
     store, tmp = world_run
     n = store.read_video().shape[0]
-    cams = _cameras(store, n)
+    cams = run_cameras(store, n)
     caches = [load_gaussians(store, k) for k in store.chunks()]
     i = n - 1 if (n - 1) % 2 else n - 2  # the last odd frame
     cam = cams[i : i + 1]
@@ -348,6 +348,30 @@ def test_export_world_refusals(finished_run, tmp_path):
     assert res.returncode == 2 and "memory.mode=fresh" in res.stderr, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_world_export_benchmark_times_the_export_it_reproduces(world_run, tmp_path):
+    """benchmarks/world_export.py (the GPU timing of `export --world` without ffmpeg): the same world.ply and score
+    as the export, its phases adding up to what it measured in all; a path that is no store is one line, exit != 0."""
+    ref, _ = world_run
+    out = tmp_path / "bench"
+    res = subprocess.run([str(BIN / "python"), str(ROOT / "benchmarks/world_export.py"), str(ref.path), "--device",
+                          "cpu", "--steps", "5", "--out", str(out)], capture_output=True, text=True, env=cli_env(),
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    got = json.loads((out / "world_export.json").read_text())
+    score = json.loads((out / "world_score.json").read_text())
+    assert got["frames"] == score["cameras"] == ref.read_video().shape[0] and got["refine_steps"] == 5
+    assert got["psnr_frames"] == score["psnr_frames"]["mean"] and got["psnr_exact"] == score["psnr_exact"]["mean"]
+    assert min(got[k] for k in ("fuse_s", "refine_s", "score_s", "save_s")) >= 0
+    assert got["fuse_s"] + got["refine_s"] + got["score_s"] + got["save_s"] == pytest.approx(got["total_s"])
+    exported = tmp_path / "x"
+    assert _export(str(ref.path), "--world", "--device", "cpu", "--world-steps", "5", "--out",
+                   str(exported)).returncode == 0
+    assert (exported / "world.ply").read_bytes() == (out / "world.ply").read_bytes()
+    bad = subprocess.run([str(BIN / "python"), str(ROOT / "benchmarks/world_export.py"), str(tmp_path / "nope.zarr"),
+                          "--out", str(tmp_path / "o")], capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
 
 
 def test_revisit_holes_splits_a_chunks_holes_by_cause(world_run):

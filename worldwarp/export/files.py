@@ -21,7 +21,8 @@ from ..store.atomic import publish, temp_sibling
 CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
 
 
-def _cameras(store, frames: int | None = None) -> Cameras:
+def run_cameras(store, frames: int | None = None) -> Cameras:
+    """The run's cameras (the first ``frames`` of them: those that have a frame), at the input's size."""
     inp = store.read_input()
     n = frames if frames is not None else len(inp["K"])
     h, w = inp["image"].shape[:2]
@@ -36,7 +37,7 @@ def export_mp4(store, path: Path, fps: int = 16) -> Path:
 
 
 def export_cameras(store, path: Path) -> Path:
-    save_cameras_npz(path, _cameras(store))
+    save_cameras_npz(path, run_cameras(store))
     return Path(path)
 
 
@@ -70,7 +71,7 @@ def export_nerfstudio(store, path: Path, image_dir: str = "images", fps: int = 1
     """transforms.json in nerfstudio's ``nerfstudio-data`` layout: OPENCV with zero distortion (a pinhole),
     OpenGL camera-to-world. nerfstudio lets a top-level fl_x/fl_y/cx/cy override every frame's, so one is
     written at the top only where all frames share it (a zoom keeps its per-frame focal lengths)."""
-    cams = _cameras(store, len(store.read_video()))
+    cams = run_cameras(store, len(store.read_video()))
     per_frame = [_intrinsics(K) for K in cams.K.numpy()]
     shared = {k: v for k, v in per_frame[0].items() if all(f[k] == v for f in per_frame)}
     frames = [{"file_path": f"{image_dir}/frame_{i:05d}.png", **intr, "transform_matrix": _c2w_gl(w2c).tolist()}
@@ -151,7 +152,7 @@ def export_all(store, out: Path, chunk: int = -1, name: str | None = None, world
             from .world import export_world
 
             frames = sum(b - a for a, b in store.video_ranges())  # the run's cameras that have a frame
-            ply, score = export_world(store, tmp / "world.ply", _cameras(store, frames), device=device,
+            ply, score = export_world(store, tmp / "world.ply", run_cameras(store, frames), device=device,
                                       steps=world_steps, progress=progress)
             written += [ply, ply.with_name("world_score.json")]
             if on_score is not None:
