@@ -16,7 +16,7 @@ from pathlib import Path
 
 from stored_run import open_stored
 
-from worldwarp.export.files import run_cameras
+from worldwarp.export.files import framed_cameras
 from worldwarp.export.world import export_world
 from worldwarp.export.world_score import score_device, score_line
 
@@ -32,9 +32,9 @@ def main(argv: list[str] | None = None) -> dict:
     device = score_device(a.device)
     a.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    frames = sum(b - a_ for a_, b in store.video_ranges())
-    _, score = export_world(store, a.out / "world.ply", run_cameras(store, frames), device=device, steps=a.steps)
-    res = {"store": str(a.store), "frames": frames, "chunks": len(store.chunks()), "device": score["device"],
+    cams = framed_cameras(store)
+    _, score = export_world(store, a.out / "world.ply", cams, device=device, steps=a.steps)
+    res = {"store": str(a.store), "frames": len(cams), "chunks": len(store.chunks()), "device": score["device"],
            "cpu": platform.processor() or platform.machine(), "total_s": time.perf_counter() - t0,
            "fuse_s": score["fuse_seconds"], "refine_s": score["refine_seconds"], "score_s": score["seconds"],
            "fused_gaussians": score["fused_gaussians"], "refine_steps": a.steps,

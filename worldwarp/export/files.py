@@ -29,6 +29,11 @@ def run_cameras(store, frames: int | None = None) -> Cameras:
     return Cameras(torch.from_numpy(np.asarray(inp["K"][:n])), torch.from_numpy(np.asarray(inp["w2c"][:n])), w, h)
 
 
+def framed_cameras(store) -> Cameras:
+    """The cameras of the run that have a frame in its video."""
+    return run_cameras(store, sum(b - a for a, b in store.video_ranges()))
+
+
 def export_mp4(store, path: Path, fps: int = 16) -> Path:
     frames = store.read_video()
     if len(frames) == 0:
@@ -151,8 +156,7 @@ def export_all(store, out: Path, chunk: int = -1, name: str | None = None, world
         if world:
             from .world import export_world
 
-            frames = sum(b - a for a, b in store.video_ranges())  # the run's cameras that have a frame
-            ply, score = export_world(store, tmp / "world.ply", run_cameras(store, frames), device=device,
+            ply, score = export_world(store, tmp / "world.ply", framed_cameras(store), device=device,
                                       steps=world_steps, progress=progress)
             written += [ply, ply.with_name("world_score.json")]
             if on_score is not None:

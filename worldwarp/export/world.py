@@ -33,13 +33,13 @@ def world_cloud(store) -> Gaussians:
 
     fields = ("means", "quats", "scales", "opacities", "sh")
     chunks = store.chunks() if memory_mode(store) == "world" else [max(store.chunks())]
-    means = [np.asarray(store.read_array(k, "gaussians", "means")) for k in chunks]
-    extent = [np.exp(np.asarray(store.read_array(k, "gaussians", "scales")).max(1)) for k in chunks]
-    keep = fuse_keep(means, extent)
+    read = {f: [np.asarray(store.read_array(k, "gaussians", f)) for k in chunks] for f in ("means", "scales")}
+    keep = fuse_keep(read["means"], [np.exp(s.max(1)) for s in read["scales"]])
     parts = []
-    for k, idx, m in zip(chunks, keep, means):
-        rows = {f: np.asarray(store.read_array(k, "gaussians", f))[idx] for f in fields if f != "means"}
-        parts.append(Gaussians(means=torch.from_numpy(m[idx]), **{f: torch.from_numpy(v) for f, v in rows.items()}))
+    for i, (k, idx) in enumerate(zip(chunks, keep)):
+        rows = {f: read[f][i][idx] if f in read else np.asarray(store.read_array(k, "gaussians", f))[idx]
+                for f in fields}
+        parts.append(Gaussians(**{f: torch.from_numpy(v) for f, v in rows.items()}))
     return Gaussians.cat(parts)
 
 

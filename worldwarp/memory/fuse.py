@@ -37,8 +37,4 @@ def fuse(caches: list[Gaussians], voxel: float | None = None, max_count: int = 2
     caches = [c.detach().to("cpu") for c in caches]
     keep = fuse_keep([c.means.numpy() for c in caches], [torch.exp(c.scales).max(1).values.numpy() for c in caches],
                      voxel, max_count)
-    return Gaussians.cat([_rows(c, torch.from_numpy(k)) for c, k in zip(caches, keep)])
-
-
-def _rows(g: Gaussians, idx: torch.Tensor) -> Gaussians:
-    return Gaussians(g.means[idx], g.quats[idx], g.scales[idx], g.opacities[idx], g.sh[idx])
+    return Gaussians.cat([c.select(torch.from_numpy(k)) for c, k in zip(caches, keep)])

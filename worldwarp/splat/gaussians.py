@@ -67,6 +67,10 @@ class Gaussians:
     def _map(self, fn) -> "Gaussians":
         return Gaussians(**{k: fn(v) for k, v in self.tensors().items()})
 
+    def select(self, idx: torch.Tensor) -> "Gaussians":
+        """The Gaussians at ``idx`` (indices or a bool mask), every field alike."""
+        return self._map(lambda t: t[idx])
+
     def to(self, device) -> "Gaussians":
         return self._map(lambda t: t.to(device))
 
