@@ -7,9 +7,10 @@
 #                                         # world: the cache's own loss, the floor of the decay targets (~1 min)
 #   bash benchmarks/gpu_revisit.sh long [MODES]  # the 1000-frame full-size out-and-back (480x720, 49-frame chunks,
 #                                         # 500 steps), MODES (default "fresh world") one after another, classical
-#                                         # filler, each MODE[:N] (N chunks, default CHUNKS or 23); export --world
-#                                         # right after a world run (profiled, EXPORT_S=240 s at most). The next
-#                                         # call: > $OUT/log.txt 2>&1 with "fresh:4 world fresh" (world alone took
+#                                         # filler, each MODE[:N][/VARIANT] (N chunks, default CHUNKS or 23; VARIANT:
+#                                         # hf = memory.seed_order=history_first, memory.retrieved_tolerance=0.1);
+#                                         # export --world right after a world run (profiled, EXPORT_S=240 s at most).
+#                                         # E.g. > $OUT/log.txt 2>&1 with "fresh world/hf world" (world alone took
 #                                         # 137 s of pipeline on an H100, §15g)
 #
 # Each run's JSON goes to /tmp/rv (its stores stay there); the JSONs come back as one tarball in $OUT (a call brings
@@ -35,11 +36,12 @@ pack() { tar -C /tmp/rv -czf "$OUT/revisit_$1.tar.gz" $(cd /tmp/rv && ls *.json 
 # world.ply of the 1000-frame world run: fused, refined 100 steps, scored at every camera (issue 26: <= 60 s), timed by
 # benchmarks/world_export.py (export --world's own work, no mp4/PNG exports, so no ffmpeg); profiled, and stopped by
 # SIGINT after EXPORT_S seconds (the profile is still written; -k: killed 15 s later) so that a later mode still runs
-export_world() {
+export_world() {  # $1: the run's name
   local t=$SECONDS
-  timeout -s INT -k 15 ${EXPORT_S:-240} python3 -m cProfile -o "$OUT/export_world.prof" benchmarks/world_export.py \
-    /tmp/rv/artifacts/runs/room_identical_classical_world.zarr --device cuda --out /tmp/wexp 2>&1 | tail -20
-  echo "$((SECONDS - t)) s: export --world"; cp /tmp/wexp/world_score.json /tmp/wexp/world_export.json "$OUT/" 2>/dev/null
+  timeout -s INT -k 15 ${EXPORT_S:-240} python3 -m cProfile -o "$OUT/export_$1.prof" benchmarks/world_export.py \
+    /tmp/rv/artifacts/runs/$1.zarr --device cuda --out /tmp/wexp_$1 2>&1 | tail -20
+  echo "$((SECONDS - t)) s: export --world $1"
+  for f in world_score world_export; do cp /tmp/wexp_$1/$f.json /tmp/rv/export_$1_$f.json 2>/dev/null; done
 }
 mkdir -p /tmp/rv
 case "${1:-demo}" in
@@ -59,12 +61,19 @@ case "${1:-demo}" in
     # MODES: e.g. "fresh:4 world fresh": a mode, optionally :N chunks (default CHUNKS or 23; its JSON gets _N), one
     # after another; export --world right after a world run
     for spec in ${2:-fresh world}; do
+      variant=; [[ $spec == */* ]] && variant=${spec##*/}; spec=${spec%%/*}
       mode=${spec%%:*}; n=${CHUNKS:-23}; [[ $spec == *:* ]] && n=${spec##*:}
+      case $variant in
+        "") knobs=() ;;
+        hf) knobs=(--tag hf --set memory.seed_order=history_first --set memory.retrieved_tolerance=0.1) ;;
+        *) echo "unknown variant: $variant"; exit 2 ;;
+      esac
+      name=room_identical_classical_$mode${variant:+_$variant}
       rv --mode $mode --filler classical --path identical --height 480 --width 720 --chunks $n --steps 500 \
-         --distance 2 --set chunk.frames=49
-      [[ $spec == *:* ]] && mv /tmp/rv/room_identical_classical_$mode.json /tmp/rv/room_identical_classical_${mode}_$n.json
+         --distance 2 --set chunk.frames=49 "${knobs[@]}"
+      [[ $spec == *:* ]] && mv /tmp/rv/$name.json /tmp/rv/${name}_$n.json
       pack long
-      [[ $mode == world ]] && export_world
+      [[ $mode == world ]] && export_world $name && pack long
     done
     du -sh /tmp/rv/artifacts/runs/*.zarr
     ;;

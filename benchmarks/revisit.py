@@ -35,6 +35,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -151,7 +152,8 @@ def run_one(a) -> Path:
     # --set chunk.frames=49 for full size; the mode too, so that --set memory.* knobs of world apply
     total = load_params(None, [*settings(a), f"memory.mode={a.mode}", *a.set]).chunk.total_frames
     cam_path, traj, back = camera_file(a, total, out)
-    name = f"{a.scene}_{a.path}_{a.filler}_{a.mode}" + ("" if a.preset == "forward" else f"_{a.preset}")
+    name = f"{a.scene}_{a.path}_{a.filler}_{a.mode}" + ("" if a.preset == "forward" else f"_{a.preset}") \
+        + (f"_{a.tag}" if a.tag else "")
     extra = [f"memory.mode={a.mode}", f"artifacts={out / 'artifacts'}", *traj]
     if a.filler != "classical":  # a prompt of its own, so the content keys never meet another filler's
         extra.append(f"diffusion.prompt={'noisy' if a.filler == 'oracle' else 'exact'}-oracle benchmark filler "
@@ -180,7 +182,7 @@ def run_one(a) -> Path:
     peaks.enter(None)
     t1 = time.perf_counter()
     scores = score(store, cfg, scene, total, back)
-    res = {"name": name, "mode": a.mode, "filler": a.filler, "path": a.path, "scene": a.scene,
+    res = {"name": name, "mode": a.mode, "tag": a.tag, "knobs": a.set, "filler": a.filler, "path": a.path, "scene": a.scene,
            "size": [a.height, a.width], "chunks": a.chunks, "steps": a.steps, "frames": total, "wall_s": wall,
            "chunk_wall_s": np.diff([t0, *stamps]).tolist(), "peak_rss_mb": peak_rss_mb(), "back_start": back,
            "peak_gpu_gib": max(peaks.gib.values()) if peaks.gib else None, "peak_gpu_gib_by_stage": peaks.gib,
@@ -302,8 +304,11 @@ def main() -> None:
     ap.add_argument("--params", type=Path, help="all: take the settings from this params file's revisit section "
                     "(and its seed and memory knobs) instead of the options")
     ap.add_argument("--set", action="append", default=[], help="extra key=value overrides (all runs)")
+    ap.add_argument("--tag", default="", help="run: a suffix for the run's name and JSON (a variant's --set knobs)")
     ap.add_argument("--out", default="artifacts/revisit")
     a = ap.parse_args()
+    if a.tag and (a.cmd != "run" or not re.fullmatch(r"[A-Za-z0-9-]+", a.tag)):
+        ap.error(f"--tag {a.tag!r}: only with run, and letters, digits and '-' only")
     torch.set_num_threads(1)
     if a.cmd == "run":
         run_one(a)

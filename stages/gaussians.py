@@ -14,6 +14,7 @@ from .common import once, resolve_device, to_np
 
 GROUP = "gaussians"
 FIELDS = ("means", "quats", "scales", "opacities", "sh")
+DEDUP_TOLERANCE = 0.02  # init_from_rgbd's default: a seed within 2 % of a pixel's depth already covers it
 
 
 def load_gaussians(store, k: int) -> Gaussians:
@@ -27,15 +28,16 @@ def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray]
     extra: dict[str, np.ndarray] = {}
     attrs: dict = {}
     valid = None
+    tolerance: float | list[float] = DEDUP_TOLERANCE
     if cfg.memory.mode == "world":
-        geo, valid, extra, attrs = _with_memory(store, k, cfg, geo)
+        geo, valid, tolerance, extra, attrs = _with_memory(store, k, cfg, geo)
     t = {n: torch.from_numpy(np.asarray(geo[n])).to(device) for n in ("rgb", "depth", "K", "w2c")}
     init = None
     if k > 0 and cfg.memory.mode == "append":
         init = load_gaussians(store, k - 1).to(device)
     t0 = time.perf_counter()
     g, losses = build_cache(t["rgb"], t["depth"], t["K"], t["w2c"], cfg.splat, backend=cfg.splat.backend,
-                            progress=True, seed=cfg.seed + k, init=init,
+                            progress=True, seed=cfg.seed + k, init=init, dedup_tolerance=tolerance,
                             valid=None if valid is None else torch.from_numpy(valid).to(device))
     arrays = {f: to_np(getattr(g, f)).astype(np.float32) for f in FIELDS}
     arrays["loss"] = np.asarray(losses, np.float32)
@@ -43,16 +45,25 @@ def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray]
                                  "fit_seconds": round(time.perf_counter() - t0, 4), **attrs}
 
 
-def _with_memory(store, k: int, cfg: WorldWarpConfig, geo: dict) -> tuple[dict, np.ndarray, dict, dict]:
-    """The fit's frames in world mode: the retrieved ones first (their seeds win dedup, so a well-seen surface is
-    seeded from its best observation), then the history frames; retrieved frames seed only where their depth was
-    observed, not hole-filled."""
+def _with_memory(store, k: int, cfg: WorldWarpConfig, geo: dict) -> tuple[dict, np.ndarray, list[float], dict, dict]:
+    """The fit's frames in world mode, in ``memory.seed_order``: a frame's pixel seeds nothing where an earlier
+    frame's seed lands (within ``memory.retrieved_tolerance`` of its depth for a retrieved frame), so retrieved
+    first seeds a well-seen surface from its best observation, history first only adds what the history frames
+    lack. Retrieved frames seed only where their depth was observed, not hole-filled."""
     from .memory import SOURCE_FIELDS, recall
 
     r = recall(store, k, cfg, geo)
-    frames = {n: np.concatenate([r.frames[n], np.asarray(geo[n])]).astype(np.float32) for n in SOURCE_FIELDS}
-    valid = np.concatenate([r.frames["confidence"] >= 0.5, np.ones(np.asarray(geo["depth"]).shape, bool)])
-    return frames, valid, {"memory_xyz": r.index.xyz, "memory_z": r.index.z}, r.attrs
+    n_hist, n_ret = len(np.asarray(geo["depth"])), len(r.frames["depth"])
+    parts = [({n: r.frames[n] for n in SOURCE_FIELDS}, r.frames["confidence"] >= 0.5,
+              [cfg.memory.retrieved_tolerance] * n_ret),
+             ({n: np.asarray(geo[n]) for n in SOURCE_FIELDS}, np.ones(np.asarray(geo["depth"]).shape, bool),
+              [DEDUP_TOLERANCE] * n_hist)]
+    if cfg.memory.seed_order == "history_first":
+        parts.reverse()
+    frames = {n: np.concatenate([p[0][n] for p in parts]).astype(np.float32) for n in SOURCE_FIELDS}
+    valid = np.concatenate([p[1] for p in parts])
+    tolerance = parts[0][2] + parts[1][2]
+    return frames, valid, tolerance, {"memory_xyz": r.index.xyz, "memory_z": r.index.z}, r.attrs
 
 
 def retrieved_sources(store, k: int) -> dict[str, np.ndarray] | None:

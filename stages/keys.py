@@ -17,7 +17,8 @@ from worldwarp.store import content_key
 STAGE_VERSIONS = {"geometry": 2, "gaussians": 1, "warp": 1, "denoise": 2, "handoff": 1}
 
 # knobs added after stores existed, left out of keys and run ids while at their default: those stores keep theirs
-LATER_KNOBS = {"diffusion": {"text_encoder_quantize": "none"}, "prompt": {"quantize": "none"}}
+LATER_KNOBS = {"diffusion": {"text_encoder_quantize": "none"}, "prompt": {"quantize": "none"},
+               "memory": {"seed_order": "retrieved_first", "retrieved_tolerance": 0.02}}
 
 
 def stable_dump(section: str, dump: dict[str, Any]) -> dict[str, Any]:
@@ -41,7 +42,7 @@ def stage_params(cfg: WorldWarpConfig, stage: str, k: int) -> dict[str, Any]:
     if stage == "gaussians":
         fit = {n: v for n, v in s.items() if n not in render_knobs | mask_knobs or n == "pixel_offset"}
         if cfg.memory.mode == "world":
-            return {"chunk": k, "splat": fit, "seed": cfg.seed, "memory": cfg.memory.model_dump(mode="json")}
+            return {"chunk": k, "splat": fit, "seed": cfg.seed, "memory": stable_dump("memory", cfg.memory.model_dump(mode="json"))}
         # fresh/append keep the key they had as splat.fresh, so stores made before memory.mode stay valid
         return {"chunk": k, "splat": {**fit, "fresh": cfg.memory.mode == "fresh"}, "seed": cfg.seed}
     if stage == "warp":

@@ -101,9 +101,9 @@ def run_params(cfg: WorldWarpConfig) -> dict[str, Any]:
     """The params a store keeps. fresh and append write ``splat.fresh`` as before ``memory.mode`` existed, so stores
     (and run ids) made before it resume unchanged; world adds its ``memory`` section."""
     params = cfg.model_dump(mode="json", exclude=NOT_RUN_PARAMS | {"memory"})
-    params.update({name: stable_dump(name, params[name]) for name in LATER_KNOBS})
+    params.update({name: stable_dump(name, params[name]) for name in LATER_KNOBS if name in params})
     if cfg.memory.mode == "world":
-        params["memory"] = cfg.memory.model_dump(mode="json")
+        params["memory"] = stable_dump("memory", cfg.memory.model_dump(mode="json"))
     else:  # the other memory knobs are defaults here (the config refuses them otherwise)
         params["splat"]["fresh"] = cfg.memory.mode == "fresh"
     return params

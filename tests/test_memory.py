@@ -178,6 +178,12 @@ def test_splat_fresh_is_a_deprecated_alias_of_memory_mode():
         load_params(None, ["splat.fresh=false", "memory.mode=world"])
     with pytest.raises(ConfigError, match="memory.retrieve only apply to memory.mode=world"):
         load_params(None, ["memory.retrieve=2"])
+    with pytest.raises(ConfigError, match="memory.seed_order only apply to memory.mode=world"):
+        load_params(None, ["memory.seed_order=history_first"])
+    with pytest.raises(ConfigError, match="memory.retrieved_tolerance only applies with splat.dedup=true"):
+        load_params(None, ["memory.mode=world", "splat.dedup=false", "memory.retrieved_tolerance=0.1"])
+    with pytest.raises(ConfigError, match="memory.seed_order"):
+        load_params(None, ["memory.mode=world", "memory.seed_order=newest"])
 
 
 def test_fresh_and_append_keep_their_keys_and_params():
@@ -193,6 +199,12 @@ def test_fresh_and_append_keep_their_keys_and_params():
         assert load_params(None, [f"splat.fresh={str(fresh).lower()}"]) == cfg
     world = load_params(None, ["memory.mode=world"])
     assert run_params(world)["memory"]["mode"] == "world" and "fresh" not in run_params(world)["splat"]
+    # knobs added later keep world stores' run ids and keys while at their default; set, they are in both
+    later = {"seed_order", "retrieved_tolerance"}
+    assert not later & set(run_params(world)["memory"]) and not later & set(stage_params(world, "gaussians", 1)["memory"])
+    varied = load_params(None, ["memory.mode=world", "memory.seed_order=history_first", "memory.retrieved_tolerance=0.1"])
+    assert run_params(varied)["memory"]["seed_order"] == "history_first"
+    assert stage_params(varied, "gaussians", 1)["memory"]["retrieved_tolerance"] == 0.1
 
 
 OVER = [*TINY, "resolution.height=32", "resolution.width=48", "chunk.frames=5", "chunk.history=2", "chunk.count=3",
@@ -238,6 +250,28 @@ def test_a_crashed_world_run_resumes_bit_identical(world_run, tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert f"chunk 2 of {len(maps[1])} in the world map: frame {got[0]['video_frame']} (chunk {got[0]['chunk']}" \
         in shown.stdout
+
+def test_history_first_seeds_the_history_frames_and_only_what_they_lack(world_run, tmp_path):
+    """memory.seed_order=history_first with a 10 % tolerance: chunk 1 (the same geometry as the reference run's:
+    chunk 0 does not depend on the memory knobs) retrieves the same frame and fits fewer Gaussians than retrieved
+    first, but at least as many as its history frames seed on their own."""
+    from stages.runner import run_longshot
+    from worldwarp.splat import init_from_rgbd
+    from worldwarp.splat.init import init_kwargs
+    from worldwarp.store import RunStore
+
+    ref = RunStore.open(world_run[0].path)
+    cfg = load_params(None, [*OVER, f"artifacts={tmp_path}", "memory.seed_order=history_first",
+                             "memory.retrieved_tolerance=0.1"])
+    var = RunStore.open(run_longshot(cfg, "v").path)
+    for name in ("rgb", "depth", "w2c"):
+        assert np.array_equal(np.asarray(ref.read_array(1, "geometry", name)), np.asarray(var.read_array(1, "geometry", name)))
+    got = var.stage_attrs(1, "gaussians")
+    assert got["retrieved"] and got["retrieved"] == ref.stage_attrs(1, "gaussians")["retrieved"]
+    geo = {n: torch.from_numpy(np.asarray(var.read_array(1, "geometry", n))) for n in ("rgb", "depth", "K", "w2c")}
+    alone = len(init_from_rgbd(geo["rgb"], geo["depth"], geo["K"], geo["w2c"], **init_kwargs(cfg.splat)))
+    assert alone <= got["count"] < ref.stage_attrs(1, "gaussians")["count"]
+
 
 def test_world_export_fuses_the_run_and_renders_a_camera_no_fit_saw(world_run):
     """world.ply (export --world): the caches of every chunk, one Gaussian per voxel, fewer than they hold; refined

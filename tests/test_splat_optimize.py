@@ -1,6 +1,7 @@
 """Cache building on a hand-made scene: init reproduces the source view, optimisation lowers the loss,
 is deterministic, and continue mode concatenates."""
 
+import pytest
 import torch
 
 from worldwarp.config.splat import SplatConfig
@@ -46,6 +47,22 @@ def test_dedup_seeds_only_what_earlier_frames_missed():
     assert 0 < added < 0.2 * one
     out = rasterize(both, K[1:], w2c[1:], W, H, backend="torch")
     assert (out.alpha[0][2:-2, 2:-2] > 0.95).all()
+
+
+def test_dedup_tolerance_is_per_frame():
+    """A second view from the same camera whose depth reads 5 % farther: at the default 2 % its surface is new and
+    seeds again; at 10 % for that frame it seeds nothing, and the first frame (no earlier seeds) is untouched."""
+    rgb, depth, K, w2c = _scene()
+    K = K[:1].repeat(2, 1, 1)
+    w2c = w2c[:1].repeat(2, 1, 1)
+    depth = torch.stack([depth[0], depth[0] * 1.05])
+    one = len(init_from_rgbd(rgb[:1], depth[:1], K[:1], w2c[:1]))
+    assert len(init_from_rgbd(rgb, depth, K, w2c)) == 2 * one
+    assert len(init_from_rgbd(rgb, depth, K, w2c, dedup_tolerance=[0.02, 0.1])) == one
+    assert len(init_from_rgbd(rgb, depth, K, w2c, dedup_tolerance=0.1)) == one
+    for bad in ([0.1], [0.1, 0.0], [0.1, float("nan")]):
+        with pytest.raises(ValueError, match="dedup_tolerance needs one finite positive value per frame"):
+            init_from_rgbd(rgb, depth, K, w2c, dedup_tolerance=bad)
 
 
 def test_optimize_lowers_loss_and_is_deterministic():

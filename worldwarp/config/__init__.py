@@ -113,7 +113,9 @@ class WorldWarpConfig(Section):
 
     @model_validator(mode="after")
     def _memory_knobs_apply(self) -> "WorldWarpConfig":
-        unused = unused_knobs(self.memory)
+        unused = unused_knobs(self.memory, self.splat.dedup)
+        if unused and self.memory.mode == "world":
+            raise ValueError(f"{', '.join(unused)} only applies with splat.dedup=true (it is false)")
         if unused:
             raise ValueError(f"{', '.join(unused)} only apply to memory.mode=world (it is {self.memory.mode})")
         return self

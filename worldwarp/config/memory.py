@@ -15,6 +15,7 @@ from pydantic import Field
 from .base import Section
 
 Mode = Literal["fresh", "append", "world"]
+SeedOrder = Literal["retrieved_first", "history_first"]
 
 
 class MemoryConfig(Section):
@@ -37,6 +38,11 @@ class MemoryConfig(Section):
     redundancy: float = Field(0.8, gt=0, le=1, description="world: a stored frame leaves the world map when the "
                               "map's other frames, between them, saw at least this share of its voxels at least as "
                               "well (docs/MEMORY.md)")
+    seed_order: SeedOrder = Field("retrieved_first", description="world: which frames seed the cache first; where "
+                                  "a later frame's pixel lands on an earlier seed, it seeds nothing (docs/MEMORY.md)")
+    retrieved_tolerance: float = Field(0.02, gt=0, le=1, description="world: a retrieved frame's pixel seeds nothing "
+                                       "where an earlier frame's seed lands within this share of its depth "
+                                       "(history frames: 0.02, splat.dedup's own)")
     min_gain: float = Field(0.02, ge=0, le=1, description="world: stop retrieving when the best frame would improve "
                             "less than this share of the chunk's cells")
 
@@ -58,9 +64,10 @@ def alias_fresh(data: Any) -> Any:
     return data
 
 
-def unused_knobs(m: MemoryConfig) -> list[str]:
-    """Memory knobs set away from their defaults that the mode does not read (an error, not silently ignored)."""
-    if m.mode == "world":
-        return []
+def unused_knobs(m: MemoryConfig, dedup: bool = True) -> list[str]:
+    """Memory knobs set away from their defaults that the run does not read (an error, not silently ignored): all
+    but ``mode`` outside world mode, and ``retrieved_tolerance`` when ``splat.dedup`` is off."""
     default = MemoryConfig(mode=m.mode)
+    if m.mode == "world":
+        return [] if dedup or m.retrieved_tolerance == default.retrieved_tolerance else ["memory.retrieved_tolerance"]
     return [f"memory.{n}" for n in type(m).model_fields if n != "mode" and getattr(m, n) != getattr(default, n)]

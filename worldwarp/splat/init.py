@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -15,15 +16,16 @@ def init_from_rgbd(
     rgb: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor, *, subsample: int = 1,
     init_opacity: float = 0.9, sh_degree: int = 0, valid: torch.Tensor | None = None, dedup: bool = True,
     max_points_per_frame: int = 0, max_points: int = 0, min_depth: float = 0.0, init_scale: str = "footprint",
-    pixel_offset: float = 0.5, seed: int = 0,
+    pixel_offset: float = 0.5, seed: int = 0, dedup_tolerance: float | Sequence[float] = 0.02,
 ) -> Gaussians:
     """Back-project every ``subsample``-th pixel (per axis) of V frames (rgb (V,H,W,3), depth (V,H,W)).
 
     The scale is the pixel footprint at that depth (depth / focal * subsample), so neighbouring splats
     just overlap and the seeded cloud renders the source view hole-free. Pixels with non-finite depth,
     depth <= ``min_depth``, or False in ``valid``, are skipped. With ``dedup``, a pixel of frame i > 0 whose
-    surface a point of an earlier frame already lands on (same pixel, depth within 2%) seeds nothing:
-    history frames overlap almost entirely, and duplicates would multiply the optimisation cost.
+    surface a point of an earlier frame already lands on (same pixel, depth within ``dedup_tolerance`` of it: 2 %, or
+    one value per frame) seeds nothing: history frames overlap almost entirely, and duplicates would multiply the
+    optimisation cost.
 
     The authors' recipe (config/profiles.py) instead draws ``max_points_per_frame`` random pixels per
     frame, caps the cloud at ``max_points`` by voxel averaging, and sets ``init_scale="knn"`` scales; the
@@ -38,6 +40,9 @@ def init_from_rgbd(
     ys = torch.arange(s // 2, H, s, device=dev)
     xs = torch.arange(s // 2, W, s, device=dev)
     v, u = torch.meshgrid(ys.float() + pixel_offset, xs.float() + pixel_offset, indexing="ij")
+    tols = [float(dedup_tolerance)] * V if isinstance(dedup_tolerance, (int, float)) else list(dedup_tolerance)
+    if len(tols) != V or not all(math.isfinite(t) and t > 0 for t in tols):
+        raise ValueError(f"init_from_rgbd: dedup_tolerance needs one finite positive value per frame ({V}), got {dedup_tolerance!r}")
     parts = []
     for i in range(V):
         d = depth[i][ys][:, xs].float()
@@ -47,7 +52,7 @@ def init_from_rgbd(
             ok &= valid[i][ys][:, xs].bool()
         Ki = K[i].to(dev).float()
         if dedup and parts:
-            ok &= ~_covered(torch.cat([p[0] for p in parts]), d, Ki, w2c[i].to(dev).float(), s)
+            ok &= ~_covered(torch.cat([p[0] for p in parts]), d, Ki, w2c[i].to(dev).float(), s, tols[i])
         ok = random_subset(ok, max_points_per_frame, gen)
         pc = torch.stack([(u - Ki[0, 2]) / Ki[0, 0] * d, (v - Ki[1, 2]) / Ki[1, 1] * d, d], -1)[ok]
         c2w = invert_rigid(w2c[i].to(dev).float())
