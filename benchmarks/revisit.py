@@ -228,15 +228,15 @@ def score(store, cfg, scene, total: int, m: int) -> dict:
     video = torch.from_numpy(store.read_video().astype(np.float32) / 255.0)
     dev = cfg.device if cfg.device.startswith("cuda") else "cpu"  # the exact render and the scores where it ran
     p, s = [], []
-    for i in range(0, total, 16):  # 16 frames at a time: a 1000-frame full-size video is 4 GB in float32
-        exact = scene.render(Cameras(K[i:i + 16], w2c[i:i + 16], W, H).to(dev))[0]
-        got = video[i:i + 16].to(dev)
+    for i in range(0, total, BATCH):  # a 1000-frame full-size video is 4 GB in float32
+        exact = scene.render(Cameras(K[i:i + BATCH], w2c[i:i + BATCH], W, H).to(dev))[0]
+        got = video[i:i + BATCH].to(dev)
         p += psnr(got, exact).tolist()
         s += ssim(got, exact).tolist()
     legs = {"out": list(range(1, m)), "back": list(range(m, total))}
     res = {"psnr": p, "ssim": s, "leg_psnr": {n: float(np.mean([p[i] for i in v])) for n, v in legs.items()},
            "leg_ssim": {n: float(np.mean([s[i] for i in v])) for n, v in legs.items()}}
-    res.update(revisits(video, K, w2c, m, total))
+    res.update(revisits(video, K, w2c, m, total, dev))
     res["per_chunk"] = per_chunk(store, cfg, p, s)
     return res
 
@@ -245,31 +245,44 @@ def _centres(w2c: np.ndarray) -> np.ndarray:
     return -np.einsum("nji,nj->ni", w2c[:, :3, :3], w2c[:, :3, 3])
 
 
-def revisits(video: torch.Tensor, K: np.ndarray, w2c: np.ndarray, m: int, total: int) -> dict:
+def revisits(video: torch.Tensor, K: np.ndarray, w2c: np.ndarray, m: int, total: int, dev: str = "cpu") -> dict:
     """Pairs (out frame i, back frame j) whose cameras are identical (revisit consistency) and the PSNR of every
-    pair within 10 cm and 5 degrees (the picture's matrix, stored sparse: [i, j - m, PSNR] rows)."""
-    c = _centres(w2c)
-    rot = w2c[:, :3, :3]
-    pairs, near = [], []
-    for j in range(m, total):
-        for i in range(m):
-            dist = float(np.linalg.norm(c[i] - c[j]))
-            ang = float(np.degrees(np.arccos(np.clip((np.trace(rot[i].T @ rot[j]) - 1) / 2, -1, 1))))
-            if dist < 0.10 and ang < 5:
-                near.append([i, j - m, round(float(psnr(video[j:j + 1], video[i:i + 1])), 3)])
-            if dist < 1e-5 and np.abs(rot[i] - rot[j]).max() < 1e-5:  # arccos of a trace is too coarse here
-                pairs.append((i, j))
-    if not pairs:
+    pair within 10 cm and 5 degrees (the picture's matrix, stored sparse: [i, j - m, PSNR] rows, j then i order);
+    the pairs are found for all frames at once and scored ``BATCH`` at a time on ``dev``."""
+    c = _centres(w2c.astype(np.float64))
+    rot = w2c[:, :3, :3].astype(np.float64)
+    dist = np.linalg.norm(c[m:total, None] - c[None, :m], axis=-1)  # (back, out)
+    cos = (np.einsum("jab,iab->ji", rot[m:total], rot[:m]) - 1) / 2  # trace(R_i^T R_j)
+    ang = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+    near_j, near_i = np.nonzero((dist < 0.10) & (ang < 5))
+    # arccos of a trace is too coarse for "identical": entry by entry
+    same = (dist < 1e-5) & (np.abs(rot[m:total, None] - rot[None, :m]).max(axis=(-1, -2)) < 1e-5)
+    pair_j, pair_i = np.nonzero(same)
+    near_p = _pairwise(psnr, video, near_j + m, near_i, dev)
+    near = [[int(i), int(j), round(v, 3)] for i, j, v in zip(near_i, near_j, near_p)]
+    if not len(pair_i):
         return {"revisit_pairs": 0, "revisit_near": {"shape": [m, total - m], "rows": near}}
-    i, j = (list(t) for t in zip(*pairs))
-    rp, rs = psnr(video[j], video[i]).tolist(), ssim(video[j], video[i]).tolist()
-    gaps = [b - a for a, b in pairs]
+    i, j = pair_i.tolist(), (pair_j + m).tolist()
+    rp, rs = _pairwise(psnr, video, j, i, dev), _pairwise(ssim, video, j, i, dev)
+    gaps = [b - a for a, b in zip(i, j)]
     bins = [(0, 12), (13, 24), (25, 48), (49, 72), (73, 10**9)]
     by_gap = {f"{lo}-{hi if hi < 10**9 else 'max'}": float(np.mean([v for v, g in zip(rp, gaps) if lo <= g <= hi]))
               for lo, hi in bins if any(lo <= g <= hi for g in gaps)}
-    return {"revisit_pairs": len(pairs), "revisit_psnr_mean": float(np.mean(rp)), "revisit_psnr_min": float(np.min(rp)),
+    return {"revisit_pairs": len(i), "revisit_psnr_mean": float(np.mean(rp)), "revisit_psnr_min": float(np.min(rp)),
             "revisit_ssim_mean": float(np.mean(rs)), "revisit_psnr_by_gap": by_gap,
             "revisit_near": {"shape": [m, total - m], "rows": near}}
+
+
+BATCH = 16  # frames per scoring batch: a full-size frame is 4 MB in float32
+
+
+def _pairwise(metric, video: torch.Tensor, a, b, dev: str) -> list[float]:
+    """metric(video[a[k]], video[b[k]]) for every k, BATCH pairs at a time on ``dev``."""
+    a, b = torch.as_tensor(np.asarray(a, np.int64)), torch.as_tensor(np.asarray(b, np.int64))
+    out: list[float] = []
+    for s in range(0, len(a), BATCH):
+        out += metric(video[a[s:s + BATCH]].to(dev), video[b[s:s + BATCH]].to(dev)).tolist()
+    return out
 
 
 def per_chunk(store, cfg, p: list[float], s: list[float]) -> list[dict]:

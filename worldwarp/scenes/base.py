@@ -2,7 +2,8 @@
 
 Rays are traced against every surface (nearest hit wins); colour is a procedural albedo times a fixed
 diffuse light, so it does not depend on the viewpoint and one view warps exactly into another.
-Work is done one camera and one block of rows at a time, so memory stays small at any resolution.
+Work is done one block of rays at a time (within a camera, or several cameras that keep the same surfaces), so
+memory stays bounded at any resolution.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..geometry.cameras import Cameras, camera_centers, rays
 Texture = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (points, normals) (M, 3) -> albedo (M, 3)
 
 BLOCK_RAYS = 1 << 16  # rays per block: bounds the (surfaces x rays) working set to a few MB
+BLOCK_RAYS_GPU = 1 << 21  # on a GPU: a few full-size cameras per block (a few hundred MB), launches are the cost
 RENDER_TMIN = 1e-4  # metres of z-depth: nothing is closer to a camera than this
 SEG_EPS = 1e-4  # relative to a point-to-camera segment: tolerance of the occlusion test at both ends
 
@@ -60,21 +62,28 @@ class Scene:
 
     def render(self, cams: Cameras) -> tuple[torch.Tensor, torch.Tensor]:
         """RGB (N, H, W, 3) in [0, 1] and z-depth (N, H, W), float32, on the cameras' device."""
-        H, W = cams.height, cams.width
-        rgbs, depths = [], []
-        for i in range(len(cams)):
-            o, d = rays(cams.K[i], cams.w2c[i], H, W)
-            o, d = o.reshape(-1, 3), d.reshape(-1, 3)
-            active = self._visible_surfaces(cams.K[i], cams.w2c[i], W, H)
-            rgb, depth = torch.empty(H * W, 3, device=o.device), torch.empty(H * W, device=o.device)
-            for s in range(0, H * W, BLOCK_RAYS):
-                sl = slice(s, s + BLOCK_RAYS)
-                t, idx = self._trace(o[sl], d[sl], active, RENDER_TMIN)
-                depth[sl] = t
-                rgb[sl] = self._shade(o[sl] + t.unsqueeze(-1) * d[sl], idx)
-            rgbs.append(rgb.reshape(H, W, 3))
-            depths.append(depth.reshape(H, W))
-        return torch.stack(rgbs), torch.stack(depths)
+        H, W, N = cams.height, cams.width, len(cams)
+        n = H * W
+        block = BLOCK_RAYS if cams.K.device.type == "cpu" else BLOCK_RAYS_GPU
+        actives = [self._visible_surfaces(cams.K[i], cams.w2c[i], W, H) for i in range(N)]
+        rgb = torch.empty(N * n, 3, device=cams.K.device)
+        depth = torch.empty(N * n, device=cams.K.device)
+        i = 0
+        while i < N:
+            # neighbouring cameras that keep the same surfaces share blocks: every ray's result is its own, so
+            # only the number of kernel launches changes (what bounds a GPU here)
+            j = i + 1
+            while j < N and (j + 1 - i) * n <= block and actives[j] == actives[i]:
+                j += 1
+            od = [rays(cams.K[c], cams.w2c[c], H, W) for c in range(i, j)]
+            o, d = torch.cat([x[0].reshape(-1, 3) for x in od]), torch.cat([x[1].reshape(-1, 3) for x in od])
+            for s in range(0, len(o), block):
+                sl, out = slice(s, s + block), slice(i * n + s, i * n + min(s + block, len(o)))
+                t, idx = self._trace(o[sl], d[sl], actives[i], RENDER_TMIN)
+                depth[out] = t
+                rgb[out] = self._shade(o[sl] + t.unsqueeze(-1) * d[sl], idx)
+            i = j
+        return rgb.reshape(N, H, W, 3), depth.reshape(N, H, W)
 
     def disocclusion_mask(self, src: Cameras, dst: Cameras) -> torch.Tensor:
         """Bool (N_dst, H, W): True where the surface point a dst pixel sees was seen by NO src camera.
