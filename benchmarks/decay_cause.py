@@ -48,11 +48,11 @@ def _p(a, b, m=None) -> float:
 def part_a(store_path: Path) -> list[dict]:
     """The decomposition on a finished run (e.g. benchmarks/revisit.py's fresh run); the warp is rendered again
     from each chunk's cache, so the run need not have kept its renders."""
-    from worldwarp.config import validate
+    from worldwarp.config import validate_stored
     from worldwarp.store import RunStore
 
     store = RunStore.open(store_path)
-    cfg = validate(store.params)
+    cfg = validate_stored(store.params)
     scene = make_scene(cfg.scene.name)
     inp = store.read_input()
     K, w2c = np.asarray(inp["K"]), np.asarray(inp["w2c"])

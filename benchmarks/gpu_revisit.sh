@@ -8,7 +8,8 @@
 #   bash benchmarks/gpu_revisit.sh long [MODES]  # the 1000-frame full-size out-and-back (480x720, 49-frame chunks,
 #                                         # 500 steps), MODES (default "fresh world") one after another, classical
 #                                         # filler, each MODE[:N][/VARIANT] (N chunks, default CHUNKS or 23; VARIANT:
-#                                         # hf = memory.seed_order=history_first, memory.retrieved_tolerance=0.1);
+#                                         # hf = memory.seed_order=history_first, memory.retrieved_tolerance=0.1;
+#                                         # rf = retrieved_first, 0.02, the seeding before 2026-12-07);
 #                                         # export --world right after a world run (profiled, EXPORT_S=240 s at most).
 #                                         # E.g. > $OUT/log.txt 2>&1 with "fresh world/hf world" (world alone took
 #                                         # 137 s of pipeline on an H100, §15g)
@@ -66,6 +67,7 @@ case "${1:-demo}" in
       case $variant in
         "") knobs=() ;;
         hf) knobs=(--tag hf --set memory.seed_order=history_first --set memory.retrieved_tolerance=0.1) ;;
+        rf) knobs=(--tag rf --set memory.seed_order=retrieved_first --set memory.retrieved_tolerance=0.02) ;;
         *) echo "unknown variant: $variant"; exit 2 ;;
       esac
       name=room_identical_classical_$mode${variant:+_$variant}

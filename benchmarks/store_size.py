@@ -154,12 +154,12 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def gt_psnr(store, stride: int = 4) -> float:
     """Mean PSNR (dB) of every ``stride``-th generated video frame against the procedural scene's exact render."""
-    from worldwarp.config import validate
+    from worldwarp.config import validate_stored
     from worldwarp.geometry.cameras import Cameras
     from worldwarp.io.video import to_uint8
     from worldwarp.scenes import make_scene
 
-    cfg = validate(store.params)
+    cfg = validate_stored(store.params)
     inp, scene = store.read_input(), make_scene(cfg.scene.name)
     K, w2c, video = np.asarray(inp["K"]), np.asarray(inp["w2c"]), store.read_video()
     idx = list(range(stride, len(video), stride))  # frame 0 is the input image itself

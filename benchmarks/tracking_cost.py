@@ -31,14 +31,14 @@ def main() -> None:
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     from flows.tracking import Tracker
-    from worldwarp.config import validate
+    from worldwarp.config import validate_stored
     from worldwarp.store import RunStore
 
     store = RunStore.open(a.store)
     res: dict = {"date": datetime.date.today().isoformat(),
                  "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"}
     with tempfile.TemporaryDirectory() as d:
-        cfg = validate({**store.params, "artifacts": d})
+        cfg = validate_stored({**store.params, "artifacts": d})
         res["resolution"], res["chunk_frames"] = [cfg.resolution.height, cfg.resolution.width], cfg.chunk.frames
         t = time.perf_counter()
         import mlflow  # noqa: F401

@@ -137,7 +137,7 @@ def _reading(store: str) -> Iterator[tuple["RunStore", str]]:
 
 def _resume_config(url: str) -> tuple[WorldWarpConfig, str]:
     """A shared store's own params and settings, with this machine's working copy of its artifacts root."""
-    from worldwarp.config import validate
+    from worldwarp.config import validate_stored
     from worldwarp.store.remote import root_attrs, split_store_url
 
     root, run_id = split_store_url(url)
@@ -148,7 +148,7 @@ def _resume_config(url: str) -> tuple[WorldWarpConfig, str]:
     # the writer's own working copy and cache are paths on its machine: this one uses its own
     settings = {k: v for k, v in (attrs.get("settings") or {"tracking": {"mlflow": False}}).items()
                 if k not in ("artifacts", "remote")}
-    return validate({**attrs["params"], **settings, "artifacts": root}), run_id
+    return validate_stored({**attrs["params"], **settings, "artifacts": root}), run_id
 
 
 def _as_overrides(cfg: WorldWarpConfig) -> list[str]:

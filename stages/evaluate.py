@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from worldwarp.checks import InputFileError, read_json_file, read_text_file
-from worldwarp.config import EvalConfig, WorldWarpConfig, validate
+from worldwarp.config import EvalConfig, WorldWarpConfig, validate_stored
 from worldwarp.geometry.cameras import Cameras
 from worldwarp.metrics import evaluate_video, write_report
 from worldwarp.metrics.protocol import protocol_summary
@@ -26,7 +26,7 @@ from worldwarp.store import RunStore, StoreError
 
 
 def evaluate_store(store: RunStore, ev: EvalConfig, out_dir: Path | str, progress: bool = False) -> dict[str, Path]:
-    cfg: WorldWarpConfig = validate(store.params)
+    cfg: WorldWarpConfig = validate_stored(store.params)
     n = cfg.chunk.total_frames
     missing = n - sum(b - a for a, b in store.video_ranges())
     if missing > 0:

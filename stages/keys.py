@@ -11,20 +11,11 @@ from typing import Any
 
 import worldwarp
 from worldwarp.config import WorldWarpConfig
+from worldwarp.config.stored import stable_dump
 from worldwarp.store import content_key
 
 # Bump a stage's version when its code changes what it writes.
 STAGE_VERSIONS = {"geometry": 2, "gaussians": 1, "warp": 1, "denoise": 2, "handoff": 1}
-
-# knobs added after stores existed, left out of keys and run ids while at their default: those stores keep theirs
-LATER_KNOBS = {"diffusion": {"text_encoder_quantize": "none"}, "prompt": {"quantize": "none"},
-               "memory": {"seed_order": "retrieved_first", "retrieved_tolerance": 0.02}}
-
-
-def stable_dump(section: str, dump: dict[str, Any]) -> dict[str, Any]:
-    """A section's JSON dump without the ``LATER_KNOBS`` that hold their default."""
-    later = LATER_KNOBS.get(section, {})
-    return {k: v for k, v in dump.items() if not (k in later and v == later[k])}
 
 
 def code_version(stage: str) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from worldwarp.config import WorldWarpConfig
+from worldwarp.config.stored import LATER_KNOBS, stable_dump
 from worldwarp.preflight import trajectory_record
 from worldwarp.store import RunStore, StoreError, new_run_id
 from worldwarp.store.keys import check_name
@@ -24,7 +25,7 @@ from . import STAGES, denoise, gaussians, geometry, handoff, warp
 from .common import free_cuda_cache, span
 from .guard import RunGuard
 from .inputs import prepare_inputs
-from .keys import LATER_KNOBS, all_keys, code_version, stable_dump, upstream
+from .keys import all_keys, code_version, upstream
 
 # knobs that change where, how fast or how a run is reported (or belong to another benchmark), not what it asks for
 NOT_RUN_PARAMS = {"artifacts", "tracking", "eval", "experiments", "real_photo", "revisit", "lease", "remote", "batch", "worker",
@@ -45,9 +46,9 @@ def run_settings(cfg: WorldWarpConfig) -> dict:
 
 def stored_config(store: RunStore) -> WorldWarpConfig:
     """The config a store was run with, as a resume rebuilds it: its params and its settings."""
-    from worldwarp.config import validate
+    from worldwarp.config import validate_stored
 
-    return validate({**store.params, **store.settings()})
+    return validate_stored({**store.params, **store.settings()})
 
 
 def open_run(cfg: WorldWarpConfig, run_id: str | None = None, replace: bool = False,

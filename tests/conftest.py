@@ -18,6 +18,9 @@ BIN = Path(sys.executable).parent
 TINY = [
     "resolution.height=64", "resolution.width=96", "chunk.frames=9", "chunk.history=3", "chunk.count=3",
     "splat.steps=20", "trajectory.distance=0.6", "trajectory.fov_deg=60.0", "diffusion.backend=classical",
+    # the paper's cache, the cheapest: world (the default) costs a quarter more per run and has tests of its own
+    # (test_memory.py, the demo's and the CLI's)
+    "memory.mode=fresh",
 ]
 
 

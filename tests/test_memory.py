@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import BIN, ROOT, TINY, assert_same_run, cli_env
-from worldwarp.config import ConfigError, load_params
+from worldwarp.config import ConfigError, load_params, validate_stored
 from worldwarp.config.memory import MemoryConfig
 from worldwarp.memory import coverage, frame_index, retrieve
 from worldwarp.splat import init_from_rgbd
@@ -170,6 +170,7 @@ def test_the_world_map_stops_growing_when_the_path_returns_and_picks_as_well_as_
 
 
 def test_splat_fresh_is_a_deprecated_alias_of_memory_mode():
+    assert load_params(None, []).memory.mode == "world"  # the longshot profile's default (docs/MEMORY.md)
     assert load_params(None, ["splat.fresh=true"]).memory.mode == "fresh"
     assert load_params(None, ["splat.fresh=false"]).memory.mode == "append"
     assert load_params(None, ["profile=official"]).memory.mode == "fresh"
@@ -177,11 +178,15 @@ def test_splat_fresh_is_a_deprecated_alias_of_memory_mode():
     with pytest.raises(ConfigError, match="contradicts memory.mode=world"):
         load_params(None, ["splat.fresh=false", "memory.mode=world"])
     with pytest.raises(ConfigError, match="memory.retrieve only apply to memory.mode=world"):
-        load_params(None, ["memory.retrieve=2"])
-    with pytest.raises(ConfigError, match="memory.seed_order only apply to memory.mode=world"):
-        load_params(None, ["memory.seed_order=history_first"])
+        load_params(None, ["memory.mode=fresh", "memory.retrieve=2"])
+    with pytest.raises(ConfigError, match=r"memory.seed_order only apply to memory.mode=world \(it is append\)"):
+        load_params(None, ["memory.mode=append", "memory.seed_order=retrieved_first"])
+    with pytest.raises(ConfigError, match=r"memory.voxel only apply to memory.mode=world \(it is fresh\)"):
+        load_params(None, ["profile=official", "memory.voxel=2"])
     with pytest.raises(ConfigError, match="memory.retrieved_tolerance only applies with splat.dedup=true"):
-        load_params(None, ["memory.mode=world", "splat.dedup=false", "memory.retrieved_tolerance=0.1"])
+        load_params(None, ["splat.dedup=false", "memory.retrieved_tolerance=0.2"])
+    # world's default tolerance is no knob the user set: without dedup it is simply not read
+    assert load_params(None, ["splat.dedup=false"]).memory.retrieved_tolerance == 0.1
     with pytest.raises(ConfigError, match="memory.seed_order"):
         load_params(None, ["memory.mode=world", "memory.seed_order=newest"])
 
@@ -199,12 +204,19 @@ def test_fresh_and_append_keep_their_keys_and_params():
         assert load_params(None, [f"splat.fresh={str(fresh).lower()}"]) == cfg
     world = load_params(None, ["memory.mode=world"])
     assert run_params(world)["memory"]["mode"] == "world" and "fresh" not in run_params(world)["splat"]
-    # knobs added later keep world stores' run ids and keys while at their default; set, they are in both
+    # the seeding knobs came after world stores existed: at the seeding those stores ran with they stay out of params,
+    # keys and run ids; world's default seeding (history first, 10 %) is in both; a stored world params without them
+    # reads back as the seeding it ran with, not as today's default
     later = {"seed_order", "retrieved_tolerance"}
-    assert not later & set(run_params(world)["memory"]) and not later & set(stage_params(world, "gaussians", 1)["memory"])
-    varied = load_params(None, ["memory.mode=world", "memory.seed_order=history_first", "memory.retrieved_tolerance=0.1"])
-    assert run_params(varied)["memory"]["seed_order"] == "history_first"
-    assert stage_params(varied, "gaussians", 1)["memory"]["retrieved_tolerance"] == 0.1
+    old = load_params(None, ["memory.mode=world", "memory.seed_order=retrieved_first", "memory.retrieved_tolerance=0.02"])
+    assert not later & set(run_params(old)["memory"]) and not later & set(stage_params(old, "gaussians", 1)["memory"])
+    assert world.memory.seed_order == "history_first" and world.memory.retrieved_tolerance == 0.1
+    assert run_params(world)["memory"]["seed_order"] == "history_first"
+    assert stage_params(world, "gaussians", 1)["memory"]["retrieved_tolerance"] == 0.1
+    assert validate_stored(run_params(old)).memory == old.memory
+    assert validate_stored(run_params(world)).memory == world.memory
+    fresh = validate_stored(run_params(load_params(None, ["memory.mode=fresh"])))
+    assert fresh.memory.mode == "fresh"  # no memory section: nothing to fill, and nothing refused
 
 
 OVER = [*TINY, "resolution.height=32", "resolution.width=48", "chunk.frames=5", "chunk.history=2", "chunk.count=3",
@@ -252,25 +264,25 @@ def test_a_crashed_world_run_resumes_bit_identical(world_run, tmp_path):
         in shown.stdout
 
 def test_history_first_seeds_the_history_frames_and_only_what_they_lack(world_run, tmp_path):
-    """memory.seed_order=history_first with a 10 % tolerance: chunk 1 (the same geometry as the reference run's:
-    chunk 0 does not depend on the memory knobs) retrieves the same frame and fits fewer Gaussians than retrieved
-    first, but at least as many as its history frames seed on their own."""
+    """world's default seeding (history first, retrieved pixels skipped within 10 %) against the one before it
+    (retrieved first, 2 %): chunk 1 (the same geometry in both: chunk 0 does not depend on the memory knobs)
+    retrieves the same frame and fits fewer Gaussians, but at least as many as its history frames seed alone."""
     from stages.runner import run_longshot
     from worldwarp.splat import init_from_rgbd
     from worldwarp.splat.init import init_kwargs
     from worldwarp.store import RunStore
 
     ref = RunStore.open(world_run[0].path)
-    cfg = load_params(None, [*OVER, f"artifacts={tmp_path}", "memory.seed_order=history_first",
-                             "memory.retrieved_tolerance=0.1"])
-    var = RunStore.open(run_longshot(cfg, "v").path)
+    cfg = load_params(None, [*OVER, f"artifacts={tmp_path}", "memory.seed_order=retrieved_first",
+                             "memory.retrieved_tolerance=0.02"])
+    old = RunStore.open(run_longshot(cfg, "v").path)
     for name in ("rgb", "depth", "w2c"):
-        assert np.array_equal(np.asarray(ref.read_array(1, "geometry", name)), np.asarray(var.read_array(1, "geometry", name)))
-    got = var.stage_attrs(1, "gaussians")
-    assert got["retrieved"] and got["retrieved"] == ref.stage_attrs(1, "gaussians")["retrieved"]
-    geo = {n: torch.from_numpy(np.asarray(var.read_array(1, "geometry", n))) for n in ("rgb", "depth", "K", "w2c")}
+        assert np.array_equal(np.asarray(ref.read_array(1, "geometry", name)), np.asarray(old.read_array(1, "geometry", name)))
+    got = ref.stage_attrs(1, "gaussians")
+    assert got["retrieved"] and got["retrieved"] == old.stage_attrs(1, "gaussians")["retrieved"]
+    geo = {n: torch.from_numpy(np.asarray(ref.read_array(1, "geometry", n))) for n in ("rgb", "depth", "K", "w2c")}
     alone = len(init_from_rgbd(geo["rgb"], geo["depth"], geo["K"], geo["w2c"], **init_kwargs(cfg.splat)))
-    assert alone <= got["count"] < ref.stage_attrs(1, "gaussians")["count"]
+    assert alone <= got["count"] < old.stage_attrs(1, "gaussians")["count"]
 
 
 def test_world_export_fuses_the_run_and_renders_a_camera_no_fit_saw(world_run):

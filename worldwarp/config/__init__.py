@@ -143,6 +143,14 @@ def validate(data: dict[str, Any]) -> WorldWarpConfig:
         raise ConfigError(_one_line(err)) from None
 
 
+def validate_stored(params: dict[str, Any]) -> WorldWarpConfig:
+    """The config of a run store's params (with its settings merged in, if any): ``validate`` after the knobs the
+    store leaves out are filled with the values it ran with (config/stored.py)."""
+    from .stored import with_later_knobs
+
+    return validate(with_later_knobs(params))
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """'splat.steps=100' -> (['splat', 'steps'], 100); the value is parsed as YAML."""
     if "=" not in text:
@@ -198,5 +206,5 @@ def dump_params(cfg: WorldWarpConfig) -> str:
 __all__ = [
     "BatchConfig", "ChunkConfig", "ConfigError", "DiffusionConfig", "LeaseConfig", "RemoteConfig", "Preset", "ResolutionConfig", "SceneConfig",
     "SplatConfig", "TrajectoryConfig", "WorkerConfig", "WorldWarpConfig", "apply_overrides", "dump_params",
-    "load_params", "validate",
+    "load_params", "validate", "validate_stored",
 ]

@@ -13,13 +13,14 @@ from typing import Any, Literal
 from pydantic import Field
 
 from .base import Section
+from .stored import LATER_KNOBS
 
 Mode = Literal["fresh", "append", "world"]
 SeedOrder = Literal["retrieved_first", "history_first"]
 
 
 class MemoryConfig(Section):
-    mode: Mode = Field("fresh", description="fresh: cache from the newest frames only (the paper's); append: keep every "
+    mode: Mode = Field("world", description="fresh: cache from the newest frames only (the paper's); append: keep every "
                        "chunk's Gaussians (unbounded); world: newest frames + K retrieved past frames (docs/MEMORY.md)")
     retrieve: int = Field(4, ge=0, le=64, description="world: past frames retrieved per chunk (K), at most")
     index_points: int = Field(2048, ge=16, le=1_000_000, description="world: about this many points of each stored "
@@ -38,9 +39,9 @@ class MemoryConfig(Section):
     redundancy: float = Field(0.8, gt=0, le=1, description="world: a stored frame leaves the world map when the "
                               "map's other frames, between them, saw at least this share of its voxels at least as "
                               "well (docs/MEMORY.md)")
-    seed_order: SeedOrder = Field("retrieved_first", description="world: which frames seed the cache first; where "
+    seed_order: SeedOrder = Field("history_first", description="world: which frames seed the cache first; where "
                                   "a later frame's pixel lands on an earlier seed, it seeds nothing (docs/MEMORY.md)")
-    retrieved_tolerance: float = Field(0.02, gt=0, le=1, description="world: a retrieved frame's pixel seeds nothing "
+    retrieved_tolerance: float = Field(0.1, gt=0, le=1, description="world: a retrieved frame's pixel seeds nothing "
                                        "where an earlier frame's seed lands within this share of its depth "
                                        "(history frames: 0.02, splat.dedup's own)")
     min_gain: float = Field(0.02, ge=0, le=1, description="world: stop retrieving when the best frame would improve "
@@ -69,5 +70,7 @@ def unused_knobs(m: MemoryConfig, dedup: bool = True) -> list[str]:
     but ``mode`` outside world mode, and ``retrieved_tolerance`` when ``splat.dedup`` is off."""
     default = MemoryConfig(mode=m.mode)
     if m.mode == "world":
-        return [] if dedup or m.retrieved_tolerance == default.retrieved_tolerance else ["memory.retrieved_tolerance"]
+        # the value stores written before the knob existed ran with (filled in when they are read back) is no choice
+        unset = (default.retrieved_tolerance, LATER_KNOBS["memory"]["retrieved_tolerance"])
+        return [] if dedup or m.retrieved_tolerance in unset else ["memory.retrieved_tolerance"]
     return [f"memory.{n}" for n in type(m).model_fields if n != "mode" and getattr(m, n) != getattr(default, n)]

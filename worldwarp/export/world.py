@@ -21,9 +21,9 @@ from ..splat import Gaussians
 
 
 def memory_mode(store) -> str:
-    from ..config import validate
+    from ..config import validate_stored
 
-    return validate(store.params).memory.mode
+    return validate_stored(store.params).memory.mode
 
 
 def world_cloud(store) -> Gaussians:
@@ -45,12 +45,12 @@ def world_cloud(store) -> Gaussians:
 
 def refine(g: Gaussians, store, cams: Cameras, steps: int, device: str, progress: bool = False) -> Gaussians:
     """``steps`` of the run's own 3DGS recipe (splat section, colour terms only) against its even frames."""
-    from ..config import validate
+    from ..config import validate_stored
     from ..splat.optimize import optimize
 
     if steps == 0 or len(cams) < 2:
         return g
-    cfg = validate(store.params)
+    cfg = validate_stored(store.params)
     train = list(range(0, len(cams), 2))
     rgb = torch.from_numpy(store.read_video()[train].astype(np.float32) / 255.0)
     splat = cfg.splat.model_copy(update={"lambda_depth": 0.0})  # the frames have no depth to fit
@@ -83,9 +83,9 @@ def export_world(store, path: Path, cams: Cameras, device: str = "cpu", steps: i
 
 def exact_render(store):
     """A procedural scene's exact render (cameras -> rgb, ...); None for a photo run (no ground truth)."""
-    from ..config import validate
+    from ..config import validate_stored
 
-    cfg = validate(store.params)
+    cfg = validate_stored(store.params)
     if cfg.scene.image is not None:
         return None
     from ..scenes import make_scene
