@@ -11,7 +11,7 @@
 #                                         # hf = memory.seed_order=history_first, memory.retrieved_tolerance=0.1;
 #                                         # rf = retrieved_first, 0.02, the seeding before 2026-12-07);
 #                                         # export --world right after a world run (profiled, EXPORT_S=240 s at most).
-#                                         # E.g. > $OUT/log.txt 2>&1 with "fresh world/hf world" (world alone took
+#                                         # E.g. > $OUT/log.txt 2>&1 with "fresh world/rf world" (world alone took
 #                                         # 137 s of pipeline on an H100, §15g)
 #
 # Each run's JSON goes to /tmp/rv (its stores stay there); the JSONs come back as one tarball in $OUT (a call brings
