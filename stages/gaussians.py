@@ -9,12 +9,12 @@ import torch
 
 from worldwarp.config import WorldWarpConfig
 from worldwarp.splat import Gaussians, build_cache
+from worldwarp.splat.init import DEDUP_TOLERANCE
 
 from .common import once, resolve_device, to_np
 
 GROUP = "gaussians"
 FIELDS = ("means", "quats", "scales", "opacities", "sh")
-DEDUP_TOLERANCE = 0.02  # init_from_rgbd's default: a seed within 2 % of a pixel's depth already covers it
 
 
 def load_gaussians(store, k: int) -> Gaussians:

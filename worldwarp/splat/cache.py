@@ -10,7 +10,7 @@ import torch
 from ..config.splat import SplatConfig
 from ..geometry.cameras import Cameras
 from .gaussians import Gaussians
-from .init import init_from_rgbd, init_kwargs
+from .init import DEDUP_TOLERANCE, init_from_rgbd, init_kwargs
 from .mask import erode, geometric_validity, official_mask, validity_mask
 from .optimize import optimize
 from .rasterize import Backend, rasterize
@@ -34,7 +34,7 @@ class Sources(NamedTuple):
 def build_cache(
     rgb: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor, cfg: SplatConfig, *,
     backend: Backend = "auto", progress: bool = False, seed: int = 0, init: Gaussians | None = None,
-    valid: torch.Tensor | None = None, dedup_tolerance: float | Sequence[float] = 0.02,
+    valid: torch.Tensor | None = None, dedup_tolerance: float | Sequence[float] = DEDUP_TOLERANCE,
 ) -> tuple[Gaussians, list[float]]:
     """Seed Gaussians from the frames (see init_from_rgbd and the cfg knobs) and optimise cfg.steps steps on
     them; ``seed`` drives both the random pixel draw and the view order. With ``init`` (continue mode) the new

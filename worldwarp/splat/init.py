@@ -11,12 +11,14 @@ from ..geometry.cameras import invert_rigid
 from .gaussians import Gaussians, num_sh, rgb_to_sh
 from .sampling import cap_points, knn_mean_sq_dist, random_subset
 
+DEDUP_TOLERANCE = 0.02  # a seed within this share of a pixel's depth already covers that pixel's surface
+
 
 def init_from_rgbd(
     rgb: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor, *, subsample: int = 1,
     init_opacity: float = 0.9, sh_degree: int = 0, valid: torch.Tensor | None = None, dedup: bool = True,
     max_points_per_frame: int = 0, max_points: int = 0, min_depth: float = 0.0, init_scale: str = "footprint",
-    pixel_offset: float = 0.5, seed: int = 0, dedup_tolerance: float | Sequence[float] = 0.02,
+    pixel_offset: float = 0.5, seed: int = 0, dedup_tolerance: float | Sequence[float] = DEDUP_TOLERANCE,
 ) -> Gaussians:
     """Back-project every ``subsample``-th pixel (per axis) of V frames (rgb (V,H,W,3), depth (V,H,W)).
 
@@ -87,7 +89,7 @@ def init_kwargs(cfg) -> dict:
 
 
 def _covered(points: torch.Tensor, d: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor, s: int,
-             rel_tol: float = 0.02) -> torch.Tensor:
+             rel_tol: float) -> torch.Tensor:
     """(h, w) bool: sub-sampled pixels of a frame (depth d) on which one of ``points`` lands at that depth."""
     h, w = d.shape
     pc = points @ w2c[:3, :3].T + w2c[:3, 3]
