@@ -185,6 +185,8 @@ def test_splat_fresh_is_a_deprecated_alias_of_memory_mode():
         load_params(None, ["profile=official", "memory.voxel=2"])
     with pytest.raises(ConfigError, match="memory.retrieved_tolerance only applies with splat.dedup=true"):
         load_params(None, ["splat.dedup=false", "memory.retrieved_tolerance=0.2"])
+    with pytest.raises(ConfigError, match="memory.retrieved_tolerance only applies with splat.dedup=true"):
+        load_params(None, ["splat.dedup=false", "memory.retrieved_tolerance=0.02"])  # the older stores' value too
     # world's default tolerance is no knob the user set: without dedup it is simply not read
     assert load_params(None, ["splat.dedup=false"]).memory.retrieved_tolerance == 0.1
     with pytest.raises(ConfigError, match="memory.seed_order"):
@@ -215,6 +217,11 @@ def test_fresh_and_append_keep_their_keys_and_params():
     assert stage_params(world, "gaussians", 1)["memory"]["retrieved_tolerance"] == 0.1
     assert validate_stored(run_params(old)).memory == old.memory
     assert validate_stored(run_params(world)).memory == world.memory
+    # a world store written before the knobs, without dedup, reads back as it ran (not refused as a knob asked for)
+    undeduped = run_params(load_params(None, ["splat.dedup=false"]))
+    undeduped["memory"] = {k: v for k, v in undeduped["memory"].items() if k not in later}
+    got = validate_stored(undeduped).memory
+    assert (got.seed_order, got.retrieved_tolerance) == ("retrieved_first", 0.02)
     fresh = validate_stored(run_params(load_params(None, ["memory.mode=fresh"])))
     assert fresh.memory.mode == "fresh"  # no memory section: nothing to fill, and nothing refused
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .base import Section
 from .batch import BatchConfig
@@ -112,7 +112,9 @@ class WorldWarpConfig(Section):
         return self
 
     @model_validator(mode="after")
-    def _memory_knobs_apply(self) -> "WorldWarpConfig":
+    def _memory_knobs_apply(self, info: ValidationInfo) -> "WorldWarpConfig":
+        if (info.context or {}).get("stored"):  # what a store ran with (validate_stored), not a knob asked for now
+            return self
         unused = unused_knobs(self.memory, self.splat.dedup)
         if unused and self.memory.mode == "world":
             raise ValueError(f"{', '.join(unused)} only applies with splat.dedup=true (it is false)")
@@ -136,9 +138,11 @@ def _one_line(err: ValidationError) -> str:
     return "invalid params: " + "; ".join(parts)
 
 
-def validate(data: dict[str, Any]) -> WorldWarpConfig:
+def validate(data: dict[str, Any], *, stored: bool = False) -> WorldWarpConfig:
+    """``stored``: ``data`` is what a run store ran with (see validate_stored), so knobs that a newer default or
+    rule would not read are not refused."""
     try:
-        return WorldWarpConfig.model_validate(data)
+        return WorldWarpConfig.model_validate(data, context={"stored": stored})
     except ValidationError as err:
         raise ConfigError(_one_line(err)) from None
 
@@ -148,7 +152,7 @@ def validate_stored(params: dict[str, Any]) -> WorldWarpConfig:
     store leaves out are filled with the values it ran with (config/stored.py)."""
     from .stored import with_later_knobs
 
-    return validate(with_later_knobs(params))
+    return validate(with_later_knobs(params), stored=True)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

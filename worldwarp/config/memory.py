@@ -13,7 +13,6 @@ from typing import Any, Literal
 from pydantic import Field
 
 from .base import Section
-from .stored import LATER_KNOBS
 
 Mode = Literal["fresh", "append", "world"]
 SeedOrder = Literal["retrieved_first", "history_first"]
@@ -70,7 +69,5 @@ def unused_knobs(m: MemoryConfig, dedup: bool = True) -> list[str]:
     but ``mode`` outside world mode, and ``retrieved_tolerance`` when ``splat.dedup`` is off."""
     default = MemoryConfig(mode=m.mode)
     if m.mode == "world":
-        # the value stores written before the knob existed ran with (filled in when they are read back) is no choice
-        unset = (default.retrieved_tolerance, LATER_KNOBS["memory"]["retrieved_tolerance"])
-        return [] if dedup or m.retrieved_tolerance in unset else ["memory.retrieved_tolerance"]
+        return [] if dedup or m.retrieved_tolerance == default.retrieved_tolerance else ["memory.retrieved_tolerance"]
     return [f"memory.{n}" for n in type(m).model_fields if n != "mode" and getattr(m, n) != getattr(default, n)]
