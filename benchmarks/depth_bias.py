@@ -27,7 +27,7 @@ sys.path[:0] = [str(ROOT)]
 
 import torch  # noqa: E402
 
-from stages.inputs import _start_pose  # noqa: E402
+from stages.inputs import start_pose  # noqa: E402
 from worldwarp.config import load_params  # noqa: E402
 from worldwarp.config.camera import TrajectoryConfig  # noqa: E402
 from worldwarp.geometry.trajectory import make_trajectory  # noqa: E402
@@ -48,7 +48,7 @@ def error(g, cams, j: int, rgb, depth) -> dict:
 def measure(h: int, w: int, a) -> dict:
     cfg = load_params(None, [f"resolution.height={h}", f"resolution.width={w}", "trajectory.fov_deg=60.0",
                              "scene.name=room", "device=cpu"])
-    cams = make_trajectory(TrajectoryConfig(preset="forward", distance=1.0, fov_deg=60.0), 51, w, h, _start_pose(cfg))
+    cams = make_trajectory(TrajectoryConfig(preset="forward", distance=1.0, fov_deg=60.0), 51, w, h, start_pose(cfg))
     rgb, depth = make_scene("room").render(cams)[:2]
     seeded = init_from_rgbd(rgb[:1], depth[:1], cams.K[:1], cams.w2c[:1], **init_kwargs(cfg.splat))
     out = {"size": [h, w], "as_seeded": [], "fitted": []}

@@ -49,7 +49,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from stages.common import once  # noqa: E402
-from stages.inputs import _start_pose, chunk_cameras  # noqa: E402
+from stages.inputs import start_pose, chunk_cameras  # noqa: E402
 from stages.keys import all_keys  # noqa: E402
 from stages.runner import run_longshot  # noqa: E402
 from worldwarp.chunks import chunk_span  # noqa: E402
@@ -82,7 +82,7 @@ def camera_file(a, total: int, out: Path) -> tuple[Path, list[str], int]:
         return excursion(a, total, out, cfg)
     m = (total + 1) // 2
     tr = TrajectoryConfig(preset=a.preset, distance=a.distance, fov_deg=60.0)
-    cams = make_trajectory(tr, m, a.width, a.height, _start_pose(cfg))
+    cams = make_trajectory(tr, m, a.width, a.height, start_pose(cfg))
     if a.path == "identical":
         path = save_cameras_npz(out / f"out_leg_{m}.npz", cams)
         return path, [f"trajectory.file={path}", "trajectory.extend=pingpong"], m
@@ -102,7 +102,7 @@ def closed_turn(a, total: int, out: Path, cfg) -> tuple[Path, list[str], int]:
     m = (3 * total) // 4
     preset = "pan_left" if a.path == "pan360" else "orbit_left"
     tr = TrajectoryConfig(preset=preset, angle_deg=360.0, fov_deg=60.0)
-    turn = make_trajectory(tr, m + 1, a.width, a.height, _start_pose(cfg))  # frame m of this is frame 0 again
+    turn = make_trajectory(tr, m + 1, a.width, a.height, start_pose(cfg))  # frame m of this is frame 0 again
     idx = torch.arange(total) % m
     cams = Cameras(turn.K[idx], turn.w2c[idx], a.width, a.height)
     path = save_cameras_npz(out / f"{a.path}_{total}.npz", cams)
@@ -116,7 +116,7 @@ def excursion(a, total: int, out: Path, cfg) -> tuple[Path, list[str], int]:
     m = (total + 1) // 2
     m1 = m // 2
     leg = make_trajectory(TrajectoryConfig(preset="forward", distance=a.distance, fov_deg=60.0), m1, a.width, a.height,
-                          _start_pose(cfg))
+                          start_pose(cfg))
     turn = make_trajectory(TrajectoryConfig(preset="pan_left", angle_deg=90.0, fov_deg=60.0), m - m1 + 1, a.width,
                            a.height, leg.w2c[-1])
     cams = Cameras(torch.cat([leg.K, turn.K[1:]]), torch.cat([leg.w2c, turn.w2c[1:]]), a.width, a.height)

@@ -40,7 +40,8 @@ def _digest(*arrays: np.ndarray, extra: str = "") -> str:
     return h.hexdigest()
 
 
-def _start_pose(cfg: WorldWarpConfig) -> torch.Tensor:
+def start_pose(cfg: WorldWarpConfig) -> torch.Tensor:
+    """The run's first camera (w2c): the procedural scene's own start, or the world origin for a photo."""
     if cfg.scene.image is None:
         from worldwarp.scenes import make_scene
 
@@ -52,7 +53,7 @@ def _start_pose(cfg: WorldWarpConfig) -> torch.Tensor:
 def trajectory_cameras(cfg: WorldWarpConfig) -> Cameras:
     """Every camera of the longshot, as the run will follow them."""
     H, W = cfg.resolution.height, cfg.resolution.width
-    return make_trajectory(cfg.trajectory, cfg.chunk.total_frames, W, H, _start_pose(cfg), cfg.chunk)
+    return make_trajectory(cfg.trajectory, cfg.chunk.total_frames, W, H, start_pose(cfg), cfg.chunk)
 
 
 def new_frame_starts(cfg: WorldWarpConfig) -> list[int]:

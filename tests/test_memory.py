@@ -461,7 +461,7 @@ def test_revisit_paths_return_to_exactly_the_poses_they_left(path, tmp_path):
     total = 101
     file, overrides, m = rv.camera_file(a, total, tmp_path)
     cfg = load_params(None, [*rv.settings(a), *overrides])
-    w2c = rv.make_trajectory(cfg.trajectory, total, 48, 32, rv._start_pose(cfg)).w2c.double().numpy()
+    w2c = rv.make_trajectory(cfg.trajectory, total, 48, 32, rv.start_pose(cfg)).w2c.double().numpy()
     video = torch.rand(total, 32, 48, 3, generator=torch.Generator().manual_seed(0))
     got = rv.revisits(video, np.zeros((total, 3, 3)), w2c, m, total)
     assert got["revisit_pairs"] == total - m
