@@ -9,8 +9,9 @@
 #                                         # 500 steps), MODES (default "fresh world") one after another, classical
 #                                         # filler, each MODE[:N][/VARIANT] (N chunks, default CHUNKS or 23; VARIANT:
 #                                         # hf = memory.seed_order=history_first, memory.retrieved_tolerance=0.1;
-#                                         # rf = retrieved_first, 0.02, the seeding before 2026-12-07);
-#                                         # export --world right after a world run (profiled, EXPORT_S=240 s at most).
+#                                         # rf = retrieved_first, 0.02, the seeding before 2026-12-07;
+#                                         # bX = memory.seed_budget=X);
+#                                         # export --world right after the first world run (profiled, EXPORT_S=240 s at most).
 #                                         # E.g. > $OUT/log.txt 2>&1 with "fresh world/rf world" (world alone took
 #                                         # 137 s of pipeline on an H100, §15g)
 #
@@ -68,14 +69,16 @@ case "${1:-demo}" in
         "") knobs=() ;;
         hf) knobs=(--tag hf --set memory.seed_order=history_first --set memory.retrieved_tolerance=0.1) ;;
         rf) knobs=(--tag rf --set memory.seed_order=retrieved_first --set memory.retrieved_tolerance=0.02) ;;
+        b*) knobs=(--tag ${variant//./p} --set memory.seed_budget=${variant#b}) ;;
         *) echo "unknown variant: $variant"; exit 2 ;;
       esac
-      name=room_identical_classical_$mode${variant:+_$variant}
+      name=room_identical_classical_$mode${variant:+_${variant//./p}}
       rv --mode $mode --filler classical --path identical --height 480 --width 720 --chunks $n --steps 500 \
          --distance 2 --set chunk.frames=49 "${knobs[@]}"
       [[ $spec == *:* ]] && mv /tmp/rv/$name.json /tmp/rv/${name}_$n.json
       pack long
-      [[ $mode == world ]] && export_world $name && pack long
+      [[ $mode == world && -z ${NO_EXPORT_AFTER:-} ]] && export_world $name && pack long
+      [[ $mode == world ]] && NO_EXPORT_AFTER=1  # one export a call: the first world run's
     done
     du -sh /tmp/rv/artifacts/runs/*.zarr
     ;;

@@ -29,8 +29,10 @@ def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray]
     attrs: dict = {}
     valid = None
     tolerance: float | list[float] = DEDUP_TOLERANCE
+    budget, budgeted = 0, None
     if cfg.memory.mode == "world":
-        geo, valid, tolerance, extra, attrs = _with_memory(store, k, cfg, geo)
+        geo, valid, tolerance, budgeted, extra, attrs = _with_memory(store, k, cfg, geo)
+        budget = _seed_budget(cfg, np.asarray(geo["depth"]).shape[1:])
     t = {n: torch.from_numpy(np.asarray(geo[n])).to(device) for n in ("rgb", "depth", "K", "w2c")}
     init = None
     if k > 0 and cfg.memory.mode == "append":
@@ -38,32 +40,43 @@ def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray]
     t0 = time.perf_counter()
     g, losses = build_cache(t["rgb"], t["depth"], t["K"], t["w2c"], cfg.splat, backend=cfg.splat.backend,
                             progress=True, seed=cfg.seed + k, init=init, dedup_tolerance=tolerance,
-                            valid=None if valid is None else torch.from_numpy(valid).to(device))
+                            budget=budget, budgeted=budgeted, valid=None if valid is None else torch.from_numpy(valid).to(device))
     arrays = {f: to_np(getattr(g, f)).astype(np.float32) for f in FIELDS}
     arrays["loss"] = np.asarray(losses, np.float32)
     return {**arrays, **extra}, {"count": len(g), "final_loss": float(losses[-1]) if losses else None,
                                  "fit_seconds": round(time.perf_counter() - t0, 4), **attrs}
 
 
-def _with_memory(store, k: int, cfg: WorldWarpConfig, geo: dict) -> tuple[dict, np.ndarray, list[float], dict, dict]:
+def _seed_budget(cfg: WorldWarpConfig, hw: tuple[int, ...]) -> int:
+    """memory.seed_budget in seeds: frames' worth of one frame's sub-sampled pixel grid (0 = no limit)."""
+    if cfg.memory.seed_budget is None:
+        return 0
+    s = cfg.splat.subsample
+    return max(1, round(cfg.memory.seed_budget * len(range(s // 2, hw[0], s)) * len(range(s // 2, hw[1], s))))
+
+
+def _with_memory(store, k: int, cfg: WorldWarpConfig, geo: dict
+                 ) -> tuple[dict, np.ndarray, list[float], list[bool], dict, dict]:
     """The fit's frames in world mode, in ``memory.seed_order``: a frame's pixel seeds nothing where an earlier
     frame's seed lands (within ``memory.retrieved_tolerance`` of its depth for a retrieved frame), so retrieved
     first seeds a well-seen surface from its best observation, history first only adds what the history frames
-    lack. Retrieved frames seed only where their depth was observed, not hole-filled."""
+    lack. Retrieved frames seed only where their depth was observed, not hole-filled; they are the frames
+    ``memory.seed_budget`` thins."""
     from .memory import SOURCE_FIELDS, recall
 
     r = recall(store, k, cfg, geo)
     n_hist, n_ret = len(np.asarray(geo["depth"])), len(r.frames["depth"])
     parts = [({n: r.frames[n] for n in SOURCE_FIELDS}, r.frames["confidence"] >= 0.5,
-              [cfg.memory.retrieved_tolerance] * n_ret),
+              [cfg.memory.retrieved_tolerance] * n_ret, [True] * n_ret),
              ({n: np.asarray(geo[n]) for n in SOURCE_FIELDS}, np.ones(np.asarray(geo["depth"]).shape, bool),
-              [DEDUP_TOLERANCE] * n_hist)]
+              [DEDUP_TOLERANCE] * n_hist, [False] * n_hist)]
     if cfg.memory.seed_order == "history_first":
         parts.reverse()
     frames = {n: np.concatenate([p[0][n] for p in parts]).astype(np.float32) for n in SOURCE_FIELDS}
     valid = np.concatenate([p[1] for p in parts])
     tolerance = parts[0][2] + parts[1][2]
-    return frames, valid, tolerance, {"memory_xyz": r.index.xyz, "memory_z": r.index.z}, r.attrs
+    budgeted = parts[0][3] + parts[1][3]
+    return frames, valid, tolerance, budgeted, {"memory_xyz": r.index.xyz, "memory_z": r.index.z}, r.attrs
 
 
 def retrieved_sources(store, k: int) -> dict[str, np.ndarray] | None:

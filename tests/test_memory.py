@@ -209,7 +209,10 @@ def test_fresh_and_append_keep_their_keys_and_params():
     # the seeding knobs came after world stores existed: at the seeding those stores ran with they stay out of params,
     # keys and run ids; world's default seeding (history first, 10 %) is in both; a stored world params without them
     # reads back as the seeding it ran with, not as today's default
-    later = {"seed_order", "retrieved_tolerance"}
+    later = {"seed_order", "retrieved_tolerance", "seed_budget"}
+    budgeted = load_params(None, ["memory.mode=world", "memory.seed_budget=1.5"])
+    assert stage_params(budgeted, "gaussians", 1)["memory"]["seed_budget"] == 1.5  # set, it is in the key
+    assert "seed_budget" not in run_params(world)["memory"]  # unset (no limit), as every store before it ran
     old = load_params(None, ["memory.mode=world", "memory.seed_order=retrieved_first", "memory.retrieved_tolerance=0.02"])
     assert not later & set(run_params(old)["memory"]) and not later & set(stage_params(old, "gaussians", 1)["memory"])
     assert world.memory.seed_order == "history_first" and world.memory.retrieved_tolerance == 0.1
@@ -290,6 +293,26 @@ def test_history_first_seeds_the_history_frames_and_only_what_they_lack(world_ru
     geo = {n: torch.from_numpy(np.asarray(ref.read_array(1, "geometry", n))) for n in ("rgb", "depth", "K", "w2c")}
     alone = len(init_from_rgbd(geo["rgb"], geo["depth"], geo["K"], geo["w2c"], **init_kwargs(cfg.splat)))
     assert alone <= got["count"] < old.stage_attrs(1, "gaussians")["count"]
+
+
+def test_a_seed_budget_bounds_what_the_retrieved_frames_seed(world_run, tmp_path):
+    """memory.seed_budget on a real world run: chunk 1 retrieves the same frame as without it (retrieval does not
+    depend on the budget), and its cache holds at most what the history frames seed alone plus the budget (a
+    tenth of a frame's pixels here), fewer than without it; the knob is refused outside world mode."""
+    from stages.runner import run_longshot
+    from worldwarp.splat.init import init_kwargs
+    from worldwarp.store import RunStore
+
+    ref = RunStore.open(world_run[0].path)
+    cfg = load_params(None, [*OVER, f"artifacts={tmp_path}", "memory.seed_budget=0.1"])
+    got = RunStore.open(run_longshot(cfg, "b").path)
+    a, b = ref.stage_attrs(1, "gaussians"), got.stage_attrs(1, "gaussians")
+    assert b["retrieved"] and b["retrieved"] == a["retrieved"]
+    geo = {n: torch.from_numpy(np.asarray(got.read_array(1, "geometry", n))) for n in ("rgb", "depth", "K", "w2c")}
+    alone = len(init_from_rgbd(geo["rgb"], geo["depth"], geo["K"], geo["w2c"], **init_kwargs(cfg.splat)))
+    assert alone < b["count"] <= alone + round(0.1 * 32 * 48) < a["count"]
+    with pytest.raises(ConfigError, match="memory.seed_budget"):
+        load_params(None, ["memory.mode=fresh", "memory.seed_budget=1"])
 
 
 def test_world_export_fuses_the_run_and_renders_a_camera_no_fit_saw(world_run):

@@ -43,6 +43,10 @@ class MemoryConfig(Section):
     retrieved_tolerance: float = Field(0.1, gt=0, le=1, description="world: a retrieved frame's pixel seeds nothing "
                                        "where an earlier frame's seed lands within this share of its depth "
                                        "(history frames: 0.02, splat.dedup's own)")
+    seed_budget: float | None = Field(None, gt=0, le=64, description="world: the most Gaussians the retrieved frames "
+                                      "may seed, in frames' worth of seeds (one frame's sub-sampled pixels); over "
+                                      "it each retrieved frame is thinned evenly (ordered dither, splats enlarged), "
+                                      "down to 1 pixel in 64; none = no limit (docs/MEMORY.md)")
     min_gain: float = Field(0.02, ge=0, le=1, description="world: stop retrieving when the best frame would improve "
                             "less than this share of the chunk's cells")
 

@@ -16,7 +16,7 @@ from typing import Any
 LATER_KNOBS: dict[str, dict[str, Any]] = {
     "diffusion": {"text_encoder_quantize": "none"},
     "prompt": {"quantize": "none"},
-    "memory": {"seed_order": "retrieved_first", "retrieved_tolerance": 0.02},
+    "memory": {"seed_order": "retrieved_first", "retrieved_tolerance": 0.02, "seed_budget": None},
 }
 
 

@@ -19,6 +19,7 @@ def init_from_rgbd(
     init_opacity: float = 0.9, sh_degree: int = 0, valid: torch.Tensor | None = None, dedup: bool = True,
     max_points_per_frame: int = 0, max_points: int = 0, min_depth: float = 0.0, init_scale: str = "footprint",
     pixel_offset: float = 0.5, seed: int = 0, dedup_tolerance: float | Sequence[float] = DEDUP_TOLERANCE,
+    budget: int = 0, budgeted: Sequence[bool] | None = None,
 ) -> Gaussians:
     """Back-project every ``subsample``-th pixel (per axis) of V frames (rgb (V,H,W,3), depth (V,H,W)).
 
@@ -32,6 +33,13 @@ def init_from_rgbd(
     The authors' recipe (config/profiles.py) instead draws ``max_points_per_frame`` random pixels per
     frame, caps the cloud at ``max_points`` by voxel averaging, and sets ``init_scale="knn"`` scales; the
     random draws come from a CPU generator seeded with ``seed``.
+
+    ``budget`` > 0: the frames flagged in ``budgeted`` seed at most that many points between them (a world
+    cache's retrieved frames). Over it, each of them keeps the same share of its points, spread evenly by one
+    ordered-dither pattern on its pixel grid, one in 64 at the least (the budget is then exceeded), and its kept
+    splats are enlarged by the inverse square root of its kept share, so the thinned frame still covers what it
+    saw. Thinning runs after dedup: a later frame's pixel is
+    covered by what an earlier frame would have seeded whole.
     """
     if rgb.ndim != 4 or rgb.shape[-1] != 3 or depth.shape != rgb.shape[:3]:
         raise ValueError(f"init_from_rgbd: need rgb (V,H,W,3) and depth (V,H,W), got {tuple(rgb.shape)} and {tuple(depth.shape)}")
@@ -45,7 +53,10 @@ def init_from_rgbd(
     tols = [float(dedup_tolerance)] * V if isinstance(dedup_tolerance, (int, float)) else list(dedup_tolerance)
     if len(tols) != V or not all(math.isfinite(t) and t > 0 for t in tols):
         raise ValueError(f"init_from_rgbd: dedup_tolerance needs one finite positive value per frame ({V}), got {dedup_tolerance!r}")
-    parts = []
+    flags = [False] * V if budgeted is None else [bool(b) for b in budgeted]
+    if len(flags) != V or budget < 0:
+        raise ValueError(f"init_from_rgbd: need a budget >= 0 and one budgeted flag per frame ({V}), got {budget!r}, {budgeted!r}")
+    parts, oks = [], []
     for i in range(V):
         d = depth[i][ys][:, xs].float()
         c = rgb[i][ys][:, xs].float()
@@ -61,6 +72,9 @@ def init_from_rgbd(
         pts = pc @ c2w[:3, :3].T + c2w[:3, 3]
         focal = 0.5 * (Ki[0, 0] + Ki[1, 1])
         parts.append((pts, c[ok], d[ok] / focal * s))
+        oks.append(ok)
+    if budget > 0:
+        parts = _thin(parts, oks, flags, budget)
     means = torch.cat([p[0] for p in parts])
     feats = torch.cat([torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts])[:, None]], 1)
     means, feats = cap_points(means, feats, max_points)
@@ -86,6 +100,37 @@ def init_kwargs(cfg) -> dict:
     return dict(subsample=cfg.subsample, init_opacity=cfg.init_opacity, sh_degree=cfg.sh_degree, dedup=cfg.dedup,
                 max_points_per_frame=cfg.max_points_per_frame, max_points=cfg.max_points, min_depth=cfg.min_depth,
                 init_scale=cfg.init_scale, pixel_offset=cfg.pixel_offset)
+
+
+def _bayer(n: int) -> torch.Tensor:
+    """The n x n ordered-dither (Bayer) matrix, n a power of 2: values 0 .. n*n-1, spread evenly at every scale."""
+    b = torch.zeros(1, 1, dtype=torch.long)
+    while b.shape[0] < n:
+        b = torch.cat([torch.cat([4 * b, 4 * b + 2], 1), torch.cat([4 * b + 3, 4 * b + 1], 1)], 0)
+    return b
+
+
+THIN_FLOOR = 1 / 64  # the thinnest a budgeted frame gets: one pixel in each 8 x 8 block
+
+
+def _thin(parts: list, oks: list[torch.Tensor], flags: list[bool], budget: int) -> list:
+    """Thin the flagged frames' points evenly to at most ``budget`` between them (see init_from_rgbd): each keeps
+    the same share of its points, those first in the ordered-dither pattern (raster order among equals)."""
+    total = sum(int(ok.sum()) for ok, f in zip(oks, flags) if f)
+    if total <= budget:
+        return parts
+    share = max(budget / total, THIN_FLOOR)
+    out = []
+    for (pts, col, scale), ok, f in zip(parts, oks, flags):
+        n = int(ok.sum())
+        if f and n:
+            h, w = ok.shape
+            rank = _bayer(8).to(ok.device).repeat((h + 7) // 8, (w + 7) // 8)[:h, :w][ok]
+            q = max(1, math.floor(share * n))
+            keep = torch.sort(torch.argsort(rank, stable=True)[:q]).values  # the points keep their order
+            pts, col, scale = pts[keep], col[keep], scale[keep] * math.sqrt(n / q)
+        out.append((pts, col, scale))
+    return out
 
 
 def _covered(points: torch.Tensor, d: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor, s: int,
