@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue #28 item 3 on a lent GPU machine (device tool, carry [".whl", ".whl_tf", ".gsplat"]): lowvram against the
+# Issue #28 item 3 on a lent GPU machine (device tool, carry [".whl", ".whl_tf", ".gsplat"]; an empty .gsplat/ costs a
+# gsplat build in the call, brought back in $OUT/gs): lowvram against the
 # default mode, full-size random weights (benchmarks/lowvram_gpu.py). Modes as arguments, default "default,lowvram";
 # the weights are built once into /tmp/lvw, so a second call on the same warm machine can run the other mode.
 #
@@ -13,6 +14,6 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
 python3 -c "import transformers, sys; print('transformers', transformers.__version__); sys.exit(int(transformers.__version__.split('.')[0]) < 5)" \
   || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl_tf/*.whl || exit 1
-python3 benchmarks/gsplat_prebuilt.py install .gsplat/gsplat_csrc_*.so.xz || exit 1
+python3 benchmarks/gsplat_prebuilt.py ensure --out "${OUT:-/tmp/out}/gs" || exit 1  # carried, else built here (67 s)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 benchmarks/lowvram_gpu.py --out "${OUT:-/tmp/out}" --weights /tmp/lvw --modes "${1:-default,lowvram}" --chunks 2 --steps 50

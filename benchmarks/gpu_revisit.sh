@@ -23,14 +23,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
 OUT=${OUT:-/tmp/out}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-if ls .gsplat/gsplat_csrc_*.so.xz >/dev/null 2>&1; then
-  python3 benchmarks/gsplat_prebuilt.py install .gsplat/gsplat_csrc_*.so.xz || exit 1
-elif ls "$OUT"/gs/gsplat_csrc_*.so.xz >/dev/null 2>&1; then  # built by an earlier call of this script on this machine
-  python3 benchmarks/gsplat_prebuilt.py install "$OUT"/gs/gsplat_csrc_*.so.xz || exit 1
-else
-  mkdir -p "$OUT/gs" && python3 benchmarks/gsplat_prebuilt.py build --out "$OUT/gs" \
-    && python3 benchmarks/gsplat_prebuilt.py install "$OUT"/gs/gsplat_csrc_*.so.xz || exit 1
-fi
+python3 benchmarks/gsplat_prebuilt.py ensure --out "$OUT/gs" || exit 1  # carried, else built here (67 s on an H100)
 rv() { local t=$SECONDS log=/tmp/rv/log_$SECONDS.txt
        python3 benchmarks/revisit.py run --set device=cuda --out /tmp/rv "$@" > $log 2>&1 || { echo "FAILED: $*"; tail -5 $log; }
        echo "$((SECONDS - t)) s: $*"; }

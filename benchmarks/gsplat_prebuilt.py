@@ -13,6 +13,7 @@ On the GPU machine, with gsplat's wheel carried in .whl/ (benchmarks/README: how
     python3 benchmarks/gsplat_prebuilt.py build --out $OUT          # once; keep the two files in .gsplat/ (git-ignored)
     python3 benchmarks/gsplat_prebuilt.py install .gsplat/gsplat_csrc_*.so.xz
     python3 benchmarks/gsplat_prebuilt.py check --out $OUT
+    python3 benchmarks/gsplat_prebuilt.py ensure --out $OUT/gs       # install what fits from .gsplat/ or $OUT/gs, else build
 """
 
 from __future__ import annotations
@@ -79,13 +80,21 @@ def build(out: Path) -> None:
     print(json.dumps(meta))
 
 
-def install(archive: Path) -> None:
+def _unfit(archive: Path) -> str | None:
+    """Why the library cannot serve this machine (built for another gsplat, torch, CUDA, arch or Python), or None."""
     meta = json.loads(Path(str(archive).removesuffix(".so.xz") + ".json").read_text())
     t = _target()
-    wrong = {k: (meta[k], t[k]) for k in t if meta.get(k) != t[k]}
+    wrong = {k: (meta.get(k), t[k]) for k in t if meta.get(k) != t[k]}
     if wrong:
-        sys.exit(f"error: {archive.name} was built for another setup: "
-                 + ", ".join(f"{k} {a} here {b}" for k, (a, b) in wrong.items()))
+        return f"{archive.name} was built for another setup: " + ", ".join(f"{k} {a} here {b}" for k, (a, b) in wrong.items())
+    return None
+
+
+def install(archive: Path) -> None:
+    why = _unfit(archive)
+    if why:
+        sys.exit(f"error: {why}")
+    meta = json.loads(Path(str(archive).removesuffix(".so.xz") + ".json").read_text())
     raw = lzma.decompress(archive.read_bytes())
     if hashlib.sha256(raw).hexdigest() != meta["sha256"]:
         sys.exit(f"error: {archive.name} does not match its sha256 in the JSON beside it")
@@ -94,6 +103,22 @@ def install(archive: Path) -> None:
     tmp.write_bytes(raw)
     os.replace(tmp, dest)
     print(f"installed {dest} ({len(raw) / 1e6:.1f} MB)")
+
+
+def ensure(out: Path, carried: Path) -> None:
+    """Install the first library in ``carried`` (.gsplat/) or ``out`` that fits this machine; else build one into
+    ``out`` (bring it back and keep it in .gsplat/ for the next call) and install it. So a call works on a new
+    checkout whose .gsplat/ is empty, at the cost of one build."""
+    for archive in sorted(carried.glob("gsplat_csrc_*.so.xz")) + sorted(out.glob("gsplat_csrc_*.so.xz")):
+        why = _unfit(archive)
+        if why is None:
+            install(archive)
+            return
+        print(f"skipped: {why}")
+    if shutil.which("nvcc") is None and not os.environ.get("CUDA_HOME"):
+        sys.exit(f"error: no library in {carried} or {out} fits this machine, and building one needs nvcc")
+    build(out)
+    install(next(out.glob(f"{_name(_target())}.so.xz")))
 
 
 def check(out: Path | None) -> None:
@@ -127,6 +152,9 @@ def main() -> None:
     sub.add_parser("build").add_argument("--out", type=Path, required=True)
     sub.add_parser("install").add_argument("archive", type=Path)
     sub.add_parser("check").add_argument("--out", type=Path)
+    e = sub.add_parser("ensure", help="install a carried or earlier build that fits, else build one and install it")
+    e.add_argument("--out", type=Path, required=True, help="where a build goes (and an earlier call's build is)")
+    e.add_argument("--carried", type=Path, default=Path(".gsplat"))
     a = p.parse_args()
     if not torch.cuda.is_available():
         sys.exit("error: gsplat_prebuilt.py needs a CUDA GPU (it builds and checks gsplat's CUDA kernels)")
@@ -134,11 +162,13 @@ def main() -> None:
         build(a.out)
     elif a.cmd == "install":
         install(a.archive)
+    elif a.cmd == "ensure":
+        ensure(a.out, a.carried)
     else:
         check(a.out)
 
 
 if __name__ == "__main__":
-    if shutil.which("nvcc") is None and not os.environ.get("CUDA_HOME") and sys.argv[1:2] == ["build"]:
+    if shutil.which("nvcc") is None and not os.environ.get("CUDA_HOME") and sys.argv[1:2] == ["build"]:  # ensure: at build
         sys.exit("error: building gsplat's extension needs nvcc (CUDA_HOME or PATH)")
     main()
