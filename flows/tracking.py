@@ -225,7 +225,8 @@ class Tracker:
 def memory_metrics(attrs: dict[str, Any]) -> dict[str, float | None]:
     """The world memory's numbers of one chunk (memory.mode=world; none otherwise): frames retrieved, the oldest
     video frame among them, the index's size, the frames searched (the world map before the chunk) and the map's
-    frames and bytes after it, coverage, retrieval time."""
+    frames and bytes after it, coverage, retrieval time, the Gaussians the retrieved frames seeded (after
+    memory.seed_budget) and before thinning."""
     got = attrs.get("retrieved")
     if got is None:
         return {}
@@ -236,7 +237,9 @@ def memory_metrics(attrs: dict[str, Any]) -> dict[str, float | None]:
             "memory_map_bytes": attrs.get("memory_map_bytes"),
             "memory_coverage_history": attrs.get("coverage_history"),
             "memory_coverage_retrieved": attrs.get("coverage_retrieved"),
-            "seconds_retrieval": attrs.get("retrieval_seconds")}
+            "seconds_retrieval": attrs.get("retrieval_seconds"),
+            "memory_retrieved_seeds": attrs.get("retrieved_seeds"),
+            "memory_retrieved_seeds_unthinned": attrs.get("retrieved_seeds_unthinned")}
 
 
 def chunk_metrics(store: RunStore, k: int, frames: np.ndarray, warp_rgb: np.ndarray | None,

@@ -38,9 +38,14 @@ def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray]
     if k > 0 and cfg.memory.mode == "append":
         init = load_gaussians(store, k - 1).to(device)
     t0 = time.perf_counter()
+    seeds: dict = {}
     g, losses = build_cache(t["rgb"], t["depth"], t["K"], t["w2c"], cfg.splat, backend=cfg.splat.backend,
                             progress=True, seed=cfg.seed + k, init=init, dedup_tolerance=tolerance,
-                            budget=budget, budgeted=budgeted, valid=None if valid is None else torch.from_numpy(valid).to(device))
+                            budget=budget, budgeted=budgeted, stats=seeds,
+                            valid=None if valid is None else torch.from_numpy(valid).to(device))
+    if cfg.memory.mode == "world":  # what the memory added to the cache, and what memory.seed_budget left of it
+        attrs = {**attrs, "retrieved_seeds": seeds["budgeted_seeds"],
+                 "retrieved_seeds_unthinned": seeds["budgeted_seeds_unthinned"]}
     arrays = {f: to_np(getattr(g, f)).astype(np.float32) for f in FIELDS}
     arrays["loss"] = np.asarray(losses, np.float32)
     return {**arrays, **extra}, {"count": len(g), "final_loss": float(losses[-1]) if losses else None,

@@ -311,6 +311,17 @@ def test_a_seed_budget_bounds_what_the_retrieved_frames_seed(world_run, tmp_path
     geo = {n: torch.from_numpy(np.asarray(got.read_array(1, "geometry", n))) for n in ("rgb", "depth", "K", "w2c")}
     alone = len(init_from_rgbd(geo["rgb"], geo["depth"], geo["K"], geo["w2c"], **init_kwargs(cfg.splat)))
     assert alone < b["count"] <= alone + round(0.1 * 32 * 48) < a["count"]
+    # what the memory added, before and after the budget: in the attrs, MLflow's metrics and `inspect`
+    assert b["count"] == alone + b["retrieved_seeds"] and b["retrieved_seeds"] < b["retrieved_seeds_unthinned"]
+    assert a["retrieved_seeds"] == a["retrieved_seeds_unthinned"] == a["count"] - alone
+    from flows.tracking import memory_metrics
+
+    assert memory_metrics(b)["memory_retrieved_seeds"] == b["retrieved_seeds"]
+    shown = subprocess.run([str(BIN / "worldwarp"), "inspect", str(got.path)], env=cli_env(), cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert (f"seeded {b['retrieved_seeds']:,} of their {b['retrieved_seeds_unthinned']:,} (memory.seed_budget)"
+            in shown.stdout)
     with pytest.raises(ConfigError, match="memory.seed_budget"):
         load_params(None, ["memory.mode=fresh", "memory.seed_budget=1"])
 

@@ -35,14 +35,14 @@ def build_cache(
     rgb: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor, cfg: SplatConfig, *,
     backend: Backend = "auto", progress: bool = False, seed: int = 0, init: Gaussians | None = None,
     valid: torch.Tensor | None = None, dedup_tolerance: float | Sequence[float] = DEDUP_TOLERANCE,
-    budget: int = 0, budgeted: Sequence[bool] | None = None,
+    budget: int = 0, budgeted: Sequence[bool] | None = None, stats: dict | None = None,
 ) -> tuple[Gaussians, list[float]]:
     """Seed Gaussians from the frames (see init_from_rgbd and the cfg knobs) and optimise cfg.steps steps on
     them; ``seed`` drives both the random pixel draw and the view order. With ``init`` (continue mode) the new
-    frames' Gaussians are appended to it before optimising; ``dedup_tolerance``, ``budget``, ``budgeted``:
-    init_from_rgbd's."""
+    frames' Gaussians are appended to it before optimising; ``dedup_tolerance``, ``budget``, ``budgeted``,
+    ``stats``: init_from_rgbd's."""
     g = init_from_rgbd(rgb, depth, K, w2c, valid=valid, seed=seed, dedup_tolerance=dedup_tolerance,
-                       budget=budget, budgeted=budgeted, **init_kwargs(cfg))
+                       budget=budget, budgeted=budgeted, stats=stats, **init_kwargs(cfg))
     if init is not None:
         g = Gaussians.cat([init.detach().to(g.device), g])
     return optimize(g, rgb, K, w2c, steps=cfg.steps, cfg=cfg, backend=backend, progress=progress, seed=seed,

@@ -19,7 +19,7 @@ def init_from_rgbd(
     init_opacity: float = 0.9, sh_degree: int = 0, valid: torch.Tensor | None = None, dedup: bool = True,
     max_points_per_frame: int = 0, max_points: int = 0, min_depth: float = 0.0, init_scale: str = "footprint",
     pixel_offset: float = 0.5, seed: int = 0, dedup_tolerance: float | Sequence[float] = DEDUP_TOLERANCE,
-    budget: int = 0, budgeted: Sequence[bool] | None = None,
+    budget: int = 0, budgeted: Sequence[bool] | None = None, stats: dict | None = None,
 ) -> Gaussians:
     """Back-project every ``subsample``-th pixel (per axis) of V frames (rgb (V,H,W,3), depth (V,H,W)).
 
@@ -39,7 +39,8 @@ def init_from_rgbd(
     ordered-dither pattern on its pixel grid, one in 64 at the least (the budget is then exceeded), and its kept
     splats are enlarged by the inverse square root of its kept share, so the thinned frame still covers what it
     saw. Thinning runs after dedup: a later frame's pixel is
-    covered by what an earlier frame would have seeded whole.
+    covered by what an earlier frame would have seeded whole. ``stats``, when given, gets the budgeted frames'
+    seeds before and after thinning (``budgeted_seeds_unthinned``, ``budgeted_seeds``).
     """
     if rgb.ndim != 4 or rgb.shape[-1] != 3 or depth.shape != rgb.shape[:3]:
         raise ValueError(f"init_from_rgbd: need rgb (V,H,W,3) and depth (V,H,W), got {tuple(rgb.shape)} and {tuple(depth.shape)}")
@@ -73,8 +74,11 @@ def init_from_rgbd(
         focal = 0.5 * (Ki[0, 0] + Ki[1, 1])
         parts.append((pts, c[ok], d[ok] / focal * s))
         oks.append(ok)
+    before = sum(len(p[0]) for p, f in zip(parts, flags) if f)
     if budget > 0:
         parts = _thin(parts, oks, flags, budget)
+    if stats is not None:
+        stats.update(budgeted_seeds_unthinned=before, budgeted_seeds=sum(len(p[0]) for p, f in zip(parts, flags) if f))
     means = torch.cat([p[0] for p in parts])
     feats = torch.cat([torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts])[:, None]], 1)
     means, feats = cap_points(means, feats, max_points)
