@@ -365,7 +365,8 @@ def _print_memory(s: "RunStore") -> None:
             of = f" of {a['memory_candidates']} in the world map" if a.get("memory_candidates") is not None else ""
             seeds = ""
             if a.get("retrieved_seeds") is not None and a["retrieved_seeds"] < a["retrieved_seeds_unthinned"]:
-                seeds = f"; seeded {a['retrieved_seeds']:,} of their {a['retrieved_seeds_unthinned']:,} (memory.seed_budget)"
+                seeds = (f"; seeded {a['retrieved_seeds']:,} of their {a['retrieved_seeds_unthinned']:,} "
+                         "(memory.seed_budget)")
             rows.append(f"  chunk {k}{of}: " + (", ".join(f"frame {r['video_frame']} (chunk {r['chunk']}, gain "
                                                           f"{r['gain']:.2f})" for r in got) or "none") + seeds)
     if rows:

@@ -38,9 +38,9 @@ def init_from_rgbd(
     cache's retrieved frames). Over it, each of them keeps the same share of its points, spread evenly by one
     ordered-dither pattern on its pixel grid, one in 64 at the least (the budget is then exceeded), and its kept
     splats are enlarged by the inverse square root of its kept share, so the thinned frame still covers what it
-    saw. Thinning runs after dedup: a later frame's pixel is
-    covered by what an earlier frame would have seeded whole. ``stats``, when given, gets the budgeted frames'
-    seeds before and after thinning (``budgeted_seeds_unthinned``, ``budgeted_seeds``).
+    saw. Thinning runs after dedup: a later frame's pixel is covered by what an earlier frame would have seeded
+    whole. ``stats``, when given, gets the budgeted frames' seeds before and after thinning
+    (``budgeted_seeds_unthinned``, ``budgeted_seeds``).
     """
     if rgb.ndim != 4 or rgb.shape[-1] != 3 or depth.shape != rgb.shape[:3]:
         raise ValueError(f"init_from_rgbd: need rgb (V,H,W,3) and depth (V,H,W), got {tuple(rgb.shape)} and {tuple(depth.shape)}")
@@ -78,7 +78,8 @@ def init_from_rgbd(
     if budget > 0:
         parts = _thin(parts, oks, flags, budget)
     if stats is not None:
-        stats.update(budgeted_seeds_unthinned=before, budgeted_seeds=sum(len(p[0]) for p, f in zip(parts, flags) if f))
+        after = sum(len(p[0]) for p, f in zip(parts, flags) if f)
+        stats.update(budgeted_seeds_unthinned=before, budgeted_seeds=after)
     means = torch.cat([p[0] for p in parts])
     feats = torch.cat([torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts])[:, None]], 1)
     means, feats = cap_points(means, feats, max_points)
