@@ -322,8 +322,10 @@ def test_a_seed_budget_bounds_what_the_retrieved_frames_seed(world_run, tmp_path
     assert shown.returncode == 0, shown.stderr
     assert (f"seeded {b['retrieved_seeds']:,} of their {b['retrieved_seeds_unthinned']:,} (memory.seed_budget)"
             in shown.stdout)
-    with pytest.raises(ConfigError, match="memory.seed_budget"):
+    with pytest.raises(ConfigError, match=r"memory.seed_budget only apply to memory.mode=world \(it is fresh\)"):
         load_params(None, ["memory.mode=fresh", "memory.seed_budget=1"])
+    with pytest.raises(ConfigError, match=r"memory.seed_budget only applies when frames are retrieved"):
+        load_params(None, ["memory.retrieve=0", "memory.seed_budget=1"])
 
 
 def test_world_export_fuses_the_run_and_renders_a_camera_no_fit_saw(world_run):

@@ -116,10 +116,8 @@ class WorldWarpConfig(Section):
         if (info.context or {}).get("stored"):  # what a store ran with (validate_stored), not a knob asked for now
             return self
         unused = unused_knobs(self.memory, self.splat.dedup)
-        if unused and self.memory.mode == "world":
-            raise ValueError(f"{', '.join(unused)} only applies with splat.dedup=true (it is false)")
         if unused:
-            raise ValueError(f"{', '.join(unused)} only apply to memory.mode=world (it is {self.memory.mode})")
+            raise ValueError(unused[0])
         return self
 
     @model_validator(mode="after")

@@ -69,9 +69,16 @@ def alias_fresh(data: Any) -> Any:
 
 
 def unused_knobs(m: MemoryConfig, dedup: bool = True) -> list[str]:
-    """Memory knobs set away from their defaults that the run does not read (an error, not silently ignored): all
-    but ``mode`` outside world mode, and ``retrieved_tolerance`` when ``splat.dedup`` is off."""
+    """Why memory knobs set away from their defaults are not read by the run (an error, not silently ignored), one
+    line each: all but ``mode`` outside world mode, ``retrieved_tolerance`` when ``splat.dedup`` is off,
+    ``seed_budget`` when nothing is retrieved (``retrieve=0``)."""
     default = MemoryConfig(mode=m.mode)
-    if m.mode == "world":
-        return [] if dedup or m.retrieved_tolerance == default.retrieved_tolerance else ["memory.retrieved_tolerance"]
-    return [f"memory.{n}" for n in type(m).model_fields if n != "mode" and getattr(m, n) != getattr(default, n)]
+    if m.mode != "world":
+        off = [f"memory.{n}" for n in type(m).model_fields if n != "mode" and getattr(m, n) != getattr(default, n)]
+        return [f"{', '.join(off)} only apply to memory.mode=world (it is {m.mode})"] if off else []
+    why = []
+    if not dedup and m.retrieved_tolerance != default.retrieved_tolerance:
+        why.append("memory.retrieved_tolerance only applies with splat.dedup=true (it is false)")
+    if m.retrieve == 0 and m.seed_budget is not None:
+        why.append("memory.seed_budget only applies when frames are retrieved (memory.retrieve is 0)")
+    return why
