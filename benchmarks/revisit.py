@@ -343,7 +343,8 @@ def run_all(a) -> None:
             setattr(a, n, getattr(rv, n))
         modes, fillers, paths = rv.modes, rv.fillers, rv.paths
         a.set = [*a.set, f"seed={cfg.seed}"]
-        world = [f"memory.{n}={v}" for n, v in cfg.memory.model_dump().items() if n != "mode"]
+        # as YAML values: an unset knob (None) is `null` on the command line
+        world = [f"memory.{n}={'null' if v is None else v}" for n, v in cfg.memory.model_dump().items() if n != "mode"]
     for path in paths:
         for filler in fillers:
             for mode in modes:
