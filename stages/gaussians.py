@@ -29,10 +29,9 @@ def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray]
     attrs: dict = {}
     valid = None
     tolerance: float | list[float] = DEDUP_TOLERANCE
-    budget, budgeted = 0, None
+    budgeted = None
     if cfg.memory.mode == "world":
         geo, valid, tolerance, budgeted, extra, attrs = _with_memory(store, k, cfg, geo)
-        budget = _seed_budget(cfg, np.asarray(geo["depth"]).shape[1:])
     t = {n: torch.from_numpy(np.asarray(geo[n])).to(device) for n in ("rgb", "depth", "K", "w2c")}
     init = None
     if k > 0 and cfg.memory.mode == "append":
@@ -41,7 +40,7 @@ def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray]
     seeds: dict = {}
     g, losses = build_cache(t["rgb"], t["depth"], t["K"], t["w2c"], cfg.splat, backend=cfg.splat.backend,
                             progress=True, seed=cfg.seed + k, init=init, dedup_tolerance=tolerance,
-                            budget=budget, budgeted=budgeted, stats=seeds,
+                            budget=cfg.memory.seed_budget or 0.0, budgeted=budgeted, stats=seeds,
                             valid=None if valid is None else torch.from_numpy(valid).to(device))
     if cfg.memory.mode == "world":  # what the memory added to the cache, and what memory.seed_budget left of it
         attrs = {**attrs, "retrieved_seeds": seeds["budgeted_seeds"],
@@ -50,14 +49,6 @@ def _compute(store, k: int, cfg: WorldWarpConfig) -> tuple[dict[str, np.ndarray]
     arrays["loss"] = np.asarray(losses, np.float32)
     return {**arrays, **extra}, {"count": len(g), "final_loss": float(losses[-1]) if losses else None,
                                  "fit_seconds": round(time.perf_counter() - t0, 4), **attrs}
-
-
-def _seed_budget(cfg: WorldWarpConfig, hw: tuple[int, ...]) -> int:
-    """memory.seed_budget in seeds: frames' worth of one frame's sub-sampled pixel grid (0 = no limit)."""
-    if cfg.memory.seed_budget is None:
-        return 0
-    s = cfg.splat.subsample
-    return max(1, round(cfg.memory.seed_budget * len(range(s // 2, hw[0], s)) * len(range(s // 2, hw[1], s))))
 
 
 def _with_memory(store, k: int, cfg: WorldWarpConfig, geo: dict

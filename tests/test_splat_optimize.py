@@ -67,7 +67,7 @@ def test_dedup_tolerance_is_per_frame():
 
 def test_a_seed_budget_thins_the_budgeted_frames_evenly_and_keeps_their_view_covered():
     """memory.seed_budget's mechanism: a budgeted frame (a second view of the scene, depth 5 % off so dedup leaves
-    it whole) seeds a quarter of its pixels for a budget of a quarter, evenly (every 4 x 4 block keeps 4), with
+    it whole) seeds a quarter of its pixels for a budget of a quarter frame, evenly (every 4 x 4 block keeps 4), with
     splats twice as wide, so it still covers its whole view; the unbudgeted frame is untouched; a budget it fits
     in changes nothing; the thinnest is one pixel in 64."""
     rgb, depth, K, w2c = _scene()
@@ -75,7 +75,7 @@ def test_a_seed_budget_thins_the_budgeted_frames_evenly_and_keeps_their_view_cov
     depth = torch.stack([depth[0], depth[0] * 1.05])
     whole = init_from_rgbd(rgb, depth, K, w2c)
     assert len(whole) == 2 * H * W
-    g = init_from_rgbd(rgb, depth, K, w2c, budget=H * W // 4, budgeted=[False, True])
+    g = init_from_rgbd(rgb, depth, K, w2c, budget=0.25, budgeted=[False, True])
     assert len(g) == H * W + H * W // 4
     assert torch.equal(g.means[: H * W], whole.means[: H * W]) and torch.equal(g.scales[: H * W], whole.scales[: H * W])
     kept = g.means[H * W :] @ w2c[1, :3, :3].T + w2c[1, :3, 3]
@@ -85,12 +85,12 @@ def test_a_seed_budget_thins_the_budgeted_frames_evenly_and_keeps_their_view_cov
     assert (per_block == 4).all()
     focal = 0.5 * (K[1, 0, 0] + K[1, 1, 1])
     assert torch.allclose(g.scales[H * W :, 0].exp(), 2 * kept[:, 2] / focal, rtol=1e-4)  # twice the footprint
-    alone = init_from_rgbd(rgb[1:], depth[1:], K[1:], w2c[1:], budget=H * W // 4, budgeted=[True])
+    alone = init_from_rgbd(rgb[1:], depth[1:], K[1:], w2c[1:], budget=0.25, budgeted=[True])
     out = rasterize(alone, K[1:], w2c[1:], W, H, backend="torch")
     assert (out.alpha[0][2:-2, 2:-2] > 0.9).all()
-    fits = init_from_rgbd(rgb, depth, K, w2c, budget=H * W, budgeted=[False, True])
+    fits = init_from_rgbd(rgb, depth, K, w2c, budget=1.0, budgeted=[False, True])
     assert torch.equal(fits.means, whole.means) and torch.equal(fits.scales, whole.scales)
-    assert len(init_from_rgbd(rgb, depth, K, w2c, budget=1, budgeted=[False, True])) == H * W + H * W // 64
+    assert len(init_from_rgbd(rgb, depth, K, w2c, budget=1 / (H * W), budgeted=[False, True])) == H * W + H * W // 64
     for budget, flags in ((-1, [False, True]), (10, [True])):
         with pytest.raises(ValueError, match="budgeted flag per frame"):
             init_from_rgbd(rgb, depth, K, w2c, budget=budget, budgeted=flags)

@@ -35,7 +35,7 @@ def build_cache(
     rgb: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor, cfg: SplatConfig, *,
     backend: Backend = "auto", progress: bool = False, seed: int = 0, init: Gaussians | None = None,
     valid: torch.Tensor | None = None, dedup_tolerance: float | Sequence[float] = DEDUP_TOLERANCE,
-    budget: int = 0, budgeted: Sequence[bool] | None = None, stats: dict | None = None,
+    budget: float = 0.0, budgeted: Sequence[bool] | None = None, stats: dict | None = None,
 ) -> tuple[Gaussians, list[float]]:
     """Seed Gaussians from the frames (see init_from_rgbd and the cfg knobs) and optimise cfg.steps steps on
     them; ``seed`` drives both the random pixel draw and the view order. With ``init`` (continue mode) the new

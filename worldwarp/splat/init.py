@@ -19,7 +19,7 @@ def init_from_rgbd(
     init_opacity: float = 0.9, sh_degree: int = 0, valid: torch.Tensor | None = None, dedup: bool = True,
     max_points_per_frame: int = 0, max_points: int = 0, min_depth: float = 0.0, init_scale: str = "footprint",
     pixel_offset: float = 0.5, seed: int = 0, dedup_tolerance: float | Sequence[float] = DEDUP_TOLERANCE,
-    budget: int = 0, budgeted: Sequence[bool] | None = None, stats: dict | None = None,
+    budget: float = 0.0, budgeted: Sequence[bool] | None = None, stats: dict | None = None,
 ) -> Gaussians:
     """Back-project every ``subsample``-th pixel (per axis) of V frames (rgb (V,H,W,3), depth (V,H,W)).
 
@@ -34,8 +34,8 @@ def init_from_rgbd(
     frame, caps the cloud at ``max_points`` by voxel averaging, and sets ``init_scale="knn"`` scales; the
     random draws come from a CPU generator seeded with ``seed``.
 
-    ``budget`` > 0: the frames flagged in ``budgeted`` seed at most that many points between them (a world
-    cache's retrieved frames). Over it, each of them keeps the same share of its points, spread evenly by one
+    ``budget`` > 0: the frames flagged in ``budgeted`` (a world cache's retrieved frames) seed at most ``budget``
+    frames' worth of points between them (one frame's worth: its sub-sampled pixel grid). Over it, each of them keeps the same share of its points, spread evenly by one
     ordered-dither pattern on its pixel grid, one in 64 at the least (the budget is then exceeded), and its kept
     splats are enlarged by the inverse square root of its kept share, so the thinned frame still covers what it
     saw. Thinning runs after dedup: a later frame's pixel is covered by what an earlier frame would have seeded
@@ -76,7 +76,7 @@ def init_from_rgbd(
         oks.append(ok)
     before = sum(len(p[0]) for p, f in zip(parts, flags) if f)
     if budget > 0:
-        parts = _thin(parts, oks, flags, budget)
+        parts = _thin(parts, oks, flags, max(1, round(budget * len(ys) * len(xs))), before)
     if stats is not None:
         after = sum(len(p[0]) for p, f in zip(parts, flags) if f)
         stats.update(budgeted_seeds_unthinned=before, budgeted_seeds=after)
@@ -118,16 +118,16 @@ def _bayer(n: int) -> torch.Tensor:
 THIN_FLOOR = 1 / 64  # the thinnest a budgeted frame gets: one pixel in each 8 x 8 block
 
 
-def _thin(parts: list, oks: list[torch.Tensor], flags: list[bool], budget: int) -> list:
-    """Thin the flagged frames' points evenly to at most ``budget`` between them (see init_from_rgbd): each keeps
-    the same share of its points, those first in the ordered-dither pattern (raster order among equals)."""
-    total = sum(int(ok.sum()) for ok, f in zip(oks, flags) if f)
+def _thin(parts: list, oks: list[torch.Tensor], flags: list[bool], budget: int, total: int) -> list:
+    """Thin the flagged frames' points (``total`` of them) evenly to at most ``budget`` between them (see
+    init_from_rgbd): each keeps the same share of its points, those first in the ordered-dither pattern (raster
+    order among equals)."""
     if total <= budget:
         return parts
     share = max(budget / total, THIN_FLOOR)
     out = []
     for (pts, col, scale), ok, f in zip(parts, oks, flags):
-        n = int(ok.sum())
+        n = len(pts)
         if f and n:
             h, w = ok.shape
             rank = _bayer(8).to(ok.device).repeat((h + 7) // 8, (w + 7) // 8)[:h, :w][ok]
