@@ -54,6 +54,8 @@ def _name(t: dict) -> str:
 
 
 def build(out: Path) -> None:
+    if shutil.which("nvcc") is None and not os.environ.get("CUDA_HOME"):
+        sys.exit("error: building gsplat's extension needs nvcc (CUDA_HOME or PATH)")
     pkg = _gsplat_dir() / "cuda"
     t = _target()
     # gsplat's own sources and flags (gsplat/cuda/_backend.py), under the module name its import tries first
@@ -115,8 +117,7 @@ def ensure(out: Path, carried: Path) -> None:
             install(archive)
             return
         print(f"skipped: {why}")
-    if shutil.which("nvcc") is None and not os.environ.get("CUDA_HOME"):
-        sys.exit(f"error: no library in {carried} or {out} fits this machine, and building one needs nvcc")
+    print(f"no library in {carried} or {out} fits this machine: building one")
     build(out)
     install(next(out.glob(f"{_name(_target())}.so.xz")))
 
@@ -169,6 +170,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if shutil.which("nvcc") is None and not os.environ.get("CUDA_HOME") and sys.argv[1:2] == ["build"]:  # ensure: at build
-        sys.exit("error: building gsplat's extension needs nvcc (CUDA_HOME or PATH)")
     main()
