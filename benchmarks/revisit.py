@@ -236,16 +236,38 @@ def score(store, cfg, scene, total: int, m: int) -> dict:
     legs = {"out": list(range(1, m)), "back": list(range(m, total))}
     res = {"psnr": p, "ssim": s, "leg_psnr": {n: float(np.mean([p[i] for i in v])) for n, v in legs.items()},
            "leg_ssim": {n: float(np.mean([s[i] for i in v])) for n, v in legs.items()}}
-    res.update(revisits(video, K, w2c, m, total, dev))
+    res.update(revisits(video, K, w2c, m, total, dev, holes=HoleMasks(store, cfg)))
     res["per_chunk"] = per_chunk(store, cfg, p, s)
     return res
+
+
+class HoleMasks:
+    """The warp's hole mask of any video frame (True = filled, not carried by the cache), read from the store chunk
+    by chunk; the input frame has none. The pairs come in order, so a couple of chunks held at a time is enough."""
+
+    def __init__(self, store, cfg) -> None:
+        self.store, self.chunk = store, cfg.chunk
+        self.held: dict[int, np.ndarray] = {}
+
+    def __call__(self, f: int) -> np.ndarray:
+        k = 0 if f < self.chunk.frames else (f - self.chunk.frames) // self.chunk.new_frames + 1
+        sp = chunk_span(self.chunk, k)
+        if not sp.new_start <= f < sp.stop:
+            raise AssertionError(f"frame {f} is not chunk {k}'s ({sp.new_start}..{sp.stop - 1})")
+        if k not in self.held:
+            if len(self.held) >= 3:
+                self.held.pop(min(self.held))
+            self.held[k] = ~np.asarray(self.store.read_array(k, "warp", "mask")).astype(bool)
+        holes = self.held[k][f - sp.start]
+        return np.zeros_like(holes) if f == 0 else holes
 
 
 def _centres(w2c: np.ndarray) -> np.ndarray:
     return -np.einsum("nji,nj->ni", w2c[:, :3, :3], w2c[:, :3, 3])
 
 
-def revisits(video: torch.Tensor, K: np.ndarray, w2c: np.ndarray, m: int, total: int, dev: str = "cpu") -> dict:
+def revisits(video: torch.Tensor, K: np.ndarray, w2c: np.ndarray, m: int, total: int, dev: str = "cpu",
+             holes=None) -> dict:
     """Pairs (out frame i, back frame j) whose cameras are identical (revisit consistency) and the PSNR of every
     pair within 10 cm and 5 degrees (the picture's matrix, stored sparse: [i, j - m, PSNR] rows, j then i order);
     the pairs are found for all frames at once and scored ``BATCH`` at a time on ``dev``."""
@@ -268,9 +290,35 @@ def revisits(video: torch.Tensor, K: np.ndarray, w2c: np.ndarray, m: int, total:
     bins = [(0, 12), (13, 24), (25, 48), (49, 72), (73, 10**9)]
     by_gap = {f"{lo}-{hi if hi < 10**9 else 'max'}": float(np.mean([v for v, g in zip(rp, gaps) if lo <= g <= hi]))
               for lo, hi in bins if any(lo <= g <= hi for g in gaps)}
-    return {"revisit_pairs": len(i), "revisit_psnr_mean": float(np.mean(rp)), "revisit_psnr_min": float(np.min(rp)),
-            "revisit_ssim_mean": float(np.mean(rs)), "revisit_psnr_by_gap": by_gap,
-            "revisit_near": {"shape": [m, total - m], "rows": near}}
+    res = {"revisit_pairs": len(i), "revisit_psnr_mean": float(np.mean(rp)), "revisit_psnr_min": float(np.min(rp)),
+           "revisit_ssim_mean": float(np.mean(rs)), "revisit_psnr_by_gap": by_gap,
+           "revisit_near": {"shape": [m, total - m], "rows": near}}
+    if holes is not None:  # where the visits differ: what the cache carried, or what a filler invented
+        far = [(a, b) for a, b in zip(i, j) if b - a > 24]
+        res["revisit_by_holes"] = {"all": by_holes(video, list(zip(i, j)), holes),
+                                   "gap > 24": by_holes(video, far, holes) if far else None}
+    return res
+
+
+HOLE_CLASSES = ("neither", "first_only", "return_only", "both")
+
+
+def by_holes(video: torch.Tensor, pairs: list[tuple[int, int]], holes) -> dict:
+    """Where the two visits of the revisit pairs differ, pooled over the pairs: each pixel classed by which visit
+    filled it (a hole of the warp there) — neither (both carried by the cache), only the first visit, only the
+    return, both — with the class's share of the pixels, its share of the squared difference, and its PSNR between
+    the visits. A memory can only make the cache's pixels agree; what a filler invents anew on the return is the
+    filler's."""
+    err, n = np.zeros(4), np.zeros(4)
+    for a, b in pairs:
+        d = ((video[a].double() - video[b].double()) ** 2).mean(-1).numpy()
+        cls = holes(a).astype(np.int64) + 2 * holes(b).astype(np.int64)  # 0 neither, 1 first, 2 return, 3 both
+        err += np.bincount(cls.ravel(), weights=d.ravel(), minlength=4)
+        n += np.bincount(cls.ravel(), minlength=4)
+    # psnr None: no pixel of the class, or the visits are identical there
+    return {c: {"pixel_share": float(n[q] / n.sum()), "error_share": float(err[q] / err.sum()) if err.sum() else 0.0,
+                "psnr": float(10 * np.log10(n[q] / err[q])) if n[q] and err[q] else None}
+            for q, c in enumerate(HOLE_CLASSES)}
 
 
 BATCH = 16  # frames per scoring batch: a full-size frame is 4 MB in float32

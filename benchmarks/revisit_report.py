@@ -45,7 +45,7 @@ def _row(r: dict) -> dict:
             "chunk_wall_s_mean": float(np.mean(r["chunk_wall_s"][1:])), "peak_rss_mb": r["peak_rss_mb"],
             "chunk_wall_s_last_over_chunk2": r["chunk_wall_s"][-1] / r["chunk_wall_s"][2] if len(pc) > 2 else None,
             "peak_gpu_gib": r.get("peak_gpu_gib"), "at_frames": _at_frames(r),
-            "retrieved": [c["retrieved"] for c in pc]}
+            "retrieved": [c["retrieved"] for c in pc], "revisit_by_holes": (r.get("revisit_by_holes") or {}).get("all")}
 
 
 def write(out: Path, date: str, machine: str) -> None:
@@ -78,6 +78,17 @@ def write(out: Path, date: str, machine: str) -> None:
                      else "—" for f in AT_FRAMES]
             ratio, gpu = r["chunk_wall_s_last_over_chunk2"], r["peak_gpu_gib"]
             lines.append(f"| {n} | " + " | ".join(cells) + f" | {ratio:.2f} | " + (f"{gpu:.2f}" if gpu else "—") + " |")
+    split = {n: r["revisit_by_holes"] for n, r in rows.items() if r["revisit_by_holes"]}
+    if split:  # where the two visits differ: in what the cache carried, or in what a filler invented
+        classes = list(next(iter(split.values())))  # revisit.py's by_holes classes, in its order
+        lines += ["", "Where the two visits differ, by which visit filled the pixel (share of pixels / share of the squared "
+                  "difference / PSNR between the visits there):", "",
+                  "| run | " + " | ".join(c.replace("_", " ") for c in classes) + " |", "|" + "---|" * (len(classes) + 1)]
+        for n, b in split.items():
+            lines.append(f"| {n} | " + " | ".join(
+                f"{100 * b[c]['pixel_share']:.1f} % / {100 * b[c]['error_share']:.0f} % / "
+                + (f"{b[c]['psnr']:.1f}" if b[c]["psnr"] is not None else "same" if b[c]["pixel_share"] else "—")
+                for c in classes) + " |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     _plots(out, runs)
     print("\n".join(lines))

@@ -481,17 +481,62 @@ def test_revisit_holes_splits_a_chunks_holes_by_cause(world_run):
             assert r["mixed_share"] + r["empty_share"] == pytest.approx(1.0)
 
 
+def _revisit_bench():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("revisit_bench", ROOT / "benchmarks/revisit.py")
+    rv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rv)
+    return rv
+
+
+def test_revisit_split_by_holes_adds_up_and_blames_the_visit_that_filled():
+    """The revisit benchmark's split of the difference between two visits: pixel and error shares each add up to 1,
+    each class's PSNR is the direct one over its pixels, and a difference made only where the return filled a hole
+    is blamed on that class alone."""
+    rv = _revisit_bench()
+    g = torch.Generator().manual_seed(3)
+    video = torch.rand(4, 8, 10, 3, generator=g)
+    video[2:] = video[:2].flip(0)  # frames 2, 3 revisit frames 1, 0 exactly ...
+    hole = {f: torch.rand(8, 10, generator=g).numpy() < (0.3 if f in (1, 2) else 0) for f in range(4)}
+    video[2][torch.from_numpy(hole[2])] += 0.1  # ... except where the return (frame 2) filled a hole
+    got = rv.by_holes(video, [(1, 2), (0, 3)], hole.__getitem__)
+    assert sum(c["pixel_share"] for c in got.values()) == pytest.approx(1.0)
+    assert sum(c["error_share"] for c in got.values()) == pytest.approx(1.0)
+    only_return = hole[2] & ~hole[1]
+    assert got["return_only"]["pixel_share"] == pytest.approx(only_return.sum() / 160)
+    assert got["return_only"]["error_share"] == pytest.approx(only_return.sum() / (hole[2].sum()))
+    assert got["both"]["psnr"] == pytest.approx(10 * np.log10(1 / 0.01), abs=1e-3)
+    assert got["neither"]["psnr"] is None and got["first_only"]["psnr"] is None  # no difference there
+
+
+def test_revisit_hole_masks_are_the_runs_own(world_run):
+    """The benchmark reads each video frame's hole mask from the chunk that made it: averaged over a chunk's new
+    frames they give the hole fraction the warp stage recorded (the input frame has none)."""
+    from worldwarp.chunks import chunk_span
+    from worldwarp.store import RunStore
+
+    rv = _revisit_bench()
+    ref, _ = world_run
+    store = RunStore.open(ref.path)
+    cfg = load_params(None, OVER)
+    masks = rv.HoleMasks(store, cfg)
+    assert not masks(0).any()
+    for k in range(cfg.chunk.count):
+        sp = chunk_span(cfg.chunk, k)
+        frames = range(max(sp.new_start, 1), sp.stop)
+        got = np.mean([masks(f).mean() for f in frames])
+        assert got == pytest.approx(store.stage_attrs(k, "warp")["hole_fraction"], abs=1e-6)
+
+
 @pytest.mark.parametrize("path", ["identical", "excursion", "pan360", "orbit360"])
 def test_revisit_paths_return_to_exactly_the_poses_they_left(path, tmp_path):
     """benchmarks/revisit.py's paths: every frame of the way back has the exact pose of a frame of the way out (the
     revisit pairs), the excursion turns the start view out of the frame before it returns, and orbit360 keeps its
     distance to the point it circles."""
     import argparse
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location("revisit_bench", ROOT / "benchmarks/revisit.py")
-    rv = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rv)
+    rv = _revisit_bench()
     a = argparse.Namespace(path=path, preset="forward", distance=1.0, offset=0.05, height=32, width=48, chunks=8,
                            steps=1, scene="room")
     total = 101
