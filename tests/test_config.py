@@ -72,3 +72,36 @@ def test_import_worldwarp_pulls_no_orchestration():
         "print(bad); assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def _float_knobs(model: type, prefix: str = "") -> list[str]:
+    """Every knob of the config tree that is a float (or float | None), sections walked recursively."""
+    import types
+    import typing
+
+    from pydantic import BaseModel
+
+    out = []
+    for name, f in model.model_fields.items():
+        ann = f.annotation
+        union = typing.get_origin(ann) in (typing.Union, types.UnionType)
+        args = typing.get_args(ann) if union else (ann,)  # float | None, not tuple[float, float]
+        sub = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        if sub:
+            out += _float_knobs(sub[0], f"{prefix}{name}.")
+        elif float in args:
+            out.append(f"{prefix}{name}")
+    return out
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_a_non_finite_knob_is_refused_by_name(value):
+    """Any float knob set to NaN or an infinity is one line naming the knob ("a finite number"), never a bound it
+    happens to fail (NaN compares false with every bound) or an error later where the value reaches a key."""
+    knobs = _float_knobs(WorldWarpConfig)
+    assert len(knobs) > 40 and "memory.seed_budget" in knobs and "splat.lr_means" in knobs
+    for knob in knobs:
+        with pytest.raises(ConfigError) as exc:
+            load_params(None, [f"{knob}={value}"])
+        msg = str(exc.value)
+        assert f"{knob}: Input should be a finite number" in msg and "\n" not in msg, (knob, msg)

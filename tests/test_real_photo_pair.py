@@ -116,8 +116,9 @@ BAD = [  # (option changes, fragment of the one error line)
     ({"disparity": "missing.pfm"}, "no such file"),
     ({"disparity": "zeros.png"}, "measured"),
     ({"focal": 0}, "--focal"),
-    ({"focal": math.nan}, "--focal"),
+    ({"focal": math.nan}, "real_photo.focal: Input should be a finite number"),  # the config tree refuses it first
     ({"baseline": -0.1}, "--baseline"),
+    ({"baseline": math.inf}, "real_photo.baseline: Input should be a finite number"),
     ({"doffs": -5}, "--doffs"),
     ({"cx": 500}, "--cx"),
     ({"disparity_scale": 0.05}, "land inside the right image"),

@@ -22,5 +22,6 @@ class When:
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    # a non-finite knob is refused by name here, not later where it reaches a key or a bound check
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False)
     APPLIES: ClassVar[dict[str, When]] = {}
