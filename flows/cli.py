@@ -151,6 +151,13 @@ def _resume_config(url: str) -> tuple[WorldWarpConfig, str]:
     return validate_stored({**attrs["params"], **settings, "artifacts": root}), run_id
 
 
+def _run_id(run_id: str | None) -> None:
+    if run_id is not None:
+        from worldwarp.store.keys import check_name
+
+        check_name(run_id, "run id")
+
+
 def _as_overrides(cfg: WorldWarpConfig) -> list[str]:
     import json
 
@@ -166,6 +173,7 @@ def demo(scene: Annotated[str, typer.Option(help="procedural scene: room | garde
          run_id: RunIdOpt = None) -> None:
     """The embedded default: a procedural scene, no weights, CPU-sized, 4 chunks."""
     def go() -> None:
+        _run_id(run_id)
         given = [*(_trajectory(trajectory) if trajectory is not None else []), *(set_ or [])]
         cfg = load_params(None, [*DEMO_OVERRIDES, f"scene.name={scene}", *given])
         _knobs(cfg, given)
@@ -182,6 +190,7 @@ def run(image: Annotated[Optional[Path], typer.Option(help="input photo (PNG/JPE
                                                    "print what would run, compute nothing")] = False) -> None:
     """Generate a longshot from a photo (or the configured scene) along a trajectory."""
     def go() -> None:
+        _run_id(run_id)  # a name the store would refuse is refused before anything else, --dry-run included
         extra = []
         if image is not None:
             extra.append(f"scene.image={image}")

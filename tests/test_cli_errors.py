@@ -130,6 +130,16 @@ def test_unknown_param(out):
     _assert_one_line_error(_run(["demo", "--set", "splat.stepz=3", "--set", f"artifacts={out}"]), "unknown key")
 
 
+@pytest.mark.parametrize("cmd", [["run", "--dry-run"], ["run"], ["demo"]])
+@pytest.mark.parametrize("run_id", ["../elsewhere", "", ".hidden", "a/b"])
+def test_a_run_id_the_store_would_refuse_is_refused_first(cmd, run_id, out):
+    """--run-id names a folder under artifacts/runs: a name that is not one (a path, empty, hidden) is one line
+    before anything runs, and --dry-run, which checks names, says so too instead of passing it."""
+    res = _run([*cmd, "--run-id", run_id, "--set", f"artifacts={out}"])
+    _assert_one_line_error(res, f"invalid run id name {run_id!r}")
+    assert not out.exists()
+
+
 def test_bad_params_file(tmp_path, out):
     p = tmp_path / "params.yaml"
     p.write_text("chunk:\n  frames: 48\n")
