@@ -20,7 +20,8 @@ Fillers:
              bound below which no filler and no memory brings the decay. Not in ``all`` unless asked for.
 Metrics (one JSON per run): revisit PSNR/SSIM between the two frames at each identical pose (by gap), PSNR/SSIM
 against the exact render per frame, per chunk and per leg, hole fraction, Gaussians, retrieval, 3DGS fit and chunk
-time per chunk, the frames retrieved, peak RSS of the run's process. ``report`` writes metrics.json, a table
+time per chunk, the frames retrieved, peak RSS of the run's process, and where the two visits differ by which visit
+filled the pixel (``revisit_by_holes``: neither, first only, return only, both). ``report`` writes metrics.json, a table
 (results.md), per-frame PSNR curves per mode and the revisit matrix (frame x frame PSNR where poses match).
 
     OMP_NUM_THREADS=1 python benchmarks/revisit.py run --mode world --filler classical --path identical --out DIR
