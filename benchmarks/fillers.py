@@ -12,6 +12,8 @@ Cases (benchmarks/filler_cases.py; built once, cached under --cache):
 - motorcycle: the real-photo benchmark's chunk (params.yaml's real_photo: downscale 2, 5 frames, 100 steps),
   the last frame scored as ``worldwarp real-photo`` scores it (psnr_occluded: true occlusions inside the left
   view; psnr_covisible; ...).
+On the procedural cases also the PSNR of each filler over the hole pixels each step of the depth-aware fill took
+(``by_step``: a source's colour, an earlier frame's points, the 2D fill), with each step's share of the holes.
 Also the seconds of one filler call on the room_forward chunk (the demo's size), median of 3.
 Writes OUT/fillers.json and, with --pictures, small before/after PNGs there.
 """
@@ -51,6 +53,29 @@ def fill(name: str, case: dict, history: int = 1) -> tuple[np.ndarray, float]:
 
 def _psnr(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> float:
     return float(10 * np.log10(1.0 / ((a - b) ** 2).mean(-1)[m].mean()))
+
+
+def fill_steps(case: dict, history: int = 1) -> np.ndarray:
+    """Which step of the depth-aware fill (background_fill.FILL_STEPS) filled each hole pixel of the case: the same
+    fill_chunk call DepthAwareFiller makes, before its temporal smoothing."""
+    from worldwarp.diffusion.background_fill import fill_chunk
+
+    steps = np.zeros(case["mask"].shape, np.int8)
+    g = [case[k].astype(np.float64) for k in ("depth", "K", "w2c", "alpha")]
+    fill_chunk(case["warped"], case["mask"].astype(bool), *g, history=history, steps=steps)
+    return steps
+
+
+def by_step(case: dict, out: np.ndarray, steps: np.ndarray) -> dict:
+    """PSNR over the hole pixels each depth-aware step filled (any filler's output on the same pixels), with the
+    step's share of the hole pixels: where a filler gains or loses."""
+    from worldwarp.diffusion.background_fill import FILL_STEPS
+
+    holes = ~case["mask"].astype(bool)
+    holes[0] = False
+    return {name: {"share": float((holes & (steps == c)).sum() / holes.sum()),
+                   "psnr": _psnr(out, case["truth"], holes & (steps == c)) if (holes & (steps == c)).any() else None}
+            for c, name in FILL_STEPS.items()}
 
 
 def procedural_scores(case: dict, out: np.ndarray) -> dict:
@@ -101,11 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, make in cases.items():
         case = cached(args.cache, name, make)
         outs, secs, rows = {}, {}, {}
+        steps = fill_steps(case) if "truth" in case else None
         for f in FILLERS:
             outs[f], secs[f] = fill(f, case)
             s = procedural_scores(case, outs[f]) if "truth" in case else motorcycle_scores(case, outs[f])
             rows[f] = {**s, "seconds": secs[f]}
-            print(name, f, {k: round(v, 4) for k, v in rows[f].items()})
+            if steps is not None:  # by the depth-aware step that filled the pixel (both fillers, the same pixels)
+                rows[f]["by_step"] = by_step(case, outs[f], steps)
+            print(name, f, {k: round(v, 4) if isinstance(v, float) else v for k, v in rows[f].items()})
         if name == "room_forward":  # the demo's size: seconds of one call, median of 3
             for f in FILLERS:
                 rows[f]["seconds_median3"] = float(np.median([fill(f, case)[1] for _ in range(3)]))

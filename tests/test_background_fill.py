@@ -68,9 +68,11 @@ def _chunk():
 
 def test_a_chunk_fills_each_3d_point_once_and_deterministically():
     frames, valids, zs, K, w2c, alpha = _chunk()
-    out = fill_chunk(frames, valids, zs, K, w2c, alpha, history=1)
+    steps = np.zeros(valids.shape, np.int8)
+    out = fill_chunk(frames, valids, zs, K, w2c, alpha, history=1, steps=steps)
     both = ~valids[1] & ~valids[2]
     assert both.sum() > 100 and np.array_equal(out[1][both], out[2][both])  # the same points, the same colours
+    assert (steps[1:][~valids[1:]] == 1).all()  # a static camera: the history frame saw every hole's surface
     again = fill_chunk(frames, valids, zs, K, w2c, alpha, history=1)
     assert np.array_equal(out, again) and np.array_equal(out[0], frames[0])
 
@@ -189,11 +191,15 @@ def test_holes_the_history_saw_take_its_colour_and_disocclusions_do_not():
     frame saw the pillar on those rays; only its last column, next to the wall and within the 0.75 px tolerance,
     is) and is filled from the wall's side: on average nothing of the red pillar (push-pull: a red halo)."""
     frames, valids, zs, K, w2c, alpha, truth, crack = _parallax_pair()
-    looked = np.zeros_like(valids)
-    out = fill_chunk(frames, valids, zs, K, w2c, alpha, history=1, looked=looked)
+    steps = np.zeros(valids.shape, np.int8)
+    out = fill_chunk(frames, valids, zs, K, w2c, alpha, history=1, steps=steps)
+    looked = steps == 1
     disocc = ~valids[1] & ~crack
     last = np.flatnonzero(disocc.any(0)).max()
     assert looked[1][crack].all() and not (looked[1] & disocc)[:, :last].any()
+    # every hole pixel is filled by exactly one step, nothing else is marked; one frame: no earlier points
+    assert np.array_equal(steps[1] > 0, ~valids[1]) and not steps[0].any() and not (steps == 2).any()
+    assert (steps[1][:, :last][disocc[:, :last]] == 3).all()  # the disocclusion (bar its last column): the 2D fill
     assert np.abs(out[1][crack] - truth[crack]).max() < 0.02
     pp = push_pull_fill(torch.from_numpy(frames[1]).permute(2, 0, 1)[None],
                         torch.from_numpy(valids[1].astype(np.float32))[None, None])[0].permute(1, 2, 0).numpy()

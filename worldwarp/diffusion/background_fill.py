@@ -50,6 +50,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+# which step of fill_chunk filled a hole pixel (its ``steps`` output), by code
+FILL_STEPS = {1: "source", 2: "points", 3: "2d"}
 # (dy, dx) looked along; consecutive pairs are opposite directions, one line through the pixel each
 DIRECTIONS = ((0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (1, 1), (-1, 1), (1, -1))
 
@@ -401,12 +403,12 @@ def source_lookup(src_rgb: np.ndarray, src_at: tuple[np.ndarray, np.ndarray], sr
 
 def fill_chunk(rgb: np.ndarray, valid: np.ndarray, depth: np.ndarray, K: np.ndarray, w2c: np.ndarray,
                alpha: np.ndarray, history: int, rel_tol: float = 0.1, tol_px: float = 0.75,
-               looked: np.ndarray | None = None) -> np.ndarray:
+               steps: np.ndarray | None = None) -> np.ndarray:
     """Fill the holes of frames [history, F) of a chunk (module doc, the 3D part). rgb (F, H, W, 3) the warp's
     render, valid (F, H, W) bool, depth / alpha (F, H, W) its z-depth and opacity, K (F, 3, 3), w2c (F, 4, 4); the
     first ``history`` frames are the sources (their rgb and depth exact). Returns rgb with every hole filled;
-    valid pixels and history frames unchanged. ``looked`` (F, H, W) bool, if given, is set where a source's
-    colour was taken (source_lookup)."""
+    valid pixels and history frames unchanged. ``steps`` (F, H, W) int, if given, gets which step filled each hole
+    pixel (FILL_STEPS: 1 a source's colour, 2 an earlier frame's points, 3 the 2D fill; 0 elsewhere)."""
     F, H, W = valid.shape
     out = rgb.copy()
     pts, cols = np.zeros((0, 3)), np.zeros((0, 3), rgb.dtype)
@@ -427,8 +429,6 @@ def fill_chunk(rgb: np.ndarray, valid: np.ndarray, depth: np.ndarray, K: np.ndar
         seen = np.zeros_like(holes)
         seen[hy[lok], hx[lok]] = True
         frame[seen], z[seen] = lcol[lok], lz[lok]
-        if looked is not None:
-            looked[t] = seen
         # 2. what the frames before this one invented: their points (nearest wins per pixel)
         cover = np.zeros_like(holes)
         if len(pts):
@@ -444,6 +444,8 @@ def fill_chunk(rgb: np.ndarray, valid: np.ndarray, depth: np.ndarray, K: np.ndar
         over = holes & ~seen & (alpha[t] > 0)
         filled[over] = rgb[t][over] + (1 - alpha[t][over, None]) * filled[over]
         out[t] = filled
+        if steps is not None:
+            steps[t] = np.select([seen, cover, new], [1, 2, 3], 0)
         if new.any():  # the 2D fill becomes 3D points for the frames still to fill
             pts = np.concatenate([pts, _to_world(u[new], v[new], fz[new], K[t], w2c[t])])
             cols = np.concatenate([cols, filled[new]])
