@@ -152,23 +152,31 @@ def test_temporal_smoothing_of_the_depth_aware_fill():
         DepthAwareFiller(temporal_smoothing=1.0)
 
 
-def _parallax_pair(tx=0.15):
-    """A red pillar (world x in [-0.3, 0.1], z = 1 m) before a wall at z = 4 m whose colour varies smoothly with
-    world x; the history camera at the origin, the new one moved tx to the right (w2c = [I | -t]), both rendered
-    exactly. Holes of the new frame: the wall the pillar hid from the history camera (a disocclusion) and a crack
-    of wall pixels the history camera saw (rows 10-13, columns 60-65)."""
-    K = np.array([[60.0, 0, W / 2], [0, 60, H / 2], [0, 0, 1]])
-    wall = lambda x: np.clip(BG[None] * (0.8 + 0.2 * np.sin(2 * np.pi * x / 0.4))[:, None], 0, 1)  # noqa: E731
+PILLAR_K = np.array([[60.0, 0, W / 2], [0, 60, H / 2], [0, 0, 1]])
 
-    def render(cx):
-        d = (np.arange(W) + 0.5 - K[0, 2]) / K[0, 0]  # ray x per unit z
-        xp = cx + d  # where the ray meets z = 1
-        pillar = (xp >= -0.3) & (xp <= 0.1)
-        z = np.where(pillar, 1.0, 4.0)
-        col = np.where(pillar[:, None], FG[None], wall(cx + 4 * d))
-        xw = cx + 4 * d
-        return np.broadcast_to(col, (H, W, 3)), np.broadcast_to(z, (H, W)), np.broadcast_to(~pillar & (
-            (xw / 4 < -0.3) | (xw / 4 > 0.1)), (H, W))  # a wall pixel the history camera saw
+
+def _pillar_view(cx: float):
+    """A red pillar (world x in [-0.3, 0.1], z = 1 m) before a wall at z = 4 m whose colour varies smoothly with
+    world x, seen exactly by a camera at x = cx looking down +z: rgb, z-depth, and where the wall pixel is one the
+    camera at the origin saw too."""
+    K = PILLAR_K
+    wall = lambda x: np.clip(BG[None] * (0.8 + 0.2 * np.sin(2 * np.pi * x / 0.4))[:, None], 0, 1)  # noqa: E731
+    d = (np.arange(W) + 0.5 - K[0, 2]) / K[0, 0]  # ray x per unit z
+    xp = cx + d  # where the ray meets z = 1
+    pillar = (xp >= -0.3) & (xp <= 0.1)
+    z = np.where(pillar, 1.0, 4.0)
+    col = np.where(pillar[:, None], FG[None], wall(cx + 4 * d))
+    xw = cx + 4 * d
+    return np.broadcast_to(col, (H, W, 3)), np.broadcast_to(z, (H, W)), np.broadcast_to(~pillar & (
+        (xw / 4 < -0.3) | (xw / 4 > 0.1)), (H, W))
+
+
+def _parallax_pair(tx=0.15):
+    """_pillar_view from the history camera at the origin and from one moved tx to the right (w2c = [I | -t]).
+    Holes of the new frame: the wall the pillar hid from the history camera (a disocclusion) and a crack of wall
+    pixels the history camera saw (rows 10-13, columns 60-65)."""
+    K = PILLAR_K
+    render = _pillar_view
 
     rgb0, z0, _ = render(0.0)
     rgb1, z1, seen1 = render(tx)
@@ -208,6 +216,28 @@ def test_holes_the_history_saw_take_its_colour_and_disocclusions_do_not():
     assert np.array_equal(out[1][valids[1]], frames[1][valids[1]])
     again = fill_chunk(frames, valids, zs, K, w2c, alpha, history=1)
     assert np.array_equal(out, again)
+
+
+def test_later_frames_reuse_what_earlier_ones_invented_and_invent_only_what_they_open():
+    """Three frames moving right past the pillar: frame 1 fills the wall it newly sees in 2D; frame 2 takes the
+    part of it frame 1 filled from frame 1's points (one colour per 3D point) and fills in 2D only what it opens
+    further; every hole pixel is filled by exactly one step."""
+    views = [_pillar_view(cx) for cx in (0.0, 0.1, 0.2)]
+    valids = np.stack([np.ones((H, W), bool)] + [(z == 1.0) | seen for _, z, seen in views[1:]])
+    frames = np.stack([rgb * v[..., None] for (rgb, _, _), v in zip(views, valids)]).astype(np.float32)
+    zs = np.stack([z * v for (_, z, _), v in zip(views, valids)])
+    w2c = np.stack([np.eye(4)] * 3)
+    w2c[1, 0, 3], w2c[2, 0, 3] = -0.1, -0.2
+    steps = np.zeros(valids.shape, np.int8)
+    out = fill_chunk(frames, valids, zs, np.stack([PILLAR_K] * 3), w2c, valids.astype(np.float64), history=1,
+                     steps=steps)
+    assert np.array_equal(steps > 0, ~valids)
+    assert (steps[1] == 3).sum() > 2 * H and not (steps[1] == 2).any()  # nothing earlier to take from
+    assert (steps[2] == 2).sum() > 2 * H and (steps[2] == 3).sum() > 2 * H  # reused, and newly opened
+    # the reused pixels carry frame 1's colours: each is exactly a colour frame 1 gave a filled pixel of its row
+    for y, x in zip(*np.nonzero(steps[2] == 2)):
+        given = out[1][y][steps[1][y] > 0]
+        assert np.abs(given - out[2][y, x]).max(-1).min() < 1e-6
 
 
 def test_the_reprojection_test_is_in_pixels():
