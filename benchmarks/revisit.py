@@ -244,7 +244,7 @@ def score(store, cfg, scene, total: int, m: int) -> dict:
 
 class HoleMasks:
     """The warp's hole mask of any video frame (True = filled, not carried by the cache), read from the store chunk
-    by chunk; the input frame has none. The pairs come in order, so a couple of chunks held at a time is enough."""
+    by chunk; the input frame has none. The pairs come in order, so three chunks held at a time is enough."""
 
     def __init__(self, store, cfg) -> None:
         self.store, self.chunk = store, cfg.chunk
@@ -256,9 +256,10 @@ class HoleMasks:
         if not sp.new_start <= f < sp.stop:
             raise AssertionError(f"frame {f} is not chunk {k}'s ({sp.new_start}..{sp.stop - 1})")
         if k not in self.held:
-            if len(self.held) >= 3:
-                self.held.pop(min(self.held))
+            if len(self.held) >= 3:  # the least recently used (the pairs walk both visits' chunks at once)
+                self.held.pop(next(iter(self.held)))
             self.held[k] = ~np.asarray(self.store.read_array(k, "warp", "mask")).astype(bool)
+        self.held[k] = self.held.pop(k)  # most recently used last
         holes = self.held[k][f - sp.start]
         return np.zeros_like(holes) if f == 0 else holes
 
