@@ -109,6 +109,10 @@ def _read_metrics(path: Path) -> dict[str, Any]:
     data = read_json_file(path)
     if not isinstance(data, dict):
         raise InputFileError(f"{path}: holds a JSON {type(data).__name__}, not the object `worldwarp evaluate` writes")
+    frames = data.get("frames")
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 0:  # every report has its frame count
+        raise InputFileError(f"{path}: not a `worldwarp evaluate` report (no frame count 'frames'); a table of it "
+                             "would be all n/a")
     return data
 
 

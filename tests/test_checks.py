@@ -126,6 +126,10 @@ def test_files_are_read_strictly_and_named(tmp_path, monkeypatch):
     _refused(CliRunner().invoke(app, ["aggregate", str(ev), "--out", str(tmp_path / "res")]),
              str(ev / "a" / "metrics.json"), "line 1")
     assert not (tmp_path / "res").exists()
+    (ev / "a" / "metrics.json").write_text('{"accuracy": 0.9}')  # JSON, but not an evaluation report
+    _refused(CliRunner().invoke(app, ["aggregate", str(ev), "--out", str(tmp_path / "res")]),
+             str(ev / "a" / "metrics.json"), "not a `worldwarp evaluate` report")
+    assert not (tmp_path / "res").exists()
     _refused(CliRunner().invoke(app, ["preview-trajectory", "--out", str(tmp_path / "t.bmpx")]), "t.bmpx", ".png")
 
 
