@@ -27,6 +27,7 @@ filled the pixel (``revisit_by_holes``: neither, first only, return only, both).
     OMP_NUM_THREADS=1 python benchmarks/revisit.py run --mode world --filler classical --path identical --out DIR
     python benchmarks/revisit.py report DIR
     python benchmarks/revisit.py all --out DIR          (every mode x filler x path, one process each, then report)
+    python benchmarks/revisit.py rescore --out DIR      (every run of DIR scored again from its store, in place)
 """
 
 from __future__ import annotations
@@ -351,7 +352,7 @@ def per_chunk(store, cfg, p: list[float], s: list[float]) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("cmd", choices=("run", "report", "all"))
+    ap.add_argument("cmd", choices=("run", "report", "all", "rescore"))
     ap.add_argument("--mode", choices=MODES, default="world")
     ap.add_argument("--filler", choices=FILLERS, default="classical")
     ap.add_argument("--path", choices=PATHS, default="identical")
@@ -377,6 +378,8 @@ def main() -> None:
         run_one(a)
     elif a.cmd == "all":
         run_all(a)
+    elif a.cmd == "rescore":
+        rescore(Path(a.out))
     else:
         write_report(Path(a.out))
 
@@ -405,6 +408,32 @@ def run_all(a) -> None:
                         *sum((["--set", v] for v in sets), [])]
                 subprocess.run(argv, check=True)
     write_report(Path(a.out))
+
+
+def rescore(out: Path) -> None:
+    """Score every run of ``out`` again from its store (out/artifacts/runs/<name>.zarr) with this code, in place:
+    the metrics of a finished run after the scoring changed, without running it again. Each JSON records when and
+    at which commit (``rescored``); timings and the run's own settings stay as the run wrote them."""
+    from stages.runner import stored_config
+    from worldwarp.store import RunStore
+
+    runs = [p for p in sorted(out.glob("*.json")) if p.name != "metrics.json"]
+    if not runs:
+        raise SystemExit(f"revisit.py rescore: {out}: no run results to score again")
+    missing = [p.stem for p in runs if not (out / "artifacts" / "runs" / f"{p.stem}.zarr").is_dir()]
+    if missing:  # refused before any is rewritten: a folder is rescored whole or not at all
+        raise SystemExit(f"revisit.py rescore: {out}: no store for {', '.join(missing)} (artifacts/runs/<name>.zarr)")
+    commit = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip() or None
+    for p in runs:
+        res = json.loads(p.read_text())
+        store = RunStore.open(out / "artifacts" / "runs" / f"{p.stem}.zarr")
+        cfg = stored_config(store)
+        res.update(score(store, cfg, make_scene(cfg.scene.name), res["frames"], res["back_start"]))
+        res["rescored"] = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                           "commit": commit}
+        p.write_text(json.dumps(res, indent=1))
+        print(f"{p}: revisit {res.get('revisit_psnr_mean')}")
 
 
 def write_report(out: Path) -> None:

@@ -510,6 +510,35 @@ def test_revisit_split_by_holes_adds_up_and_blames_the_visit_that_filled():
     assert got["neither"]["psnr"] is None and got["first_only"]["psnr"] is None  # no difference there
 
 
+def test_revisit_rescore_reproduces_a_runs_scores_from_its_store(tmp_path):
+    """revisit.py rescore scores a finished run again from its store: on a tiny real run whose JSON lost its
+    scores it gives back exactly what the run wrote, says when and at which commit, and keeps the run's timings;
+    a folder with a run whose store is gone is refused whole (one line, nothing rewritten)."""
+    script = str(ROOT / "benchmarks/revisit.py")
+    tiny = ["--height", "32", "--width", "48", "--chunks", "2", "--steps", "2", "--out", str(tmp_path)]
+    res = subprocess.run([str(BIN / "python"), script, "run", "--mode", "world", *tiny], capture_output=True,
+                         text=True, env=cli_env(), timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    (path,) = [p for p in tmp_path.glob("*.json")]
+    ran = json.loads(path.read_text())
+    assert ran["revisit_pairs"] > 0 and ran["revisit_by_holes"]["all"]["neither"]["pixel_share"] > 0.5
+    stripped = {k: v for k, v in ran.items() if k not in ("psnr", "revisit_psnr_mean", "revisit_by_holes", "per_chunk")}
+    path.write_text(json.dumps(stripped))
+    res = subprocess.run([str(BIN / "python"), script, "rescore", "--out", str(tmp_path)], capture_output=True,
+                         text=True, env=cli_env(), timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    again = json.loads(path.read_text())
+    assert again.pop("rescored")["commit"] and again.pop("score_s") is not None and ran.pop("score_s") is not None
+    assert again == ran
+    (tmp_path / "gone.json").write_text(json.dumps({**ran, "name": "gone"}))
+    before = path.read_text()
+    res = subprocess.run([str(BIN / "python"), script, "rescore", "--out", str(tmp_path)], capture_output=True,
+                         text=True, env=cli_env(), timeout=600)
+    assert res.returncode != 0 and res.stderr.strip().splitlines()[-1].endswith("no store for gone "
+                                                                              "(artifacts/runs/<name>.zarr)")
+    assert path.read_text() == before
+
+
 def test_revisit_hole_masks_are_the_runs_own(world_run):
     """The benchmark reads each video frame's hole mask from the chunk that made it: averaged over a chunk's new
     frames they give the hole fraction the warp stage recorded (the input frame has none)."""
