@@ -241,7 +241,11 @@ def trajectory_from_video(
         from stages.common import resolve_device
         from worldwarp.estimators.ttt3r.checkpoint import checkpoint_file
 
-        # cheap checks first: a bad model path or video fails before gigabytes of weights are read
+        # cheap checks first: a missing video, then a bad model path, before gigabytes of weights are read
+        if not clip.is_file():
+            from worldwarp.io.video import VideoError
+
+            raise VideoError(f"{clip}: no such video file")
         checkpoint_file(path)
         frames = read_video(clip, cfg.resolution.width, cfg.resolution.height, max_frames=max_frames, stride=stride)
         est = Ttt3rEstimator.from_pretrained(path, torch_dtype=e.dtype, device=resolve_device(cfg), size=e.ttt3r_size,

@@ -105,11 +105,13 @@ def test_frames_are_cover_cropped_to_the_run_size():
     assert 46 <= cols.min() and cols.max() <= 49
 
 
-@pytest.mark.parametrize("case", ["missing", "not_a_video", "no_model"])
+@pytest.mark.parametrize("case", ["missing", "missing_and_no_model", "not_a_video", "no_model"])
 def test_bad_inputs_are_one_line(tmp_path, clip, case):
     video, ckpt = clip
     if case == "missing":
         args, needle = (tmp_path / "nope.mp4", "--model", ckpt), "no such video file"
+    elif case == "missing_and_no_model":  # the argument given first, and the cheaper check, is named first
+        args, needle = (tmp_path / "nope.mp4", "--model", tmp_path / "none.pth"), "nope.mp4: no such video file"
     elif case == "not_a_video":
         fake = tmp_path / "fake.mp4"
         fake.write_text("hello")
