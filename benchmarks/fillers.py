@@ -71,16 +71,21 @@ def by_step(case: dict, out: np.ndarray, steps: np.ndarray) -> dict:
     step's share of the hole pixels: where a filler gains or loses."""
     from worldwarp.diffusion.background_fill import FILL_STEPS
 
+    holes = _new_holes(case)
+    sel = {name: holes & (steps == c) for c, name in FILL_STEPS.items()}
+    return {name: {"share": float(m.sum() / holes.sum()), "psnr": _psnr(out, case["truth"], m) if m.any() else None}
+            for name, m in sel.items()}
+
+
+def _new_holes(case: dict) -> np.ndarray:
+    """The warp's holes in the frames the filler fills (all but the history frame)."""
     holes = ~case["mask"].astype(bool)
-    holes[0] = False
-    return {name: {"share": float((holes & (steps == c)).sum() / holes.sum()),
-                   "psnr": _psnr(out, case["truth"], holes & (steps == c)) if (holes & (steps == c)).any() else None}
-            for c, name in FILL_STEPS.items()}
+    holes[0] = False  # the history frame
+    return holes
 
 
 def procedural_scores(case: dict, out: np.ndarray) -> dict:
-    holes = ~case["mask"].astype(bool)
-    holes[0] = False  # the history frame
+    holes = _new_holes(case)
     both = holes[1:] & holes[:-1]
     diff = lambda x: float(np.abs(x[1:] - x[:-1]).mean(-1)[both].mean())  # noqa: E731
     # the flicker that is not the scene's: frame-to-frame change minus the exact render's change, same pixels

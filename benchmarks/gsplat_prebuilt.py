@@ -82,9 +82,13 @@ def build(out: Path) -> None:
     print(json.dumps(meta))
 
 
-def _unfit(archive: Path) -> str | None:
+def _meta(archive: Path) -> dict:
+    """The JSON written beside the library by build (what it was built for, its sha256)."""
+    return json.loads(Path(str(archive).removesuffix(".so.xz") + ".json").read_text())
+
+
+def _unfit(archive: Path, meta: dict) -> str | None:
     """Why the library cannot serve this machine (built for another gsplat, torch, CUDA, arch or Python), or None."""
-    meta = json.loads(Path(str(archive).removesuffix(".so.xz") + ".json").read_text())
     t = _target()
     wrong = {k: (meta.get(k), t[k]) for k in t if meta.get(k) != t[k]}
     if wrong:
@@ -93,10 +97,10 @@ def _unfit(archive: Path) -> str | None:
 
 
 def install(archive: Path) -> None:
-    why = _unfit(archive)
+    meta = _meta(archive)
+    why = _unfit(archive, meta)
     if why:
         sys.exit(f"error: {why}")
-    meta = json.loads(Path(str(archive).removesuffix(".so.xz") + ".json").read_text())
     raw = lzma.decompress(archive.read_bytes())
     if hashlib.sha256(raw).hexdigest() != meta["sha256"]:
         sys.exit(f"error: {archive.name} does not match its sha256 in the JSON beside it")
@@ -112,7 +116,7 @@ def ensure(out: Path, carried: Path) -> None:
     ``out`` (bring it back and keep it in .gsplat/ for the next call) and install it. So a call works on a new
     checkout whose .gsplat/ is empty, at the cost of one build."""
     for archive in sorted(carried.glob("gsplat_csrc_*.so.xz")) + sorted(out.glob("gsplat_csrc_*.so.xz")):
-        why = _unfit(archive)
+        why = _unfit(archive, _meta(archive))
         if why is None:
             install(archive)
             return

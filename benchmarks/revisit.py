@@ -417,17 +417,18 @@ def rescore(out: Path) -> None:
     from stages.runner import stored_config
     from worldwarp.store import RunStore
 
-    runs = [p for p in sorted(out.glob("*.json")) if p.name != "metrics.json"]
+    runs = {p: out / "artifacts" / "runs" / f"{p.stem}.zarr"  # where run_one put each run's store
+            for p in sorted(out.glob("*.json")) if p.name != "metrics.json"}
     if not runs:
         raise SystemExit(f"revisit.py rescore: {out}: no run results to score again")
-    missing = [p.stem for p in runs if not (out / "artifacts" / "runs" / f"{p.stem}.zarr").is_dir()]
+    missing = [p.stem for p, zarr in runs.items() if not zarr.is_dir()]
     if missing:  # refused before any is rewritten: a folder is rescored whole or not at all
         raise SystemExit(f"revisit.py rescore: {out}: no store for {', '.join(missing)} (artifacts/runs/<name>.zarr)")
     commit = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip() or None
-    for p in runs:
+    for p, zarr in runs.items():
         res = json.loads(p.read_text())
-        store = RunStore.open(out / "artifacts" / "runs" / f"{p.stem}.zarr")
+        store = RunStore.open(zarr)
         cfg = stored_config(store)
         res.update(score(store, cfg, make_scene(cfg.scene.name), res["frames"], res["back_start"]))
         res["rescored"] = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

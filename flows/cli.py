@@ -229,7 +229,7 @@ def trajectory_from_video(
         from worldwarp.estimators.ttt3r import Ttt3rEstimator
         from worldwarp.estimators.ttt3r.from_video import cameras_from_frames
         from worldwarp.geometry.trajectory_io import save_cameras_npz
-        from worldwarp.io.video import read_video
+        from worldwarp.io.video import check_video_file, read_video
 
         # --width/--height go through the config so they get resolution's checks (multiple of 16)
         size = [f"resolution.{k}={v}" for k, v in (("width", width), ("height", height)) if v is not None]
@@ -242,10 +242,7 @@ def trajectory_from_video(
         from worldwarp.estimators.ttt3r.checkpoint import checkpoint_file
 
         # cheap checks first: a missing video, then a bad model path, before gigabytes of weights are read
-        if not clip.is_file():
-            from worldwarp.io.video import VideoError
-
-            raise VideoError(f"{clip}: no such video file")
+        check_video_file(clip)
         checkpoint_file(path)
         frames = read_video(clip, cfg.resolution.width, cfg.resolution.height, max_frames=max_frames, stride=stride)
         est = Ttt3rEstimator.from_pretrained(path, torch_dtype=e.dtype, device=resolve_device(cfg), size=e.ttt3r_size,

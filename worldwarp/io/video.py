@@ -56,13 +56,19 @@ def cover_crop(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     return r[y:y + height, x:x + width]
 
 
+def check_video_file(path: str | Path) -> Path:
+    """``path`` as a Path, after refusing one that is no file (before anything costlier is checked or read)."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"{path}: no such video file")
+    return path
+
+
 def read_video(path: str | Path, width: int, height: int, *, max_frames: int = 600, stride: int = 1) -> np.ndarray:
     """(N, height, width, 3) float32 frames in [0, 1]: every ``stride``-th frame, at most ``max_frames``."""
     import imageio.v3 as iio
 
-    path = Path(path)
-    if not path.is_file():
-        raise VideoError(f"{path}: no such video file")
+    path = check_video_file(path)
     frames = []
     try:
         for i, f in enumerate(iio.imiter(path, plugin="FFMPEG")):
